@@ -1,0 +1,217 @@
+//! The one place that wires things: state, middleware, routes, and the
+//! start-up sequence shared by `latchkey serve` and the tests.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer, web};
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::http::cookies::CookiePolicy;
+use crate::service::login::ThrottlePolicy;
+use crate::service::sessions::SessionPolicy;
+use crate::store::{self, DatabaseUrl, Db, PoolOptions};
+
+/// Shared, read-only state handed to every handler.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub clock: SharedClock,
+    pub cookies: CookiePolicy,
+    pub session_policy: SessionPolicy,
+    pub throttle_policy: ThrottlePolicy,
+    /// `scheme://host[:port]` of the issuer, for Origin checks.
+    pub issuer_origin: String,
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, db: Db, clock: SharedClock) -> Result<Self, StartupError> {
+        let issuer = config
+            .issuer_url()
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        let session_policy = SessionPolicy::from_config(&config.session);
+        Ok(Self {
+            cookies: CookiePolicy {
+                secure: config.secure_cookies(),
+                session_max_age_secs: session_policy.absolute_timeout.whole_seconds(),
+            },
+            throttle_policy: ThrottlePolicy::from_config(&config.login),
+            issuer_origin: issuer.origin().ascii_serialization(),
+            session_policy,
+            config,
+            db,
+            clock,
+        })
+    }
+}
+
+/// Start-up failures, each with one clear sentence (the CLI exits 2).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("database.url: {0}")]
+    Database(String),
+    #[error("{0}")]
+    Migration(String),
+    #[error("server.bind: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Connects to the database. An unreachable database is an error here,
+/// not a hang.
+pub fn open_pool(config: &Config) -> Result<Db, StartupError> {
+    let url = DatabaseUrl::parse(&config.database.url)
+        .map_err(|e| StartupError::Config(format!("database.url: {e}")))?;
+    let opts = PoolOptions {
+        max_size: config.database.pool_max_size,
+        connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),
+    };
+    let pool = store::build_pool(&url, &opts).map_err(|e| StartupError::Database(e.to_string()))?;
+    Ok(Db::new(pool))
+}
+
+/// Applies pending migrations; returns the versions applied.
+pub fn migrate(db: &Db) -> Result<Vec<String>, StartupError> {
+    let mut conn = db
+        .get()
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    let applied = store::migrations::run_pending(&mut conn)
+        .map_err(|e| StartupError::Migration(e.to_string()))?;
+    for version in &applied {
+        tracing::info!(%version, "applied migration");
+    }
+    Ok(applied)
+}
+
+/// Refuses to go on when migrations are pending and auto-migration is off.
+pub fn check_migrated(db: &Db) -> Result<(), StartupError> {
+    let mut conn = db
+        .get()
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    let pending = store::migrations::pending(&mut conn)
+        .map_err(|e| StartupError::Migration(e.to_string()))?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    Err(StartupError::Migration(format!(
+        "database.auto_migrate is off and {} migration(s) are pending: run `latchkey migrate` first",
+        pending.len()
+    )))
+}
+
+/// Opens the pool and migrates or checks, as `database.auto_migrate` says.
+pub fn open_database(config: &Config) -> Result<Db, StartupError> {
+    let db = open_pool(config)?;
+    if config.database.auto_migrate {
+        migrate(&db)?;
+    } else {
+        check_migrated(&db)?;
+    }
+    Ok(db)
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    server: Server,
+    port: u16,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free one) and builds the server.
+    pub fn build(state: AppState, listener: TcpListener) -> Result<Self, StartupError> {
+        crate::http::templates::check().map_err(StartupError::Other)?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(e.to_string()))?
+            .port();
+        let workers = state.config.server.workers;
+        let shutdown = state.config.server.shutdown_timeout_secs;
+        let state = web::Data::new(state);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(security_headers())
+                .wrap(Compress::default())
+                .wrap(from_fn(crate::http::request_log::log_requests))
+                .configure(crate::http::configure)
+                .default_service(web::to(crate::http::not_found))
+        })
+        .shutdown_timeout(shutdown)
+        .listen(listener)
+        .map_err(|e| StartupError::Other(e.to_string()))?;
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            server: server.run(),
+            port,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until SIGINT/SIGTERM (graceful: in-flight requests finish).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    pub fn server(self) -> Server {
+        self.server
+    }
+}
+
+/// Headers on every response (RFC 9700 4.16 clickjacking; no referrer leaks).
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Frame-Options", "DENY"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Content-Type-Options", "nosniff"))
+}
+
+/// Deletes expired sessions and stale throttle rows now and then.
+pub fn spawn_housekeeping(db: Db, clock: SharedClock, config: Arc<Config>) {
+    let session_policy = SessionPolicy::from_config(&config.session);
+    let window = time::Duration::seconds(
+        i64::try_from(config.login.throttle_window_secs).unwrap_or(i64::MAX),
+    );
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let now = clock.now();
+            let result = db
+                .run(move |conn| {
+                    let sessions =
+                        crate::service::sessions::purge_expired(conn, now, session_policy)?;
+                    let throttles =
+                        store::repo::throttle::purge(conn, crate::clock::to_db(now - window))
+                            .map_err(crate::service::ServiceError::from)?;
+                    Ok::<_, crate::service::ServiceError>((sessions, throttles))
+                })
+                .await;
+            match result {
+                Ok((s, t)) if s + t > 0 => {
+                    tracing::info!(sessions = s, throttles = t, "purged expired rows")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,343 @@
+//! Client registrations: names, redirect URIs, grant types, and the rules
+//! that tie them together (RFC 6749 3.1.2, RFC 8252, RFC 9700 2.1).
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::scope::ScopeSet;
+use super::{Invalid, text};
+
+pub const CLIENT_ID_MAX: usize = 128;
+pub const CLIENT_NAME_MAX: usize = 200;
+pub const REDIRECT_URI_MAX: usize = 2048;
+pub const REDIRECT_URIS_MAX: usize = 32;
+
+/// The out-of-band redirect: the code is shown on a page to copy.
+pub const OOB_REDIRECT_URI: &str = "urn:ietf:wg:oauth:2.0:oob";
+
+/// A client identifier: printable ASCII without spaces, 1..=128 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.is_empty() || raw.len() > CLIENT_ID_MAX {
+            return Err(Invalid::new(
+                "client_id",
+                format!("1 to {CLIENT_ID_MAX} characters"),
+            ));
+        }
+        // RFC 6749 A.1: VSCHAR; we also forbid space and ':' (Basic auth).
+        if !raw.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b':') {
+            return Err(Invalid::new(
+                "client_id",
+                "printable ASCII without spaces or ':'",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub fn client_name(raw: &str) -> Result<String, Invalid> {
+    text::bounded("name", raw, CLIENT_NAME_MAX)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+    DeviceCode,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+        GrantType::DeviceCode,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+        }
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        GrantType::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| {
+                Invalid::new(
+                    "grant_type",
+                    format!(
+                        "unknown grant type {s:?} (expected one of: {})",
+                        GrantType::ALL.map(GrantType::as_str).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// Confidential clients authenticate with a secret; public ones cannot keep
+/// one (native and browser apps) and must use PKCE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    Confidential,
+    Public,
+}
+
+/// Validates one redirect URI for a client of the given kind.
+///
+/// - exact string, absolute, no fragment, at most 2048 characters;
+/// - `https`, or `http` on a loopback host (RFC 8252 7.3);
+/// - private-use schemes (`com.example.app:/cb`, RFC 8252 7.1) for public
+///   clients only;
+/// - the out-of-band URN.
+pub fn validate_redirect_uri(raw: &str, kind: ClientKind) -> Result<String, Invalid> {
+    const F: &str = "redirect_uri";
+    if raw.len() > REDIRECT_URI_MAX {
+        return Err(Invalid::new(
+            F,
+            format!("at most {REDIRECT_URI_MAX} characters"),
+        ));
+    }
+    if raw == OOB_REDIRECT_URI {
+        return Ok(raw.to_owned());
+    }
+    let url = url::Url::parse(raw)
+        .map_err(|_| Invalid::new(F, format!("{raw:?} is not an absolute URI")))?;
+    if url.fragment().is_some() || raw.contains('#') {
+        return Err(Invalid::new(F, format!("{raw:?} must not have a fragment")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Invalid::new(
+            F,
+            format!("{raw:?} must not contain credentials"),
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(raw.to_owned()),
+        "http" if crate::config::is_loopback_host(&url) => Ok(raw.to_owned()),
+        "http" => Err(Invalid::new(
+            F,
+            format!("{raw:?} must use https (plain http only on a loopback host)"),
+        )),
+        "javascript" | "data" | "vbscript" | "file" | "blob" | "about" => Err(Invalid::new(
+            F,
+            format!("scheme {:?} is not allowed", url.scheme()),
+        )),
+        scheme if kind == ClientKind::Public && scheme.contains('.') => Ok(raw.to_owned()),
+        scheme if kind == ClientKind::Public => Err(Invalid::new(
+            F,
+            format!(
+                "private-use scheme {scheme:?} must be a reverse domain name, like com.example.app"
+            ),
+        )),
+        scheme => Err(Invalid::new(
+            F,
+            format!("scheme {scheme:?} is only allowed for public (native) clients"),
+        )),
+    }
+}
+
+/// A validated set of client settings shared by create and update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSettings {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub allowed_scopes: ScopeSet,
+    pub grant_types: Vec<GrantType>,
+    pub kind: ClientKind,
+    pub first_party: bool,
+}
+
+/// Raw client settings as typed by an admin or a registration request.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInput {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub public: bool,
+    pub first_party: bool,
+}
+
+pub const DEFAULT_SCOPES: &str = "openid profile email";
+pub const DEFAULT_GRANT_TYPES: [GrantType; 2] =
+    [GrantType::AuthorizationCode, GrantType::RefreshToken];
+
+impl ClientSettings {
+    pub fn parse(input: &ClientInput) -> Result<Self, Invalid> {
+        let kind = if input.public {
+            ClientKind::Public
+        } else {
+            ClientKind::Confidential
+        };
+        let name = client_name(&input.name)?;
+        let redirect_uris = uri_list(&input.redirect_uris, kind, "redirect_uri")?;
+        let post_logout_redirect_uris = uri_list(
+            &input.post_logout_redirect_uris,
+            kind,
+            "post_logout_redirect_uri",
+        )?;
+        if post_logout_redirect_uris
+            .iter()
+            .any(|u| u == OOB_REDIRECT_URI)
+        {
+            return Err(Invalid::new(
+                "post_logout_redirect_uri",
+                "the out-of-band URN is not a logout target",
+            ));
+        }
+        let allowed_scopes = if input.scopes.is_empty() {
+            ScopeSet::parse(DEFAULT_SCOPES)?
+        } else {
+            ScopeSet::from_items(input.scopes.iter().map(String::as_str))?
+        };
+        let mut grant_types = if input.grant_types.is_empty() {
+            DEFAULT_GRANT_TYPES.to_vec()
+        } else {
+            input
+                .grant_types
+                .iter()
+                .map(|g| g.parse())
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        grant_types.sort();
+        grant_types.dedup();
+        if kind == ClientKind::Public && grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(Invalid::new(
+                "grant_type",
+                "client_credentials needs a confidential client (a public client has no secret)",
+            ));
+        }
+        if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+            return Err(Invalid::new(
+                "redirect_uri",
+                "at least one is needed for the authorization_code grant",
+            ));
+        }
+        Ok(Self {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            allowed_scopes,
+            grant_types,
+            kind,
+            first_party: input.first_party,
+        })
+    }
+}
+
+fn uri_list(raw: &[String], kind: ClientKind, field: &'static str) -> Result<Vec<String>, Invalid> {
+    if raw.len() > REDIRECT_URIS_MAX {
+        return Err(Invalid::new(
+            field,
+            format!("at most {REDIRECT_URIS_MAX} URIs"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for u in raw {
+        let v = validate_redirect_uri(u, kind).map_err(|e| Invalid::new(field, e.problem))?;
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        use ClientKind::*;
+        assert!(validate_redirect_uri("https://app.example/cb", Confidential).is_ok());
+        assert!(validate_redirect_uri("http://127.0.0.1:9000/cb", Confidential).is_ok());
+        assert!(validate_redirect_uri("http://[::1]/cb", Public).is_ok());
+        assert!(validate_redirect_uri("http://app.example/cb", Confidential).is_err());
+        assert!(validate_redirect_uri("https://app.example/cb#x", Confidential).is_err());
+        assert!(validate_redirect_uri("javascript:alert(1)", Public).is_err());
+        assert!(validate_redirect_uri("data:text/html,x", Public).is_err());
+        assert!(validate_redirect_uri("com.example.app:/cb", Public).is_ok());
+        assert!(validate_redirect_uri("com.example.app:/cb", Confidential).is_err());
+        assert!(validate_redirect_uri("myapp:/cb", Public).is_err());
+        assert!(validate_redirect_uri(OOB_REDIRECT_URI, Confidential).is_ok());
+        assert!(validate_redirect_uri("/relative", Confidential).is_err());
+        assert!(
+            validate_redirect_uri(&format!("https://a.example/{}", "x".repeat(2100)), Public)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn client_ids() {
+        assert!(ClientId::parse("my-cli").is_ok());
+        assert!(ClientId::parse("a b").is_err());
+        assert!(ClientId::parse("a:b").is_err());
+        assert!(ClientId::parse("").is_err());
+    }
+
+    #[test]
+    fn settings_rules() {
+        let base = ClientInput {
+            name: "App".into(),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            ..Default::default()
+        };
+        let s = ClientSettings::parse(&base).unwrap();
+        assert_eq!(s.grant_types, DEFAULT_GRANT_TYPES.to_vec());
+        assert_eq!(s.allowed_scopes.to_string(), "email openid profile");
+
+        let public_cc = ClientInput {
+            public: true,
+            grant_types: vec!["client_credentials".into()],
+            ..base.clone()
+        };
+        assert!(ClientSettings::parse(&public_cc).is_err());
+
+        let no_uri = ClientInput {
+            redirect_uris: vec![],
+            ..base.clone()
+        };
+        assert!(ClientSettings::parse(&no_uri).is_err());
+
+        let cc_only = ClientInput {
+            redirect_uris: vec![],
+            grant_types: vec!["client_credentials".into()],
+            ..base.clone()
+        };
+        assert!(ClientSettings::parse(&cc_only).is_ok());
+
+        let bad_grant = ClientInput {
+            grant_types: vec!["password".into()],
+            ..base
+        };
+        assert!(ClientSettings::parse(&bad_grant).is_err());
+    }
+}

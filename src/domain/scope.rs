@@ -1,0 +1,124 @@
+//! Scopes (RFC 6749 3.3): space-separated tokens of NQCHAR.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::Invalid;
+
+pub const SCOPE_TOKEN_MAX: usize = 128;
+pub const SCOPES_MAX: usize = 64;
+
+/// The standard OIDC scopes every client may be given.
+pub const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// One scope token: `%x21 / %x23-5B / %x5D-7E`, 1..=128 characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Scope(String);
+
+impl Scope {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.is_empty() || raw.len() > SCOPE_TOKEN_MAX {
+            return Err(Invalid::new(
+                "scope",
+                format!("each scope is 1 to {SCOPE_TOKEN_MAX} characters"),
+            ));
+        }
+        let nqchar = |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
+        if !raw.bytes().all(nqchar) {
+            return Err(Invalid::new(
+                "scope",
+                format!("{raw:?} has a character not allowed in a scope"),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An ordered set of scopes, written space-separated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSet(BTreeSet<Scope>);
+
+impl ScopeSet {
+    /// Parses a space-separated list (RFC 6749 `scope` parameter).
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        Self::from_items(raw.split(' ').filter(|s| !s.is_empty()))
+    }
+
+    pub fn from_items<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Self, Invalid> {
+        let mut set = BTreeSet::new();
+        for item in items {
+            for token in item.split(' ').filter(|s| !s.is_empty()) {
+                set.insert(Scope::parse(token)?);
+                if set.len() > SCOPES_MAX {
+                    return Err(Invalid::new(
+                        "scope",
+                        format!("at most {SCOPES_MAX} scopes"),
+                    ));
+                }
+            }
+        }
+        Ok(Self(set))
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| s.as_str() == scope)
+    }
+
+    pub fn is_subset(&self, other: &ScopeSet) -> bool {
+        self.0.is_subset(&other.0)
+    }
+
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.intersection(&other.0).cloned().collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(Scope::as_str)
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for s in &self.0 {
+            if !first {
+                f.write_str(" ")?;
+            }
+            f.write_str(s.as_str())?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints() {
+        let s = ScopeSet::parse("openid  profile read:issues openid").unwrap();
+        assert_eq!(s.to_string(), "openid profile read:issues");
+        assert!(s.contains("read:issues"));
+        assert!(ScopeSet::parse("bad\"quote").is_err());
+        assert!(ScopeSet::parse("back\\slash").is_err());
+        assert!(ScopeSet::parse("é").is_err());
+        assert!(ScopeSet::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn set_operations() {
+        let a = ScopeSet::parse("openid email").unwrap();
+        let b = ScopeSet::parse("openid email profile").unwrap();
+        assert!(a.is_subset(&b));
+        assert_eq!(b.intersection(&a), a);
+    }
+}

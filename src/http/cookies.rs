@@ -1,0 +1,55 @@
+//! Cookie names and attributes. Cookies are HttpOnly and SameSite=Lax;
+//! on an https issuer they are Secure and carry the `__Host-` prefix (bound
+//! to this host, path `/`, no Domain).
+
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, SameSite};
+
+#[derive(Debug, Clone)]
+pub struct CookiePolicy {
+    pub secure: bool,
+    pub session_max_age_secs: i64,
+}
+
+impl CookiePolicy {
+    pub fn session_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-latchkey_session"
+        } else {
+            "latchkey_session"
+        }
+    }
+
+    pub fn csrf_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-latchkey_csrf"
+        } else {
+            "latchkey_csrf"
+        }
+    }
+
+    fn base<'a>(&self, name: &'a str, value: String) -> Cookie<'a> {
+        Cookie::build(name, value)
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .finish()
+    }
+
+    pub fn session(&self, value: &str) -> Cookie<'static> {
+        let mut c = self.base(self.session_name(), value.to_owned());
+        c.set_max_age(CookieDuration::seconds(self.session_max_age_secs));
+        c
+    }
+
+    pub fn clear_session(&self) -> Cookie<'static> {
+        let mut c = self.base(self.session_name(), String::new());
+        c.make_removal();
+        c
+    }
+
+    pub fn csrf(&self, value: &str) -> Cookie<'static> {
+        self.base(self.csrf_name(), value.to_owned())
+    }
+}

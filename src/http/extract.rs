@@ -1,0 +1,92 @@
+//! Request helpers shared by handlers: the client IP, the browser session,
+//! and the answer to unreadable forms.
+
+use actix_web::error::UrlencodedError;
+use actix_web::{HttpRequest, http::StatusCode};
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::http::templates::error_page;
+use crate::service::sessions::{self, ActiveSession, SessionMeta};
+
+/// The client's IP: the socket peer, or the proxy-reported one when
+/// `server.trust_forwarded_for` is set.
+pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<String> {
+    if state.config.server.trust_forwarded_for {
+        let info = req.connection_info();
+        if let Some(ip) = info.realip_remote_addr() {
+            return Some(strip_port(ip).to_owned());
+        }
+    }
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+fn strip_port(addr: &str) -> &str {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(_) => addr
+            .rsplit_once(':')
+            .map_or(addr, |(h, _)| h.trim_matches(['[', ']'])),
+        Err(_) => addr,
+    }
+}
+
+pub fn session_meta(req: &HttpRequest, state: &AppState) -> SessionMeta {
+    SessionMeta {
+        ip: client_ip(req, state),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
+/// The signed-in session for this request, if any (expired ones read as none).
+pub async fn current_session(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<ActiveSession>, AppError> {
+    let Some(cookie) = req.cookie(state.cookies.session_name()) else {
+        return Ok(None);
+    };
+    let value = cookie.value().to_owned();
+    if value.len() != 43 {
+        return Ok(None);
+    }
+    let now = state.clock.now();
+    let policy = state.session_policy;
+    Ok(state
+        .db
+        .run(move |conn| sessions::resolve(conn, &value, now, policy))
+        .await
+        .map_err(AppError::from)?)
+}
+
+/// Malformed, oversized or non-UTF-8 form bodies get a 400 page.
+pub fn form_error(err: UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
+    let (status, message) = match &err {
+        UrlencodedError::Overflow { .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.")
+        }
+        UrlencodedError::ContentType => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Expected a form (application/x-www-form-urlencoded).",
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            "The form could not be read. Go back and try again.",
+        ),
+    };
+    let response = error_page(status, "Bad request", message);
+    actix_web::error::InternalError::from_response(err, response).into()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strips_ports() {
+        assert_eq!(super::strip_port("10.0.0.1:5000"), "10.0.0.1");
+        assert_eq!(super::strip_port("[::1]:5000"), "::1");
+        assert_eq!(super::strip_port("10.0.0.1"), "10.0.0.1");
+    }
+}

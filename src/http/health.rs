@@ -1,0 +1,28 @@
+//! Liveness and readiness for orchestrators and load balancers.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::app::AppState;
+
+/// The process is up and serving.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// The database answers; 503 with the reason when it does not.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let db = state.db.clone();
+    let result = web::block(move || db.ping()).await;
+    match result {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .insert_header((actix_web::http::header::RETRY_AFTER, "5"))
+                .json(json!({ "status": "unavailable", "reason": "database unreachable" }))
+        }
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "unavailable", "reason": "readiness check cancelled" })),
+    }
+}

@@ -1,0 +1,82 @@
+//! HTML templates, compiled into the binary so `latchkey` runs from any
+//! directory. Names end in `.html`, so tera escapes every value.
+
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use tera::{Context, Tera};
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    ("login.html", include_str!("../../templates/login.html")),
+    ("logout.html", include_str!("../../templates/logout.html")),
+    (
+        "signed_out.html",
+        include_str!("../../templates/signed_out.html"),
+    ),
+    ("home.html", include_str!("../../templates/home.html")),
+    ("error.html", include_str!("../../templates/error.html")),
+];
+
+pub const STYLESHEET: &str = include_str!("../../templates/latchkey.css");
+
+fn engine() -> Result<&'static Tera, String> {
+    static ENGINE: OnceLock<Result<Tera, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut tera = Tera::default();
+            tera.add_raw_templates(TEMPLATES.iter().copied())
+                .map_err(|e| format!("{e:?}"))?;
+            Ok(tera)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Checks that every template parses (called at start and in tests).
+pub fn check() -> Result<(), String> {
+    engine().map(|_| ())
+}
+
+/// Renders a page with the given status. Pages are never cached: they can
+/// carry CSRF tokens and personal data.
+pub fn page(status: StatusCode, name: &str, ctx: &Context) -> HttpResponse {
+    match engine().and_then(|t| t.render(name, ctx).map_err(|e| format!("{e:?}"))) {
+        Ok(body) => HttpResponse::build(status)
+            .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "template rendering failed");
+            HttpResponse::InternalServerError()
+                .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
+                .body("internal error")
+        }
+    }
+}
+
+/// An error page with a title and one sentence for the person reading it.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    let mut ctx = Context::new();
+    ctx.insert("title", title);
+    ctx.insert("message", message);
+    page(status, "error.html", &ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse_and_escape() {
+        check().unwrap();
+        let mut ctx = Context::new();
+        ctx.insert("title", "<b>x</b>");
+        ctx.insert("message", "<script>");
+        let html = engine().unwrap().render("error.html", &ctx).unwrap();
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(!html.contains("<script>"));
+    }
+}

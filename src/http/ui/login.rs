@@ -1,0 +1,146 @@
+use actix_web::http::StatusCode;
+use actix_web::http::header::{LOCATION, RETRY_AFTER};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use tera::Context;
+
+use super::safe_return_to;
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::http::{csrf, extract, templates};
+use crate::service::login::{self, LoginError};
+use crate::service::sessions;
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+    login_hint: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    csrf_token: String,
+    return_to: Option<String>,
+}
+
+fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    username: &str,
+    return_to: Option<&str>,
+    error: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    let (token, fresh) = csrf::token_for_form(req, state)?;
+    let mut ctx = Context::new();
+    ctx.insert("csrf_token", &token);
+    ctx.insert("username", username);
+    ctx.insert("return_to", &return_to);
+    ctx.insert("error", &error);
+    let mut resp = templates::page(status, "login.html", &ctx);
+    if fresh {
+        resp.add_cookie(&state.cookies.csrf(&token))
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+    }
+    Ok(resp)
+}
+
+/// GET /login: the sign-in form (`login_hint` prefills the username).
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, AppError> {
+    let return_to = safe_return_to(query.return_to.as_deref());
+    let hint: String = query
+        .login_hint
+        .as_deref()
+        .unwrap_or_default()
+        .chars()
+        .take(crate::domain::user::USERNAME_MAX)
+        .collect();
+    render(
+        &req,
+        &state,
+        StatusCode::OK,
+        &hint,
+        return_to.as_deref(),
+        None,
+    )
+}
+
+/// POST /login: check credentials, start a session, go where asked.
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    csrf::verify(&req, &state, &form.csrf_token)?;
+    let return_to = safe_return_to(form.return_to.as_deref());
+    let ip = extract::client_ip(&req, &state);
+    let meta = extract::session_meta(&req, &state);
+    let now = state.clock.now();
+    let (throttle, session_policy) = (state.throttle_policy, state.session_policy);
+    let username = form.username.clone();
+    let result = state
+        .db
+        .run(move |conn| {
+            let user = login::authenticate(
+                conn,
+                &form.username,
+                &form.password,
+                ip.as_deref(),
+                now,
+                throttle,
+            )?;
+            let secret = sessions::create(conn, &user.id, meta, now, session_policy)?;
+            Ok::<_, LoginError>((user, secret))
+        })
+        .await;
+    let shown_name: String = username
+        .chars()
+        .take(crate::domain::user::USERNAME_MAX)
+        .collect();
+    match result {
+        Ok((user, secret)) => {
+            tracing::info!(user_id = %user.id, "signed in");
+            let mut resp = HttpResponse::SeeOther()
+                .insert_header((LOCATION, return_to.unwrap_or_else(|| "/".into())))
+                .finish();
+            resp.add_cookie(&state.cookies.session(secret.expose()))
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            Ok(resp)
+        }
+        Err(LoginError::InvalidCredentials) => {
+            tracing::info!("sign-in failed");
+            render(
+                &req,
+                &state,
+                StatusCode::UNAUTHORIZED,
+                &shown_name,
+                return_to.as_deref(),
+                Some("Invalid username or password."),
+            )
+        }
+        Err(LoginError::Throttled { retry_after_secs }) => {
+            tracing::warn!("sign-in throttled");
+            let mut resp = render(
+                &req,
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                &shown_name,
+                return_to.as_deref(),
+                Some("Too many failed attempts. Please wait a few minutes and try again."),
+            )?;
+            resp.headers_mut().insert(
+                RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(retry_after_secs),
+            );
+            Ok(resp)
+        }
+        Err(LoginError::Service(e)) => Err(e.into()),
+    }
+}

@@ -1,0 +1,57 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use tera::Context;
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::http::{csrf, extract, templates};
+use crate::service::sessions;
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    csrf_token: String,
+}
+
+/// GET /logout: a confirmation form (a GET never signs anyone out, so a
+/// link or image on another site cannot).
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let Some(session) = extract::current_session(&req, &state).await? else {
+        return Ok(templates::page(
+            StatusCode::OK,
+            "signed_out.html",
+            &Context::new(),
+        ));
+    };
+    let (token, fresh) = csrf::token_for_form(&req, &state)?;
+    let mut ctx = Context::new();
+    ctx.insert("username", &session.user.username);
+    ctx.insert("csrf_token", &token);
+    let mut resp = templates::page(StatusCode::OK, "logout.html", &ctx);
+    if fresh {
+        resp.add_cookie(&state.cookies.csrf(&token))
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+    }
+    Ok(resp)
+}
+
+/// POST /logout: end the session and clear its cookie.
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LogoutForm>,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &state, &form.csrf_token)?;
+    if let Some(cookie) = req.cookie(state.cookies.session_name()) {
+        let value = cookie.value().to_owned();
+        state
+            .db
+            .run(move |conn| sessions::end(conn, &value))
+            .await?;
+        tracing::info!("signed out");
+    }
+    let mut resp = templates::page(StatusCode::OK, "signed_out.html", &Context::new());
+    resp.add_cookie(&state.cookies.clear_session())
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(resp)
+}

@@ -1,0 +1,305 @@
+//! Client registrations. Secrets are generated here, shown once to the
+//! caller, and only their SHA-256 is stored.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{ServiceError, ServiceResult};
+use crate::clock::{from_db, to_db};
+use crate::domain::client::{ClientId, ClientInput, ClientKind, ClientSettings, GrantType};
+use crate::domain::scope::ScopeSet;
+use crate::store::models::ClientRow;
+use crate::store::{DbConn, repo};
+use crate::token::opaque::OpaqueSecret;
+
+/// A client as stored, decoded into domain types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub client_id: String,
+    pub secret_hash: Option<String>,
+    pub settings: ClientSettings,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A client as shown to admins (no secret, no hash).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub client_type: &'static str,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub first_party: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// The answer to create and rotate-secret: the only time the secret exists
+/// in clear.
+#[derive(Serialize)]
+pub struct IssuedClient {
+    #[serde(flatten)]
+    pub client: ClientView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for IssuedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedClient")
+            .field("client", &self.client)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl Client {
+    pub fn from_row(row: ClientRow) -> ServiceResult<Self> {
+        let corrupt = |what: &str| {
+            ServiceError::Internal(format!(
+                "client {:?}: stored {what} unreadable",
+                row.client_id
+            ))
+        };
+        let redirect_uris: Vec<String> =
+            serde_json::from_str(&row.redirect_uris).map_err(|_| corrupt("redirect_uris"))?;
+        let post_logout_redirect_uris: Vec<String> =
+            serde_json::from_str(&row.post_logout_redirect_uris)
+                .map_err(|_| corrupt("post_logout_redirect_uris"))?;
+        let allowed_scopes = ScopeSet::parse(&row.allowed_scopes).map_err(|_| corrupt("scopes"))?;
+        let grant_types = row
+            .grant_types
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::parse::<GrantType>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| corrupt("grant_types"))?;
+        Ok(Self {
+            client_id: row.client_id,
+            secret_hash: row.secret_hash,
+            settings: ClientSettings {
+                name: row.name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                allowed_scopes,
+                grant_types,
+                kind: if row.is_public {
+                    ClientKind::Public
+                } else {
+                    ClientKind::Confidential
+                },
+                first_party: row.first_party,
+            },
+            created_at: from_db(row.created_at),
+            updated_at: from_db(row.updated_at),
+        })
+    }
+
+    pub fn view(&self) -> ClientView {
+        let s = &self.settings;
+        ClientView {
+            client_id: self.client_id.clone(),
+            name: s.name.clone(),
+            client_type: match s.kind {
+                ClientKind::Public => "public",
+                ClientKind::Confidential => "confidential",
+            },
+            redirect_uris: s.redirect_uris.clone(),
+            post_logout_redirect_uris: s.post_logout_redirect_uris.clone(),
+            scopes: s.allowed_scopes.iter().map(str::to_owned).collect(),
+            grant_types: s
+                .grant_types
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect(),
+            first_party: s.first_party,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+fn to_row(
+    client_id: String,
+    secret_hash: Option<String>,
+    s: &ClientSettings,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+) -> ServiceResult<ClientRow> {
+    let json = |v: &Vec<String>| {
+        serde_json::to_string(v).map_err(|e| ServiceError::Internal(e.to_string()))
+    };
+    Ok(ClientRow {
+        client_id,
+        secret_hash,
+        name: s.name.clone(),
+        redirect_uris: json(&s.redirect_uris)?,
+        post_logout_redirect_uris: json(&s.post_logout_redirect_uris)?,
+        allowed_scopes: s.allowed_scopes.to_string(),
+        grant_types: s
+            .grant_types
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        is_public: s.kind == ClientKind::Public,
+        first_party: s.first_party,
+        created_at: to_db(created_at),
+        updated_at: to_db(updated_at),
+    })
+}
+
+/// Registers a client. `client_id` is generated unless given; a taken id is
+/// a `Conflict`. Confidential clients get a secret, returned once.
+pub fn create(
+    conn: &mut DbConn,
+    client_id: Option<&str>,
+    input: &ClientInput,
+    now: OffsetDateTime,
+) -> ServiceResult<IssuedClient> {
+    let settings = ClientSettings::parse(input)?;
+    let client_id = match client_id {
+        Some(id) => ClientId::parse(id)?,
+        None => ClientId::generate(),
+    };
+    let secret = match settings.kind {
+        ClientKind::Confidential => Some(OpaqueSecret::generate()?),
+        ClientKind::Public => None,
+    };
+    let row = to_row(
+        client_id.as_str().to_owned(),
+        secret.as_ref().map(OpaqueSecret::hash),
+        &settings,
+        now,
+        now,
+    )?;
+    match repo::clients::insert(conn, &row) {
+        Ok(()) => {}
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => {
+            return Err(ServiceError::Conflict(format!(
+                "client_id {:?} is already registered",
+                client_id.as_str()
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let client = Client::from_row(row)?;
+    Ok(IssuedClient {
+        client: client.view(),
+        client_secret: secret.map(|s| s.expose().to_owned()),
+    })
+}
+
+pub fn find(conn: &mut DbConn, client_id: &str) -> ServiceResult<Client> {
+    let row = repo::clients::by_id(conn, client_id)?.ok_or_else(|| ServiceError::NotFound {
+        what: "client",
+        id: client_id.to_owned(),
+    })?;
+    Client::from_row(row)
+}
+
+pub fn list(conn: &mut DbConn) -> ServiceResult<Vec<ClientView>> {
+    repo::clients::list(conn)?
+        .into_iter()
+        .map(|r| Client::from_row(r).map(|c| c.view()))
+        .collect()
+}
+
+/// Changes to apply; `None` keeps the current value.
+#[derive(Debug, Default, Clone)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub first_party: Option<bool>,
+}
+
+/// Applies changes, re-validating the whole registration. The client type
+/// (public or confidential) does not change.
+pub fn update(
+    conn: &mut DbConn,
+    client_id: &str,
+    changes: ClientChanges,
+    now: OffsetDateTime,
+) -> ServiceResult<ClientView> {
+    let current = find(conn, client_id)?;
+    let cur = current.settings.clone();
+    let input = ClientInput {
+        name: changes.name.unwrap_or(cur.name),
+        redirect_uris: changes.redirect_uris.unwrap_or(cur.redirect_uris),
+        post_logout_redirect_uris: changes
+            .post_logout_redirect_uris
+            .unwrap_or(cur.post_logout_redirect_uris),
+        scopes: changes
+            .scopes
+            .unwrap_or_else(|| cur.allowed_scopes.iter().map(str::to_owned).collect()),
+        grant_types: changes.grant_types.unwrap_or_else(|| {
+            cur.grant_types
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect()
+        }),
+        public: cur.kind == ClientKind::Public,
+        first_party: changes.first_party.unwrap_or(cur.first_party),
+    };
+    let settings = ClientSettings::parse(&input)?;
+    let row = to_row(
+        current.client_id,
+        current.secret_hash,
+        &settings,
+        current.created_at,
+        now,
+    )?;
+    repo::clients::update(conn, &row)?;
+    Client::from_row(row).map(|c| c.view())
+}
+
+/// Replaces a confidential client's secret; the old one stops working.
+pub fn rotate_secret(
+    conn: &mut DbConn,
+    client_id: &str,
+    now: OffsetDateTime,
+) -> ServiceResult<IssuedClient> {
+    let current = find(conn, client_id)?;
+    if current.settings.kind == ClientKind::Public {
+        return Err(ServiceError::Conflict(format!(
+            "client {client_id:?} is public and has no secret"
+        )));
+    }
+    let secret = OpaqueSecret::generate()?;
+    let row = to_row(
+        current.client_id,
+        Some(secret.hash()),
+        &current.settings,
+        current.created_at,
+        now,
+    )?;
+    repo::clients::update(conn, &row)?;
+    Ok(IssuedClient {
+        client: Client::from_row(row)?.view(),
+        client_secret: Some(secret.expose().to_owned()),
+    })
+}
+
+pub fn delete(conn: &mut DbConn, client_id: &str) -> ServiceResult<()> {
+    if repo::clients::delete(conn, client_id)? == 0 {
+        return Err(ServiceError::NotFound {
+            what: "client",
+            id: client_id.to_owned(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! Use cases. They take a `&mut DbConn` and plain values, never an HTTP
+//! request, so the CLI, the HTTP handlers and the tests share them.
+//!
+//! Errors: [`ServiceError`] for admin-style operations (CLI, console, API);
+//! the login flow has its own [`login::LoginError`] because what it may
+//! reveal is narrower.
+
+pub mod bootstrap;
+pub mod clients;
+pub mod login;
+pub mod password;
+pub mod sessions;
+pub mod users;
+
+use crate::domain::Invalid;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("{what} {id:?} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database unavailable")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => ServiceError::Unavailable(m),
+            StoreError::Query(q) => ServiceError::Internal(q.to_string()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ServiceError {
+    fn from(e: diesel::result::Error) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
+impl From<crate::token::opaque::RngError> for ServiceError {
+    fn from(e: crate::token::opaque::RngError) -> Self {
+        ServiceError::Internal(e.to_string())
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;

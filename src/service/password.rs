@@ -1,0 +1,65 @@
+//! Password hashing with argon2id (RFC 9106 / OWASP parameters: 19 MiB,
+//! 2 passes, 1 lane). Verification always spends the same work, even for
+//! unknown users, so timing does not reveal whether an account exists.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::domain::user::PASSWORD_MAX;
+
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+/// Hashes a password to a PHC string (`$argon2id$v=19$...`).
+pub fn hash(password: &str) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut OsRng);
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| HashError(e.to_string()))
+}
+
+/// Checks a password against a stored PHC string. Over-long input and
+/// unparseable hashes are a plain `false`.
+pub fn verify(password: &str, phc: &str) -> bool {
+    if password.len() > PASSWORD_MAX {
+        return false;
+    }
+    match PasswordHash::new(phc) {
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Spends the same work as [`verify`] when there is no account to check.
+pub fn verify_dummy(password: &str) {
+    static DUMMY: OnceLock<Option<String>> = OnceLock::new();
+    if let Some(phc) = DUMMY.get_or_init(|| hash("latchkey-dummy-password").ok()) {
+        let _ = verify(password, phc);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_and_verify() {
+        let h = hash("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify("correct horse", &h));
+        assert!(!verify("wrong horse", &h));
+        assert!(!verify("correct horse", "not a hash"));
+    }
+}

@@ -1,0 +1,125 @@
+//! Browser sessions: server-side rows keyed by the SHA-256 of a 256-bit
+//! random cookie value, with idle and absolute expiry.
+
+use time::{Duration, OffsetDateTime};
+
+use super::ServiceResult;
+use crate::clock::{from_db, to_db};
+use crate::store::models::{SessionRow, UserRow};
+use crate::store::{DbConn, repo};
+use crate::token::opaque::{OpaqueSecret, hash_secret};
+
+/// Writes of `last_seen_at` are skipped when the last one is this recent,
+/// so a busy page does not write on every request.
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle_timeout: Duration,
+    pub absolute_timeout: Duration,
+}
+
+impl SessionPolicy {
+    pub fn from_config(c: &crate::config::SessionConfig) -> Self {
+        Self {
+            idle_timeout: Duration::seconds(i64::try_from(c.idle_timeout_secs).unwrap_or(i64::MAX)),
+            absolute_timeout: Duration::seconds(
+                i64::try_from(c.absolute_timeout_secs).unwrap_or(i64::MAX),
+            ),
+        }
+    }
+}
+
+/// A live session and its (enabled) user.
+#[derive(Debug, Clone)]
+pub struct ActiveSession {
+    pub id_hash: String,
+    pub user: UserRow,
+    pub auth_time: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Client details recorded with a session, bounded.
+#[derive(Debug, Clone, Default)]
+pub struct SessionMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Starts a session for `user_id`; returns the cookie value (shown once).
+pub fn create(
+    conn: &mut DbConn,
+    user_id: &str,
+    meta: SessionMeta,
+    now: OffsetDateTime,
+    policy: SessionPolicy,
+) -> ServiceResult<OpaqueSecret> {
+    let secret = OpaqueSecret::generate()?;
+    let bound = |s: Option<String>, n: usize| s.map(|s| s.chars().take(n).collect::<String>());
+    let row = SessionRow {
+        id_hash: secret.hash(),
+        user_id: user_id.to_owned(),
+        auth_time: to_db(now),
+        created_at: to_db(now),
+        last_seen_at: to_db(now),
+        expires_at: to_db(now + policy.absolute_timeout),
+        ip: bound(meta.ip, 64),
+        user_agent: bound(meta.user_agent, 256),
+    };
+    repo::sessions::insert(conn, &row)?;
+    Ok(secret)
+}
+
+/// Looks a cookie value up. Expired sessions and sessions of disabled users
+/// are deleted and read as absent.
+pub fn resolve(
+    conn: &mut DbConn,
+    cookie_value: &str,
+    now: OffsetDateTime,
+    policy: SessionPolicy,
+) -> ServiceResult<Option<ActiveSession>> {
+    // Our ids are exactly 43 base64url characters; anything else is not one.
+    if cookie_value.len() != 43 {
+        return Ok(None);
+    }
+    let id_hash = hash_secret(cookie_value);
+    let Some((session, user)) = repo::sessions::with_user(conn, &id_hash)? else {
+        return Ok(None);
+    };
+    let last_seen = from_db(session.last_seen_at);
+    let expires_at = from_db(session.expires_at);
+    if now >= expires_at || now - last_seen >= policy.idle_timeout || user.disabled {
+        repo::sessions::delete(conn, &id_hash)?;
+        return Ok(None);
+    }
+    if now - last_seen >= TOUCH_EVERY {
+        repo::sessions::touch(conn, &id_hash, to_db(now))?;
+    }
+    Ok(Some(ActiveSession {
+        id_hash,
+        auth_time: from_db(session.auth_time),
+        expires_at,
+        user,
+    }))
+}
+
+/// Ends the session with this cookie value, if any.
+pub fn end(conn: &mut DbConn, cookie_value: &str) -> ServiceResult<()> {
+    if cookie_value.len() == 43 {
+        repo::sessions::delete(conn, &hash_secret(cookie_value))?;
+    }
+    Ok(())
+}
+
+/// Deletes expired sessions; returns how many.
+pub fn purge_expired(
+    conn: &mut DbConn,
+    now: OffsetDateTime,
+    policy: SessionPolicy,
+) -> ServiceResult<usize> {
+    Ok(repo::sessions::delete_expired(
+        conn,
+        to_db(now),
+        to_db(now - policy.idle_timeout),
+    )?)
+}

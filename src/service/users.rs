@@ -1,0 +1,180 @@
+//! User accounts: create, read, change, delete.
+
+use diesel::Connection;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{ServiceError, ServiceResult, password};
+use crate::clock::{from_db, to_db};
+use crate::domain::user::{Email, Profile, ProfileInput, Username, check_new_password};
+use crate::store::models::UserRow;
+use crate::store::{DbConn, repo};
+
+/// What an admin gives to create a user.
+#[derive(Debug, Default)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub email_verified: bool,
+    pub profile: ProfileInput<'a>,
+    pub is_admin: bool,
+}
+
+/// A user as shown to admins (never the password hash).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub picture: Option<String>,
+    pub locale: Option<String>,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub has_password: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<UserRow> for UserView {
+    fn from(r: UserRow) -> Self {
+        Self {
+            id: r.id,
+            username: r.username,
+            email: r.email,
+            email_verified: r.email_verified,
+            name: r.name,
+            given_name: r.given_name,
+            family_name: r.family_name,
+            picture: r.picture,
+            locale: r.locale,
+            is_admin: r.is_admin,
+            disabled: r.disabled,
+            has_password: r.password_hash.is_some(),
+            created_at: from_db(r.created_at),
+            updated_at: from_db(r.updated_at),
+        }
+    }
+}
+
+/// Validates and creates a user. The password is hashed before any database
+/// work; a duplicate username is a `Conflict` and nothing is written.
+pub fn create(
+    conn: &mut DbConn,
+    input: &NewUser<'_>,
+    password_plain: Option<&str>,
+    now: OffsetDateTime,
+) -> ServiceResult<UserView> {
+    let username = Username::parse(input.username)?;
+    let email = input.email.map(Email::parse).transpose()?;
+    let profile = Profile::parse(&input.profile)?;
+    let password_hash = match password_plain {
+        Some(pw) => {
+            check_new_password(pw)?;
+            Some(password::hash(pw).map_err(|e| ServiceError::Internal(e.to_string()))?)
+        }
+        None => None,
+    };
+    let now = to_db(now);
+    let row = UserRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: username.into_inner(),
+        email: email.map(Email::into_inner),
+        email_verified: input.email_verified,
+        name: profile.name,
+        given_name: profile.given_name,
+        family_name: profile.family_name,
+        picture: profile.picture,
+        locale: profile.locale,
+        password_hash,
+        is_admin: input.is_admin,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    match repo::users::insert(conn, &row) {
+        Ok(()) => Ok(row.into()),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Err(ServiceError::Conflict(format!(
+            "username {:?} is already taken",
+            row.username
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Finds a user by username (case-insensitive input).
+pub fn find(conn: &mut DbConn, username: &str) -> ServiceResult<UserRow> {
+    let not_found = || ServiceError::NotFound {
+        what: "user",
+        id: username.to_owned(),
+    };
+    let name = Username::parse(username).map_err(|_| not_found())?;
+    repo::users::by_username(conn, name.as_str())?.ok_or_else(not_found)
+}
+
+pub fn show(conn: &mut DbConn, username: &str) -> ServiceResult<UserView> {
+    find(conn, username).map(UserView::from)
+}
+
+pub fn list(conn: &mut DbConn, limit: i64, offset: i64) -> ServiceResult<Vec<UserView>> {
+    Ok(
+        repo::users::list(conn, limit.clamp(1, 1000), offset.max(0))?
+            .into_iter()
+            .map(UserView::from)
+            .collect(),
+    )
+}
+
+/// Sets a new password and ends the user's sessions.
+pub fn set_password(
+    conn: &mut DbConn,
+    username: &str,
+    password_plain: &str,
+    now: OffsetDateTime,
+) -> ServiceResult<()> {
+    check_new_password(password_plain)?;
+    let hash = password::hash(password_plain).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let user = find(conn, username)?;
+    conn.transaction(|conn| {
+        repo::users::set_password_hash(conn, &user.id, &hash, to_db(now))?;
+        repo::sessions::delete_for_user(conn, &user.id)?;
+        Ok::<_, diesel::result::Error>(())
+    })?;
+    Ok(())
+}
+
+/// Disables or enables an account; disabling ends its sessions at once.
+pub fn set_disabled(
+    conn: &mut DbConn,
+    username: &str,
+    disabled: bool,
+    now: OffsetDateTime,
+) -> ServiceResult<UserView> {
+    let user = find(conn, username)?;
+    conn.transaction(|conn| {
+        repo::users::set_disabled(conn, &user.id, disabled, to_db(now))?;
+        if disabled {
+            repo::sessions::delete_for_user(conn, &user.id)?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })?;
+    show(conn, username)
+}
+
+/// Deletes a user; sessions go with it (foreign key cascade).
+pub fn delete(conn: &mut DbConn, username: &str) -> ServiceResult<()> {
+    let user = find(conn, username)?;
+    conn.transaction(|conn| {
+        repo::sessions::delete_for_user(conn, &user.id)?;
+        repo::users::delete(conn, &user.id)
+    })?;
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! Storage: one diesel code path over SQLite and PostgreSQL.
+//!
+//! [`DbConn`] is a `MultiConnection` enum; [`Manager`] is an r2d2 manager that
+//! picks the backend from the URL scheme and prepares SQLite connections
+//! (WAL, busy timeout, foreign keys). Repository functions in [`repo`] take
+//! `&mut DbConn` so several compose in one transaction. From async code, use
+//! [`Db::run`], which moves the blocking work off actix's event loop.
+
+pub mod migrations;
+pub mod models;
+pub mod repo;
+pub mod schema;
+mod url;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+pub use self::url::{DatabaseUrl, DatabaseUrlError, redact as redact_url};
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// How long SQLite waits on a locked database before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// Errors from the storage layer, as the services see them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No connection could be had: the database is down or overloaded.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Query(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        StoreError::classify(e)
+    }
+}
+
+impl StoreError {
+    /// Whether the error is a unique-constraint violation.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+
+    /// Query errors caused by a lost connection count as unavailability.
+    fn classify(e: diesel::result::Error) -> StoreError {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            Error::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if info.message().contains("server closed the connection")
+                    || info.message().contains("connection to server")
+                    || info.message().contains("no connection to the server") =>
+            {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            other => StoreError::Query(other),
+        }
+    }
+}
+
+/// Builds connections for the pool from a [`DatabaseUrl`].
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error(transparent)]
+    Connection(#[from] diesel::ConnectionError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("cannot create directory for the SQLite file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Manager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+
+    pub fn connect_one(&self) -> Result<DbConn, ManagerError> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let s = path.to_string_lossy();
+                if s != ":memory:"
+                    && let Some(dir) = path.parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let mut conn = SqliteConnection::establish(&s)?;
+                conn.batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON;"
+                ))?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url)?)),
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = ManagerError;
+
+    fn connect(&self) -> Result<DbConn, ManagerError> {
+        self.connect_one()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ManagerError> {
+        conn.batch_execute("SELECT 1")?;
+        Ok(())
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        match conn {
+            DbConn::Sqlite(_) => false,
+            DbConn::Pg(c) => diesel::r2d2::R2D2Connection::is_broken(c),
+        }
+    }
+}
+
+/// Pool settings taken from the config.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    pub connect_timeout: Duration,
+}
+
+/// Builds the pool. Fails (naming the URL, never its password) when the
+/// database cannot be reached within the timeout.
+pub fn build_pool(url: &DatabaseUrl, opts: &PoolOptions) -> Result<Pool, StoreError> {
+    let manager = Manager::new(url.clone());
+    // Try once directly so the error says why, not just "timed out".
+    manager
+        .connect_one()
+        .map_err(|e| StoreError::Unavailable(format!("cannot connect to {url}: {e}")))?;
+    r2d2::Pool::builder()
+        .max_size(opts.max_size)
+        .min_idle(Some(1.min(opts.max_size)))
+        .connection_timeout(opts.connect_timeout)
+        .idle_timeout(Some(Duration::from_secs(300)))
+        .error_handler(Box::new(LogErrors))
+        .build(manager)
+        .map_err(|e| StoreError::Unavailable(format!("cannot connect to {url}: {e}")))
+}
+
+#[derive(Debug)]
+struct LogErrors;
+
+impl r2d2::HandleError<ManagerError> for LogErrors {
+    fn handle_error(&self, error: ManagerError) {
+        tracing::warn!(error = %error, "database connection failed");
+    }
+}
+
+/// The pool as request handlers use it.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+}
+
+impl Db {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Checks out a connection (blocking).
+    pub fn get(&self) -> Result<PooledConn, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Runs blocking database work on actix's blocking thread pool.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let db = self.clone();
+        match actix_web::web::block(move || {
+            let mut conn = db.get()?;
+            f(&mut conn)
+        })
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(E::from(StoreError::Unavailable(
+                "blocking task was cancelled".into(),
+            ))),
+        }
+    }
+
+    /// Whether the database answers a trivial query.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.get()?;
+        conn.batch_execute("SELECT 1").map_err(StoreError::classify)
+    }
+}
+
+impl DbConn {
+    pub fn backend(&self) -> &'static str {
+        match self {
+            DbConn::Sqlite(_) => "sqlite",
+            DbConn::Pg(_) => "postgres",
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Rows as stored. Domain types live in `crate::domain`; these are plain data.
+
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+use super::schema::{clients, sessions, users};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, PartialEq)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub picture: Option<String>,
+    pub locale: Option<String>,
+    /// An argon2id PHC string; never logged (see the Debug note in services).
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    /// SHA-256 of the cookie value, hex.
+    pub id_hash: String,
+    pub user_id: String,
+    pub auth_time: PrimitiveDateTime,
+    pub created_at: PrimitiveDateTime,
+    pub last_seen_at: PrimitiveDateTime,
+    pub expires_at: PrimitiveDateTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, PartialEq)]
+#[diesel(table_name = clients)]
+#[diesel(treat_none_as_null = true)]
+pub struct ClientRow {
+    pub client_id: String,
+    /// SHA-256 of the secret, hex; `None` for public clients.
+    pub secret_hash: Option<String>,
+    pub name: String,
+    /// JSON array of strings.
+    pub redirect_uris: String,
+    /// JSON array of strings.
+    pub post_logout_redirect_uris: String,
+    /// Space-separated scope tokens.
+    pub allowed_scopes: String,
+    /// Space-separated grant type names.
+    pub grant_types: String,
+    pub is_public: bool,
+    pub first_party: bool,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}

@@ -1,0 +1,38 @@
+use diesel::prelude::*;
+
+use crate::store::DbConn;
+use crate::store::models::ClientRow;
+use crate::store::schema::clients::dsl;
+
+pub fn insert(conn: &mut DbConn, row: &ClientRow) -> QueryResult<()> {
+    diesel::insert_into(dsl::clients)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn by_id(conn: &mut DbConn, client_id: &str) -> QueryResult<Option<ClientRow>> {
+    dsl::clients
+        .find(client_id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ClientRow>> {
+    dsl::clients
+        .order((dsl::name.asc(), dsl::client_id.asc()))
+        .select(ClientRow::as_select())
+        .load(conn)
+}
+
+/// Replaces every column of an existing client; returns rows changed.
+pub fn update(conn: &mut DbConn, row: &ClientRow) -> QueryResult<usize> {
+    diesel::update(dsl::clients.find(&row.client_id))
+        .set(row)
+        .execute(conn)
+}
+
+pub fn delete(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
+    diesel::delete(dsl::clients.find(client_id)).execute(conn)
+}

@@ -1,0 +1,60 @@
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+use crate::store::DbConn;
+use crate::store::models::{SessionRow, UserRow};
+use crate::store::schema::{sessions, users};
+
+pub fn insert(conn: &mut DbConn, row: &SessionRow) -> QueryResult<()> {
+    diesel::insert_into(sessions::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The session and its user, in one query.
+pub fn with_user(conn: &mut DbConn, id_hash: &str) -> QueryResult<Option<(SessionRow, UserRow)>> {
+    sessions::table
+        .inner_join(users::table)
+        .filter(sessions::id_hash.eq(id_hash))
+        .select((SessionRow::as_select(), UserRow::as_select()))
+        .first(conn)
+        .optional()
+}
+
+pub fn touch(conn: &mut DbConn, id_hash: &str, now: PrimitiveDateTime) -> QueryResult<usize> {
+    diesel::update(sessions::table.find(id_hash))
+        .set(sessions::last_seen_at.eq(now))
+        .execute(conn)
+}
+
+pub fn delete(conn: &mut DbConn, id_hash: &str) -> QueryResult<usize> {
+    diesel::delete(sessions::table.find(id_hash)).execute(conn)
+}
+
+pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
+}
+
+/// Removes sessions past their absolute expiry or idle since `idle_before`.
+pub fn delete_expired(
+    conn: &mut DbConn,
+    now: PrimitiveDateTime,
+    idle_before: PrimitiveDateTime,
+) -> QueryResult<usize> {
+    diesel::delete(
+        sessions::table.filter(
+            sessions::expires_at
+                .le(now)
+                .or(sessions::last_seen_at.le(idle_before)),
+        ),
+    )
+    .execute(conn)
+}
+
+pub fn count_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<i64> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .count()
+        .get_result(conn)
+}

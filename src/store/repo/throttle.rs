@@ -1,0 +1,73 @@
+//! Failed-login counters per key (`user:NAME`, `ip:ADDR`) in fixed windows.
+//! Kept in the database so every instance sees the same counts.
+
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+use crate::store::DbConn;
+use crate::store::schema::login_throttle::dsl;
+
+/// Failures counted for `key` in a window that started after `window_start_cutoff`.
+pub fn failures(
+    conn: &mut DbConn,
+    key: &str,
+    window_start_cutoff: PrimitiveDateTime,
+) -> QueryResult<i32> {
+    Ok(dsl::login_throttle
+        .find(key)
+        .filter(dsl::window_started_at.gt(window_start_cutoff))
+        .select(dsl::failures)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Counts one failure: an expired window restarts at 1. Atomic increments,
+/// so concurrent failures on any backend are all counted.
+pub fn record_failure(
+    conn: &mut DbConn,
+    key: &str,
+    now: PrimitiveDateTime,
+    window_start_cutoff: PrimitiveDateTime,
+) -> QueryResult<()> {
+    diesel::delete(
+        dsl::login_throttle
+            .find(key)
+            .filter(dsl::window_started_at.le(window_start_cutoff)),
+    )
+    .execute(conn)?;
+    let bump = |conn: &mut DbConn| {
+        diesel::update(dsl::login_throttle.find(key))
+            .set(dsl::failures.eq(dsl::failures + 1))
+            .execute(conn)
+    };
+    if bump(conn)? > 0 {
+        return Ok(());
+    }
+    let inserted = diesel::insert_into(dsl::login_throttle)
+        .values((
+            dsl::key.eq(key),
+            dsl::failures.eq(1),
+            dsl::window_started_at.eq(now),
+        ))
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(()),
+        // Another request inserted the row between our update and insert.
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => bump(conn).map(|_| ()),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn clear(conn: &mut DbConn, key: &str) -> QueryResult<usize> {
+    diesel::delete(dsl::login_throttle.find(key)).execute(conn)
+}
+
+/// Drops rows whose window has passed.
+pub fn purge(conn: &mut DbConn, window_start_cutoff: PrimitiveDateTime) -> QueryResult<usize> {
+    diesel::delete(dsl::login_throttle.filter(dsl::window_started_at.le(window_start_cutoff)))
+        .execute(conn)
+}

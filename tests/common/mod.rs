@@ -1,0 +1,277 @@
+//! Test harness: a fresh database per test (a temp SQLite file, or its own
+//! PostgreSQL schema), and `TestApp`, a real server on port 0 with a manual
+//! clock and a cookie-keeping HTTP client.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use latchkey::app::{self, AppState, Application};
+use latchkey::clock::{ManualClock, SharedClock};
+use latchkey::config::Config;
+use latchkey::service::users::{self, NewUser};
+use latchkey::store::{Db, DbConn};
+use time::OffsetDateTime;
+
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Runs each named async test function once per backend. The PostgreSQL
+/// copies are ignored (with the reason shown) unless the suite is enabled,
+/// see build.rs.
+#[macro_export]
+macro_rules! dual_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::common::TestDb::sqlite()).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                #[cfg_attr(
+                    not(latchkey_pg),
+                    ignore = "PostgreSQL suite skipped: set LATCHKEY_TEST_POSTGRES_URL (CI=true uses the local server)"
+                )]
+                async fn $name() {
+                    super::$name($crate::common::TestDb::postgres()).await
+                }
+            )*
+        }
+    };
+}
+
+/// A database that exists for one test and is dropped after it.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_cleanup: Option<(String, String)>,
+}
+
+pub fn pg_base_url() -> String {
+    std::env::var("LATCHKEY_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_PG_URL.to_owned())
+}
+
+/// Appends libpq's `options` parameter that puts `schema` first on the
+/// search path, so migrations and queries stay inside it.
+pub fn with_search_path(base: &str, schema: &str) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-csearch_path%3D{schema}")
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("latchkey.db").display());
+        Self {
+            url,
+            _dir: Some(dir),
+            pg_cleanup: None,
+        }
+    }
+
+    /// A fresh schema on the test PostgreSQL server. Panics (fails the
+    /// test) when the server is unreachable: the suite is mandatory once
+    /// enabled.
+    pub fn postgres() -> Self {
+        let base = pg_base_url();
+        let schema = format!("lk_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = diesel::PgConnection::establish(&base)
+            .unwrap_or_else(|e| panic!("PostgreSQL test server unreachable at {base}: {e}"));
+        conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("create test schema");
+        Self {
+            url: with_search_path(&base, &schema),
+            _dir: None,
+            pg_cleanup: Some((base, schema)),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.pg_cleanup.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = &self.pg_cleanup
+            && let Ok(mut conn) = diesel::PgConnection::establish(base)
+        {
+            let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+    }
+}
+
+/// A config for tests: the given database, fast pool timeouts.
+pub fn test_config(db_url: &str) -> Config {
+    let mut config = Config::default();
+    config.database.url = db_url.to_owned();
+    config.database.connect_timeout_secs = 2;
+    config.database.pool_max_size = 4;
+    config.server.workers = 1;
+    config.server.shutdown_timeout_secs = 1;
+    config
+}
+
+/// Opens (and migrates) a pool on a test database.
+pub fn open_db(db: &TestDb) -> Db {
+    let config = test_config(&db.url);
+    app::open_database(&config).expect("open test database")
+}
+
+pub fn conn(db: &Db) -> latchkey::store::PooledConn {
+    db.get().expect("connection")
+}
+
+pub fn start_time() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time")
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub db: Db,
+    pub clock: ManualClock,
+    pub http: reqwest::Client,
+    pub config: Config,
+    pub test_db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(test_db: TestDb) -> Self {
+        Self::spawn_with(test_db, |_| {}).await
+    }
+
+    pub async fn spawn_with(test_db: TestDb, tweak: impl FnOnce(&mut Config)) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mut config = test_config(&test_db.url);
+        config.issuer = format!("http://127.0.0.1:{port}");
+        tweak(&mut config);
+        let config = config.validate().expect("valid test config");
+        let db = open_db(&test_db);
+        let clock = ManualClock::new(start_time());
+        let shared: SharedClock = Arc::new(clock.clone());
+        let state = AppState::new(Arc::new(config.clone()), db.clone(), shared).expect("state");
+        let app = Application::build(state, listener).expect("build app");
+        actix_web::rt::spawn(app.run_until_stopped());
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            db,
+            clock,
+            http: client(),
+            config,
+            test_db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A second browser: its own cookie jar.
+    pub fn new_browser(&self) -> reqwest::Client {
+        client()
+    }
+
+    pub fn create_user(&self, username: &str, password: &str) -> users::UserView {
+        let mut c = conn(&self.db);
+        users::create(
+            &mut c,
+            &NewUser {
+                username,
+                ..Default::default()
+            },
+            Some(password),
+            self.clock_now(),
+        )
+        .expect("create user")
+    }
+
+    pub fn clock_now(&self) -> OffsetDateTime {
+        use latchkey::clock::Clock;
+        self.clock.now()
+    }
+
+    /// Opens the login page in `browser` and returns the form's CSRF token.
+    pub async fn login_form_token(&self, browser: &reqwest::Client) -> String {
+        let html = browser
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("GET /login")
+            .text()
+            .await
+            .expect("body");
+        csrf_token_in(&html).expect("csrf token in login form")
+    }
+
+    /// Signs in through the login form.
+    pub async fn login(
+        &self,
+        browser: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let token = self.login_form_token(browser).await;
+        browser
+            .post(self.url("/login"))
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("csrf_token", token.as_str()),
+            ])
+            .send()
+            .await
+            .expect("POST /login")
+    }
+
+    pub async fn home_html(&self, browser: &reqwest::Client) -> String {
+        browser
+            .get(self.url("/"))
+            .send()
+            .await
+            .expect("GET /")
+            .text()
+            .await
+            .expect("body")
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut c = conn(&self.db);
+        let c: &mut DbConn = &mut c;
+        use diesel::RunQueryDsl;
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+            .get_result::<N>(c)
+            .expect("count")
+            .n
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// Pulls the hidden `csrf_token` value out of a page.
+pub fn csrf_token_in(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}

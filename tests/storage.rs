@@ -1,0 +1,422 @@
+//! The storage suite: identical on SQLite and PostgreSQL.
+
+mod common;
+
+use common::{TestDb, conn, open_db, start_time};
+use latchkey::domain::client::ClientInput;
+use latchkey::service::users::{self, NewUser};
+use latchkey::service::{ServiceError, clients, sessions};
+use latchkey::store::{migrations, repo};
+use latchkey::token::opaque::verify_secret;
+use time::Duration;
+
+dual_backend!(
+    migrations_go_up_down_and_up_again,
+    users_are_created_and_unique,
+    bad_user_input_changes_nothing,
+    user_lifecycle,
+    clients_store_only_secret_hashes,
+    duplicate_client_ids_conflict,
+    client_update_revalidates,
+    sessions_expire_idle_and_absolute,
+    disabling_a_user_ends_sessions,
+    throttle_counts_every_failure,
+);
+
+async fn migrations_go_up_down_and_up_again(db: TestDb) {
+    let pool = open_db(&db);
+    let mut c = conn(&pool);
+    assert!(migrations::pending(&mut c).unwrap().is_empty());
+    migrations::revert_all(&mut c).unwrap();
+    assert!(!migrations::pending(&mut c).unwrap().is_empty());
+    migrations::run_pending(&mut c).unwrap();
+    assert!(migrations::pending(&mut c).unwrap().is_empty());
+    // Running again is a no-op.
+    assert!(migrations::run_pending(&mut c).unwrap().is_empty());
+}
+
+async fn users_are_created_and_unique(db: TestDb) {
+    let pool = open_db(&db);
+    let mut c = conn(&pool);
+    let new = NewUser {
+        username: "Ada",
+        email: Some("ada@example.com"),
+        ..Default::default()
+    };
+    let u = users::create(&mut c, &new, Some("correct horse"), start_time()).unwrap();
+    assert_eq!(u.username, "ada");
+    assert!(u.has_password);
+    // The same name in another case is the same user.
+    let dup = NewUser {
+        username: "ADA",
+        ..Default::default()
+    };
+    let err = users::create(&mut c, &dup, None, start_time()).unwrap_err();
+    assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
+    assert_eq!(repo::users::count(&mut c).unwrap(), 1);
+    let row = repo::users::by_username(&mut c, "ada").unwrap().unwrap();
+    let hash = row.password_hash.unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+    assert!(!hash.contains("correct horse"));
+    assert_eq!(row.created_at, latchkey::clock::to_db(start_time()));
+}
+
+async fn bad_user_input_changes_nothing(db: TestDb) {
+    let pool = open_db(&db);
+    let mut c = conn(&pool);
+    let long = "x".repeat(300);
+    let cases: Vec<(NewUser, Option<&str>)> = vec![
+        (
+            NewUser {
+                username: "",
+                ..Default::default()
+            },
+            None,
+        ),
+        (
+            NewUser {
+                username: "has space",
+                ..Default::default()
+            },
+            None,
+        ),
+        (
+            NewUser {
+                username: &long,
+                ..Default::default()
+            },
+            None,
+        ),
+        (
+            NewUser {
+                username: "bob",
+                email: Some("not-an-email"),
+                ..Default::default()
+            },
+            None,
+        ),
+        (
+            NewUser {
+                username: "bob",
+                ..Default::default()
+            },
+            Some("short"),
+        ),
+    ];
+    for (new, pw) in cases {
+        let err = users::create(&mut c, &new, pw, start_time()).unwrap_err();
+        assert!(matches!(err, ServiceError::Invalid(_)), "{err:?}");
+    }
+    assert_eq!(repo::users::count(&mut c).unwrap(), 0);
+    assert!(matches!(
+        users::show(&mut c, "nobody").unwrap_err(),
+        ServiceError::NotFound { .. }
+    ));
+}
+
+async fn user_lifecycle(db: TestDb) {
+    let pool = open_db(&db);
+    let mut c = conn(&pool);
+    let new = NewUser {
+        username: "carol",
+        ..Default::default()
+    };
+    users::create(&mut c, &new, Some("first password"), start_time()).unwrap();
+    users::set_password(&mut c, "carol", "second password", start_time()).unwrap();
+    let row = users::find(&mut c, "carol").unwrap();
+    assert!(latchkey::service::password::verify(
+        "second password",
+        row.password_hash.as_deref().unwrap()
+    ));
+    assert!(
+        users::set_disabled(&mut c, "carol", true, start_time())
+            .unwrap()
+            .disabled
+    );
+    assert!(
+        !users::set_disabled(&mut c, "carol", false, start_time())
+            .unwrap()
+            .disabled
+    );
+    users::delete(&mut c, "carol").unwrap();
+    assert!(matches!(
+        users::delete(&mut c, "carol"),
+        Err(ServiceError::NotFound { .. })
+    ));
+}
+
+fn web_client() -> ClientInput {
+    ClientInput {
+        name: "Wiki".into(),
+        redirect_uris: vec!["https://wiki.example/callback".into()],
+        post_logout_redirect_uris: vec!["https://wiki.example/".into()],
+        scopes: vec!["openid profile".into(), "email".into()],
+        ..Default::default()
+    }
+}
+
+async fn clients_store_only_secret_hashes(db: TestDb) {
+    let pool = open_db(&db);
+    let mut c = conn(&pool);
+    let issued = clients::create(&mut c, None, &web_client(), start_time()).unwrap();
+    let secret = issued.client_secret.clone().unwrap();
+    let row = repo::clients::by_id(&mut c, &issued.client.client_id)
+        .unwrap()
+        .unwrap();
+    let hash = row.secret_hash.clone().unwrap();
+    assert_ne!(hash, secret);
+    assert!(verify_secret(&secret, &hash));
+    let found = clients::find(&mut c, &issued.client.client_id).unwrap();
+    assert_eq!(
+        found.settings.redirect_uris,
+        vec!["https://wiki.example/callback"]
+    );
+    assert_eq!(
+        found.settings.allowed_scopes.to_string(),
+        "email openid profile"
+    );
+
+    let rotated = clients::rotate_secret(&mut c, &issued.client.client_id, start_time()).unwrap();
+    let new_secret = rotated.client_secret.unwrap();
+    let row = repo::clients::by_id(&mut c, &issued.client.client_id)
+        .unwrap()
+        .unwrap();
+    assert!(verify_secret(
+        &new_secret,
+        row.secret_hash.as_deref().unwrap()
+    ));
+    assert!(!verify_secret(&secret, row.secret_hash.as_deref().unwrap()));
+
+    let public = ClientInput {
+        public: true,
+        name: "CLI".into(),
+        ..web_client()
+    };
+    let issued = clients::create(&mut c, Some("cli"), &public, start_time()).unwrap();
+    assert!(issued.client_secret.is_none());
+    assert!(matches!(
+        clients::rotate_secret(&mut c, "cli", start_time()),
+        Err(ServiceError::Conflict(_))
+    ));
+    assert_eq!(clients::list(&mut c).unwrap().len(), 2);
+    clients::delete(&mut c, "cli").unwrap();
+    assert!(matches!(
+        clients::delete(&mut c, "cli"),
+        Err(ServiceError::NotFound { .. })
+    ));
+}
+
+async fn duplicate_client_ids_conflict(db: TestDb) {
+    let pool = open_db(&db);
+    let mut c = conn(&pool);
+    clients::create(&mut c, Some("git-helper"), &web_client(), start_time()).unwrap();
+    let err = clients::create(&mut c, Some("git-helper"), &web_client(), start_time()).unwrap_err();
+    assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
+    let bad = ClientInput {
+        redirect_uris: vec!["javascript:alert(1)".into()],
+        ..web_client()
+    };
+    assert!(matches!(
+        clients::create(&mut c, None, &bad, start_time()),
+        Err(ServiceError::Invalid(_))
+    ));
+    assert_eq!(clients::list(&mut c).unwrap().len(), 1);
+}
+
+async fn client_update_revalidates(db: TestDb) {
+    let pool = open_db(&db);
+    let mut c = conn(&pool);
+    let id = clients::create(&mut c, None, &web_client(), start_time())
+        .unwrap()
+        .client
+        .client_id;
+    let later = start_time() + Duration::hours(1);
+    let changes = clients::ClientChanges {
+        name: Some("Wiki 2".into()),
+        first_party: Some(true),
+        ..Default::default()
+    };
+    let v = clients::update(&mut c, &id, changes, later).unwrap();
+    assert_eq!(v.name, "Wiki 2");
+    assert!(v.first_party);
+    assert_eq!(v.updated_at, later);
+    assert_eq!(v.created_at, start_time());
+    let bad = clients::ClientChanges {
+        redirect_uris: Some(vec!["http://wiki.example/cb".into()]),
+        ..Default::default()
+    };
+    assert!(matches!(
+        clients::update(&mut c, &id, bad, later),
+        Err(ServiceError::Invalid(_))
+    ));
+    assert_eq!(
+        clients::find(&mut c, &id).unwrap().settings.redirect_uris,
+        vec!["https://wiki.example/callback"]
+    );
+    assert!(matches!(
+        clients::update(&mut c, "missing", Default::default(), later),
+        Err(ServiceError::NotFound { .. })
+    ));
+}
+
+fn policy() -> sessions::SessionPolicy {
+    sessions::SessionPolicy {
+        idle_timeout: Duration::minutes(30),
+        absolute_timeout: Duration::hours(8),
+    }
+}
+
+async fn sessions_expire_idle_and_absolute(db: TestDb) {
+    let pool = open_db(&db);
+    let mut c = conn(&pool);
+    let user = users::create(
+        &mut c,
+        &NewUser {
+            username: "dave",
+            ..Default::default()
+        },
+        None,
+        start_time(),
+    )
+    .unwrap();
+    let t0 = start_time();
+    let s = sessions::create(&mut c, &user.id, Default::default(), t0, policy()).unwrap();
+    // The stored id is the hash, never the cookie value.
+    assert!(
+        repo::sessions::with_user(&mut c, s.expose())
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        sessions::resolve(&mut c, s.expose(), t0, policy())
+            .unwrap()
+            .is_some()
+    );
+
+    // Active use keeps it alive past the idle timeout…
+    let mut t = t0;
+    for _ in 0..10 {
+        t += Duration::minutes(20);
+        assert!(
+            sessions::resolve(&mut c, s.expose(), t, policy())
+                .unwrap()
+                .is_some(),
+            "alive at {t}"
+        );
+    }
+    // …but not past the absolute one.
+    let t_abs = t0 + Duration::hours(8);
+    assert!(
+        sessions::resolve(&mut c, s.expose(), t_abs, policy())
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(repo::sessions::count_for_user(&mut c, &user.id).unwrap(), 0);
+
+    // Idle expiry.
+    let s2 = sessions::create(&mut c, &user.id, Default::default(), t0, policy()).unwrap();
+    assert!(
+        sessions::resolve(&mut c, s2.expose(), t0 + Duration::minutes(31), policy())
+            .unwrap()
+            .is_none()
+    );
+
+    // Garbage and ended sessions.
+    assert!(
+        sessions::resolve(&mut c, "nope", t0, policy())
+            .unwrap()
+            .is_none()
+    );
+    let s3 = sessions::create(&mut c, &user.id, Default::default(), t0, policy()).unwrap();
+    sessions::end(&mut c, s3.expose()).unwrap();
+    assert!(
+        sessions::resolve(&mut c, s3.expose(), t0, policy())
+            .unwrap()
+            .is_none()
+    );
+
+    // Purge removes what has expired, only that.
+    let _live = sessions::create(&mut c, &user.id, Default::default(), t0, policy()).unwrap();
+    let _old = sessions::create(
+        &mut c,
+        &user.id,
+        Default::default(),
+        t0 - Duration::hours(9),
+        policy(),
+    )
+    .unwrap();
+    assert_eq!(sessions::purge_expired(&mut c, t0, policy()).unwrap(), 1);
+    assert_eq!(repo::sessions::count_for_user(&mut c, &user.id).unwrap(), 1);
+}
+
+async fn disabling_a_user_ends_sessions(db: TestDb) {
+    let pool = open_db(&db);
+    let mut c = conn(&pool);
+    let user = users::create(
+        &mut c,
+        &NewUser {
+            username: "erin",
+            ..Default::default()
+        },
+        None,
+        start_time(),
+    )
+    .unwrap();
+    let s = sessions::create(&mut c, &user.id, Default::default(), start_time(), policy()).unwrap();
+    users::set_disabled(&mut c, "erin", true, start_time()).unwrap();
+    assert!(
+        sessions::resolve(&mut c, s.expose(), start_time(), policy())
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(repo::sessions::count_for_user(&mut c, &user.id).unwrap(), 0);
+}
+
+async fn throttle_counts_every_failure(db: TestDb) {
+    let pool = open_db(&db);
+    let now = latchkey::clock::to_db(start_time());
+    let cutoff = latchkey::clock::to_db(start_time() - Duration::minutes(15));
+    // Concurrent failures from several connections are all counted.
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let mut c = conn(&pool);
+                for _ in 0..5 {
+                    repo::throttle::record_failure(&mut c, "ip:192.0.2.1", now, cutoff).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut c = conn(&pool);
+    assert_eq!(
+        repo::throttle::failures(&mut c, "ip:192.0.2.1", cutoff).unwrap(),
+        20
+    );
+    // Once the window has passed, counting starts again.
+    let later = start_time() + Duration::minutes(16);
+    let later_cutoff = latchkey::clock::to_db(later - Duration::minutes(15));
+    assert_eq!(
+        repo::throttle::failures(&mut c, "ip:192.0.2.1", later_cutoff).unwrap(),
+        0
+    );
+    repo::throttle::record_failure(
+        &mut c,
+        "ip:192.0.2.1",
+        latchkey::clock::to_db(later),
+        later_cutoff,
+    )
+    .unwrap();
+    assert_eq!(
+        repo::throttle::failures(&mut c, "ip:192.0.2.1", later_cutoff).unwrap(),
+        1
+    );
+    repo::throttle::clear(&mut c, "ip:192.0.2.1").unwrap();
+    assert_eq!(
+        repo::throttle::failures(&mut c, "ip:192.0.2.1", later_cutoff).unwrap(),
+        0
+    );
+}
