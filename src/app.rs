@@ -76,7 +76,10 @@ pub fn open_pool(config: &Config) -> Result<Db, StartupError> {
         max_size: config.database.pool_max_size,
         connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),
     };
-    let pool = store::build_pool(&url, &opts).map_err(|e| StartupError::Database(e.to_string()))?;
+    let pool = store::build_pool(&url, &opts).map_err(|e| match e {
+        store::StoreError::Unavailable(m) => StartupError::Database(m),
+        other => StartupError::Database(other.to_string()),
+    })?;
     Ok(Db::new(pool))
 }
 

@@ -423,3 +423,18 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod drift {
+    use super::*;
+
+    /// The documented example file must say exactly what the defaults are.
+    #[test]
+    fn example_file_matches_defaults() {
+        let example: Config = Figment::new()
+            .merge(Toml::string(include_str!("../latchkey.example.toml")))
+            .extract()
+            .unwrap();
+        assert_eq!(example, Config::default());
+    }
+}

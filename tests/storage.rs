@@ -1,5 +1,7 @@
 //! The storage suite: identical on SQLite and PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{TestDb, conn, open_db, start_time};

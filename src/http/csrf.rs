@@ -41,3 +41,22 @@ pub fn verify(req: &HttpRequest, state: &AppState, submitted: &str) -> Result<()
         _ => Err(AppError::Forbidden(REJECTED.into())),
     }
 }
+
+/// Renders a page that holds a form: puts `csrf_token` into the context and
+/// sets the CSRF cookie when this browser has none yet.
+pub fn form_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: actix_web::http::StatusCode,
+    template: &str,
+    mut ctx: tera::Context,
+) -> Result<actix_web::HttpResponse, AppError> {
+    let (token, fresh) = token_for_form(req, state)?;
+    ctx.insert("csrf_token", &token);
+    let mut resp = crate::http::templates::page(status, template, &ctx);
+    if fresh {
+        resp.add_cookie(&state.cookies.csrf(&token))
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+    }
+    Ok(resp)
+}

@@ -1,12 +1,10 @@
 //! Request helpers shared by handlers: the client IP, the browser session,
 //! and the answer to unreadable forms.
 
-use actix_web::error::UrlencodedError;
-use actix_web::{HttpRequest, http::StatusCode};
+use actix_web::HttpRequest;
 
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::http::templates::error_page;
 use crate::service::sessions::{self, ActiveSession, SessionMeta};
 
 /// The client's IP: the socket peer, or the proxy-reported one when
@@ -55,30 +53,11 @@ pub async fn current_session(
     }
     let now = state.clock.now();
     let policy = state.session_policy;
-    Ok(state
+    state
         .db
         .run(move |conn| sessions::resolve(conn, &value, now, policy))
         .await
-        .map_err(AppError::from)?)
-}
-
-/// Malformed, oversized or non-UTF-8 form bodies get a 400 page.
-pub fn form_error(err: UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
-    let (status, message) = match &err {
-        UrlencodedError::Overflow { .. } => {
-            (StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.")
-        }
-        UrlencodedError::ContentType => (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Expected a form (application/x-www-form-urlencoded).",
-        ),
-        _ => (
-            StatusCode::BAD_REQUEST,
-            "The form could not be read. Go back and try again.",
-        ),
-    };
-    let response = error_page(status, "Bad request", message);
-    actix_web::error::InternalError::from_response(err, response).into()
+        .map_err(AppError::from)
 }
 
 #[cfg(test)]

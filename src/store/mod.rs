@@ -156,9 +156,12 @@ pub struct PoolOptions {
 pub fn build_pool(url: &DatabaseUrl, opts: &PoolOptions) -> Result<Pool, StoreError> {
     let manager = Manager::new(url.clone());
     // Try once directly so the error says why, not just "timed out".
-    manager
-        .connect_one()
-        .map_err(|e| StoreError::Unavailable(format!("cannot connect to {url}: {e}")))?;
+    manager.connect_one().map_err(|e| {
+        StoreError::Unavailable(format!(
+            "cannot connect to {url}: {}",
+            one_line(&e.to_string())
+        ))
+    })?;
     r2d2::Pool::builder()
         .max_size(opts.max_size)
         .min_idle(Some(1.min(opts.max_size)))
@@ -167,6 +170,11 @@ pub fn build_pool(url: &DatabaseUrl, opts: &PoolOptions) -> Result<Pool, StoreEr
         .error_handler(Box::new(LogErrors))
         .build(manager)
         .map_err(|e| StoreError::Unavailable(format!("cannot connect to {url}: {e}")))
+}
+
+/// libpq's messages span lines; start-up errors are one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[derive(Debug)]

@@ -156,7 +156,7 @@ impl TestApp {
         config.issuer = format!("http://127.0.0.1:{port}");
         tweak(&mut config);
         let config = config.validate().expect("valid test config");
-        let db = open_db(&test_db);
+        let db = app::open_database(&config).expect("open test database");
         let clock = ManualClock::new(start_time());
         let shared: SharedClock = Arc::new(clock.clone());
         let state = AppState::new(Arc::new(config.clone()), db.clone(), shared).expect("state");
@@ -202,15 +202,7 @@ impl TestApp {
 
     /// Opens the login page in `browser` and returns the form's CSRF token.
     pub async fn login_form_token(&self, browser: &reqwest::Client) -> String {
-        let html = browser
-            .get(self.url("/login"))
-            .send()
-            .await
-            .expect("GET /login")
-            .text()
-            .await
-            .expect("body");
-        csrf_token_in(&html).expect("csrf token in login form")
+        login_form_token_at(browser, &self.base).await
     }
 
     /// Signs in through the login form.
@@ -220,17 +212,18 @@ impl TestApp {
         username: &str,
         password: &str,
     ) -> reqwest::Response {
-        let token = self.login_form_token(browser).await;
-        browser
-            .post(self.url("/login"))
-            .form(&[
-                ("username", username),
-                ("password", password),
-                ("csrf_token", token.as_str()),
-            ])
-            .send()
-            .await
-            .expect("POST /login")
+        login_at(browser, &self.base, username, password).await
+    }
+
+    /// Posts the login form with a given CSRF token (None: field left out).
+    pub async fn post_login(
+        &self,
+        browser: &reqwest::Client,
+        token: Option<&str>,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        post_login_at(browser, &self.base, token, username, password).await
     }
 
     pub async fn home_html(&self, browser: &reqwest::Client) -> String {
@@ -274,4 +267,46 @@ pub fn csrf_token_in(html: &str) -> Option<String> {
     let start = html.find(marker)? + marker.len();
     let end = html[start..].find('"')? + start;
     Some(html[start..end].to_owned())
+}
+
+pub async fn login_form_token_at(browser: &reqwest::Client, base: &str) -> String {
+    let html = browser
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("GET /login")
+        .text()
+        .await
+        .expect("body");
+    csrf_token_in(&html).expect("csrf token in login form")
+}
+
+pub async fn post_login_at(
+    browser: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let mut form = vec![("username", username), ("password", password)];
+    if let Some(t) = token {
+        form.push(("csrf_token", t));
+    }
+    browser
+        .post(format!("{base}/login"))
+        .form(&form)
+        .send()
+        .await
+        .expect("POST /login")
+}
+
+/// Opens the login page and submits it, as a person would.
+pub async fn login_at(
+    browser: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let token = login_form_token_at(browser, base).await;
+    post_login_at(browser, base, Some(&token), username, password).await
 }

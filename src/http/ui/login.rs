@@ -7,7 +7,8 @@ use tera::Context;
 use super::safe_return_to;
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::http::{csrf, extract, templates};
+use crate::http::form::Form;
+use crate::http::{csrf, extract};
 use crate::service::login::{self, LoginError};
 use crate::service::sessions;
 
@@ -33,18 +34,11 @@ fn render(
     return_to: Option<&str>,
     error: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
-    let (token, fresh) = csrf::token_for_form(req, state)?;
     let mut ctx = Context::new();
-    ctx.insert("csrf_token", &token);
     ctx.insert("username", username);
     ctx.insert("return_to", &return_to);
     ctx.insert("error", &error);
-    let mut resp = templates::page(status, "login.html", &ctx);
-    if fresh {
-        resp.add_cookie(&state.cookies.csrf(&token))
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-    }
-    Ok(resp)
+    csrf::form_page(req, state, status, "login.html", ctx)
 }
 
 /// GET /login: the sign-in form (`login_hint` prefills the username).
@@ -75,7 +69,7 @@ pub async fn show(
 pub async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<LoginForm>,
+    form: Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     csrf::verify(&req, &state, &form.csrf_token)?;

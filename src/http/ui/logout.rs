@@ -5,6 +5,7 @@ use tera::Context;
 
 use crate::app::AppState;
 use crate::error::AppError;
+use crate::http::form::Form;
 use crate::http::{csrf, extract, templates};
 use crate::service::sessions;
 
@@ -23,23 +24,16 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             &Context::new(),
         ));
     };
-    let (token, fresh) = csrf::token_for_form(&req, &state)?;
     let mut ctx = Context::new();
     ctx.insert("username", &session.user.username);
-    ctx.insert("csrf_token", &token);
-    let mut resp = templates::page(StatusCode::OK, "logout.html", &ctx);
-    if fresh {
-        resp.add_cookie(&state.cookies.csrf(&token))
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-    }
-    Ok(resp)
+    csrf::form_page(&req, &state, StatusCode::OK, "logout.html", ctx)
 }
 
 /// POST /logout: end the session and clear its cookie.
 pub async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<LogoutForm>,
+    form: Form<LogoutForm>,
 ) -> Result<HttpResponse, AppError> {
     csrf::verify(&req, &state, &form.csrf_token)?;
     if let Some(cookie) = req.cookie(state.cookies.session_name()) {

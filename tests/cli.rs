@@ -1,0 +1,545 @@
+//! The `latchkey` binary: config errors, user and client commands, and
+//! `serve` (bootstrap, sign-in of CLI-made users, restart on the same DB).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::TestDb;
+
+fn latchkey(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    cmd.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LATCHKEY_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUST_BACKTRACE", "1");
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    latchkey(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn run_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = latchkey(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[track_caller]
+fn assert_clean_failure(o: &Output, code: i32, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("stack backtrace"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one clear message: {err}");
+}
+
+#[test]
+fn config_errors_name_the_setting_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_clean_failure(
+        &run(d, &["--config", "missing.toml", "user", "list"]),
+        2,
+        "missing.toml",
+    );
+
+    std::fs::write(
+        d.join("latchkey.toml"),
+        "issuer = \"http://id.example.com\"\n",
+    )
+    .unwrap();
+    assert_clean_failure(&run(d, &["user", "list"]), 2, "issuer");
+
+    std::fs::write(d.join("latchkey.toml"), "[server]\nbnd = \"x\"\n").unwrap();
+    assert_clean_failure(&run(d, &["user", "list"]), 2, "bnd");
+
+    std::fs::write(
+        d.join("latchkey.toml"),
+        "[database]\npool_max_size = \"many\"\n",
+    )
+    .unwrap();
+    assert_clean_failure(&run(d, &["user", "list"]), 2, "pool_max_size");
+    std::fs::remove_file(d.join("latchkey.toml")).unwrap();
+
+    let o = latchkey(d)
+        .args(["user", "list"])
+        .env("LATCHKEY_DATABASE__POOL_MAX_SIZE", "0")
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, 2, "database.pool_max_size");
+
+    assert_clean_failure(
+        &run(d, &["--database-url", "mysql://u:pw@h/db", "user", "list"]),
+        2,
+        "database.url",
+    );
+    let o = run(
+        d,
+        &[
+            "--database-url",
+            "postgres://postgres:secret@127.0.0.1:1/none",
+            "user",
+            "list",
+        ],
+    );
+    assert_clean_failure(&o, 2, "database.url");
+    assert!(
+        !stderr(&o).contains("secret"),
+        "password leaked: {}",
+        stderr(&o)
+    );
+
+    assert_clean_failure(
+        &run(d, &["serve", "--issuer", "http://example.com"]),
+        2,
+        "issuer",
+    );
+    assert_clean_failure(&run(d, &["serve", "--bind", "nowhere"]), 2, "server.bind");
+    // Nothing was created by any of the failed runs.
+    assert!(!d.join("data").exists());
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["user", "--help"],
+        vec!["user", "add", "--help"],
+        vec!["user", "set-password", "--help"],
+        vec!["client", "--help"],
+        vec!["client", "add", "--help"],
+        vec!["client", "update", "--help"],
+        vec!["client", "rotate-secret", "--help"],
+    ] {
+        let o = run(dir.path(), &args);
+        assert!(o.status.success(), "{args:?}");
+        assert!(stdout(&o).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn user_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = run(d, &["migrate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        d.join("data/latchkey.db").exists(),
+        "SQLite file under data/"
+    );
+
+    let o = run_stdin(
+        d,
+        &[
+            "user",
+            "add",
+            "--username",
+            "Ada",
+            "--email",
+            "ada@example.com",
+            "--name",
+            "Ada L",
+            "--password-stdin",
+            "--json",
+        ],
+        "correct horse battery\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let user: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(user["username"], "ada");
+    assert_eq!(user["has_password"], true);
+    assert!(!stdout(&o).contains("correct horse"));
+
+    let o = run_stdin(
+        d,
+        &["user", "add", "--username", "ada", "--password-stdin"],
+        "another password\n",
+    );
+    assert_clean_failure(&o, 1, "already taken");
+    let o = run_stdin(
+        d,
+        &["user", "add", "--username", "bad name", "--password-stdin"],
+        "another password\n",
+    );
+    assert_clean_failure(&o, 1, "username");
+    let o = run_stdin(
+        d,
+        &["user", "add", "--username", "bob", "--password-stdin"],
+        "short\n",
+    );
+    assert_clean_failure(&o, 1, "password");
+
+    let o = run(d, &["user", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "failed adds changed nothing"
+    );
+    assert!(stdout(&run(d, &["user", "list"])).contains("ada@example.com"));
+
+    let o = run(d, &["user", "show", "ada", "--json"]);
+    assert!(!stdout(&o).contains("argon2"), "hash never shown");
+    assert_clean_failure(&run(d, &["user", "show", "nobody"]), 1, "not found");
+
+    let o = run_stdin(
+        d,
+        &["user", "set-password", "ada", "--password-stdin"],
+        "a new password\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(run(d, &["user", "disable", "ada"]).status.success());
+    let shown: serde_json::Value =
+        serde_json::from_str(&stdout(&run(d, &["user", "show", "ada", "--json"]))).unwrap();
+    assert_eq!(shown["disabled"], true);
+    assert!(run(d, &["user", "enable", "ada"]).status.success());
+    assert!(run(d, &["user", "delete", "ada"]).status.success());
+    assert_clean_failure(&run(d, &["user", "delete", "ada"]), 1, "not found");
+}
+
+#[test]
+fn client_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = run(
+        d,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Wiki",
+            "--redirect-uri",
+            "https://wiki.example/cb",
+            "--scope",
+            "openid",
+            "--scope",
+            "profile email",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let id = c["client_id"].as_str().unwrap().to_owned();
+    let secret = c["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 43);
+    assert_eq!(c["client_type"], "confidential");
+    assert_eq!(
+        c["scopes"],
+        serde_json::json!(["email", "openid", "profile"])
+    );
+
+    let shown = stdout(&run(d, &["client", "show", &id, "--json"]));
+    assert!(!shown.contains(&secret), "secret shown only once");
+    assert!(!shown.contains("secret"), "{shown}");
+
+    let o = run(
+        d,
+        &[
+            "client",
+            "add",
+            "--name",
+            "CLI",
+            "--client-id",
+            "git-helper",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--json",
+        ],
+    );
+    let c: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        c.get("client_secret").is_none(),
+        "public clients get no secret"
+    );
+    assert_clean_failure(
+        &run(
+            d,
+            &[
+                "client",
+                "add",
+                "--name",
+                "Again",
+                "--client-id",
+                "git-helper",
+                "--redirect-uri",
+                "https://a.example/cb",
+            ],
+        ),
+        1,
+        "already registered",
+    );
+    assert_clean_failure(
+        &run(
+            d,
+            &[
+                "client",
+                "add",
+                "--name",
+                "Evil",
+                "--redirect-uri",
+                "javascript:alert(1)",
+            ],
+        ),
+        1,
+        "redirect_uri",
+    );
+    assert_clean_failure(
+        &run(
+            d,
+            &[
+                "client",
+                "add",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "https://a.example/cb",
+                "--grant-type",
+                "password",
+            ],
+        ),
+        1,
+        "grant",
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&stdout(&run(d, &["client", "list", "--json"]))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    let o = run(d, &["client", "rotate-secret", &id, "--json"]);
+    let rotated: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_ne!(rotated["client_secret"].as_str().unwrap(), secret);
+    assert_clean_failure(
+        &run(d, &["client", "rotate-secret", "git-helper"]),
+        1,
+        "public",
+    );
+
+    let o = run(
+        d,
+        &[
+            "client",
+            "update",
+            &id,
+            "--name",
+            "Wiki 2",
+            "--first-party",
+            "true",
+            "--json",
+        ],
+    );
+    let updated: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(updated["name"], "Wiki 2");
+    assert_eq!(updated["first_party"], true);
+    assert_eq!(
+        updated["redirect_uris"],
+        serde_json::json!(["https://wiki.example/cb"])
+    );
+
+    assert!(run(d, &["client", "delete", &id]).status.success());
+    assert_clean_failure(&run(d, &["client", "show", &id]), 1, "not found");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(dir: &Path, db_url: &str) -> Server {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let child = latchkey(dir)
+            .args([
+                "--database-url",
+                db_url,
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--issuer",
+                &base,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Server { child, base }
+    }
+
+    async fn wait_ready(&self) {
+        let http = common::client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "server did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status and everything written to stderr.
+    fn stop(self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let out = self.child.wait_with_output().unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+async fn sign_in(base: &str, username: &str, password: &str) -> reqwest::StatusCode {
+    common::login_at(&common::client(), base, username, password)
+        .await
+        .status()
+}
+
+async fn serve_bootstraps_and_restarts_cleanly(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::start(d, &db.url);
+    server.wait_ready().await;
+
+    // A user made with the CLI while the server runs can sign in.
+    let o = run_stdin(
+        d,
+        &[
+            "--database-url",
+            &db.url,
+            "user",
+            "add",
+            "--username",
+            "eve",
+            "--password-stdin",
+        ],
+        "correct horse battery\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        sign_in(&server.base, "eve", "correct horse battery").await,
+        303
+    );
+    assert_eq!(sign_in(&server.base, "eve", "wrong password").await, 401);
+
+    let (status, log) = server.stop();
+    assert!(
+        status.success(),
+        "graceful stop on SIGTERM: {status:?}\n{log}"
+    );
+    let password = log
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .expect("first start prints the admin password")
+        .to_owned();
+
+    // Second start on the same database: no new admin, no migration errors.
+    let server = Server::start(d, &db.url);
+    server.wait_ready().await;
+    assert_eq!(sign_in(&server.base, "admin", &password).await, 303);
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("password:"), "bootstrap runs once: {log}");
+    assert!(!log.contains("ERROR"), "{log}");
+}
+
+#[actix_web::test]
+async fn serve_twice_on_sqlite() {
+    serve_bootstraps_and_restarts_cleanly(TestDb::sqlite()).await
+}
+
+#[actix_web::test]
+#[cfg_attr(
+    not(latchkey_pg),
+    ignore = "PostgreSQL suite skipped: set LATCHKEY_TEST_POSTGRES_URL (CI=true uses the local server)"
+)]
+async fn serve_twice_on_postgres() {
+    serve_bootstraps_and_restarts_cleanly(TestDb::postgres()).await
+}
+
+#[test]
+fn admin_password_from_env_is_used_and_not_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let child = latchkey(d)
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--issuer",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .env("LATCHKEY_ADMIN_PASSWORD", "from the environment")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("from the environment"), "{err}");
+    assert!(!err.contains("password: "), "{err}");
+    let o = run(d, &["user", "show", "admin", "--json"]);
+    let admin: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(admin["is_admin"], true);
+}

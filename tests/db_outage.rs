@@ -1,0 +1,159 @@
+//! The database going away at request time: clean 503s, no panics or stuck
+//! workers, and recovery without a restart. PostgreSQL only (an embedded
+//! SQLite file cannot go away); the connection runs through a TCP proxy
+//! that the test cuts and restores.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{TestApp, TestDb};
+use reqwest::StatusCode;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Forwards connections to PostgreSQL while up; when cut, drops every open
+/// connection and refuses new ones. Runs on its own thread and runtime, so
+/// blocking database calls on the test thread cannot stall it.
+struct Proxy {
+    port: u16,
+    up: Arc<Mutex<bool>>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    fn start(target: String) -> Proxy {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let port = std_listener.local_addr().unwrap().port();
+        let up = Arc::new(Mutex::new(true));
+        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (up2, conns2) = (up.clone(), conns.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(std_listener).unwrap();
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if !*up2.lock().unwrap() {
+                        drop(inbound);
+                        continue;
+                    }
+                    let target = target.clone();
+                    let handle = tokio::spawn(async move {
+                        if let Ok(mut outbound) = TcpStream::connect(target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    conns2.lock().unwrap().push(handle);
+                }
+            });
+        });
+        Proxy { port, up, conns }
+    }
+
+    fn cut(&self) {
+        *self.up.lock().unwrap() = false;
+        for h in self.conns.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+
+    fn restore(&self) {
+        *self.up.lock().unwrap() = true;
+    }
+}
+
+#[actix_web::test]
+#[cfg_attr(
+    not(latchkey_pg),
+    ignore = "PostgreSQL suite skipped: set LATCHKEY_TEST_POSTGRES_URL (CI=true uses the local server)"
+)]
+async fn postgres_outage_gives_503_and_recovers() {
+    let db = TestDb::postgres();
+    let real = url::Url::parse(&db.url).unwrap();
+    let target = format!(
+        "{}:{}",
+        real.host_str().unwrap(),
+        real.port().unwrap_or(5432)
+    );
+    let proxy = Proxy::start(target);
+    let mut via_proxy = real.clone();
+    via_proxy.set_port(Some(proxy.port)).unwrap();
+    let proxied_url = via_proxy.to_string();
+    let app = TestApp::spawn_with(db, |c| {
+        c.database.url = proxied_url;
+        c.database.connect_timeout_secs = 1;
+    })
+    .await;
+    app.create_user("kim", "correct horse battery");
+    let browser = app.new_browser();
+    assert_eq!(
+        app.login(&browser, "kim", "correct horse battery")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let other = app.new_browser();
+    let token = app.login_form_token(&other).await;
+
+    proxy.cut();
+
+    let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["reason"], "database unreachable");
+
+    let r = browser.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.text().await.unwrap().contains("Temporarily unavailable"));
+
+    let r = other
+        .post(app.url("/login"))
+        .form(&[
+            ("username", "kim"),
+            ("password", "correct horse battery"),
+            ("csrf_token", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // The process is alive and answers what needs no database.
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    proxy.restore();
+
+    // Recovers by itself: no restart, the pool reconnects.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not recover");
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        app.home_html(&browser).await.contains("signed in as"),
+        "session survived the outage"
+    );
+    let r = app.login(&other, "kim", "correct horse battery").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
