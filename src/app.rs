@@ -12,6 +12,7 @@ use actix_web::{App, HttpServer, web};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::http::cookies::CookiePolicy;
+use crate::keys::KeyStore;
 use crate::service::login::ThrottlePolicy;
 use crate::service::sessions::SessionPolicy;
 use crate::store::{self, DatabaseUrl, Db, PoolOptions};
@@ -26,10 +27,16 @@ pub struct AppState {
     pub throttle_policy: ThrottlePolicy,
     /// `scheme://host[:port]` of the issuer, for Origin checks.
     pub issuer_origin: String,
+    pub keys: KeyStore,
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, db: Db, clock: SharedClock) -> Result<Self, StartupError> {
+    pub fn new(
+        config: Arc<Config>,
+        db: Db,
+        clock: SharedClock,
+        keys: KeyStore,
+    ) -> Result<Self, StartupError> {
         let issuer = config
             .issuer_url()
             .map_err(|e| StartupError::Config(e.to_string()))?;
@@ -45,6 +52,7 @@ impl AppState {
             config,
             db,
             clock,
+            keys,
         })
     }
 }
@@ -58,6 +66,8 @@ pub enum StartupError {
     Database(String),
     #[error("{0}")]
     Migration(String),
+    #[error("signing keys: {0}")]
+    Keys(String),
     #[error("server.bind: cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -127,6 +137,7 @@ pub fn open_database(config: &Config) -> Result<Db, StartupError> {
 pub struct Application {
     server: Server,
     port: u16,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -140,9 +151,10 @@ impl Application {
         let workers = state.config.server.workers;
         let shutdown = state.config.server.shutdown_timeout_secs;
         let state = web::Data::new(state);
+        let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
+                .app_data(app_state.clone())
                 .wrap(security_headers())
                 .wrap(Compress::default())
                 .wrap(from_fn(crate::http::request_log::log_requests))
@@ -158,6 +170,7 @@ impl Application {
         Ok(Self {
             server: server.run(),
             port,
+            state,
         })
     }
 
@@ -165,13 +178,15 @@ impl Application {
         self.port
     }
 
-    /// Runs until SIGINT/SIGTERM (graceful: in-flight requests finish).
+    /// Starts the background jobs (key reloads, housekeeping) and runs
+    /// until SIGINT/SIGTERM (graceful: in-flight requests finish).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let s = &self.state;
+        let interval = Duration::from_secs(s.config.keys.reload_interval_secs);
+        s.keys
+            .spawn_reloader(s.db.clone(), s.clock.clone(), interval);
+        spawn_housekeeping(s.db.clone(), s.clock.clone(), s.config.clone());
         self.server.await
-    }
-
-    pub fn server(self) -> Server {
-        self.server
     }
 }
 

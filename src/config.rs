@@ -13,6 +13,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::keys::SigningAlg;
+
 /// Default config file, read from the working directory when present.
 pub const DEFAULT_CONFIG_FILE: &str = "latchkey.toml";
 
@@ -30,6 +32,42 @@ pub struct Config {
     pub session: SessionConfig,
     pub login: LoginConfig,
     pub log: LogConfig,
+    pub keys: KeysConfig,
+    pub tokens: TokensConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Algorithms that always have an active signing key.
+    pub algorithms: Vec<SigningAlg>,
+    /// Default algorithm for ID tokens (OIDC's default is RS256).
+    pub id_token_alg: SigningAlg,
+    /// Default algorithm for access tokens.
+    pub access_token_alg: SigningAlg,
+    /// File holding the key-encryption key (base64 of 32 bytes), created
+    /// with mode 0600 on first start. `LATCHKEY_KEK` takes precedence.
+    pub kek_file: String,
+    /// A new key is published this long before it signs anything.
+    pub prepublication_delay_secs: u64,
+    /// A retired key stays published for the longest token lifetime plus
+    /// this margin, then it is removed.
+    pub retirement_margin_secs: u64,
+    /// Rotate automatically this often; 0 turns scheduled rotation off.
+    pub rotate_every_secs: u64,
+    /// How often each instance reloads keys from the database (also on SIGHUP).
+    pub reload_interval_secs: u64,
+    /// `Cache-Control: max-age` of the JWKS.
+    pub jwks_max_age_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// Lifetime of ID tokens.
+    pub id_token_ttl_secs: u64,
+    /// Lifetime of JWT access tokens.
+    pub access_token_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -106,6 +144,33 @@ impl Default for Config {
             session: SessionConfig::default(),
             login: LoginConfig::default(),
             log: LogConfig::default(),
+            keys: KeysConfig::default(),
+            tokens: TokensConfig::default(),
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            algorithms: vec![SigningAlg::RS256],
+            id_token_alg: SigningAlg::RS256,
+            access_token_alg: SigningAlg::RS256,
+            kek_file: "keys/latchkey.kek".into(),
+            prepublication_delay_secs: 3600,
+            retirement_margin_secs: 3600,
+            rotate_every_secs: 0,
+            reload_interval_secs: 30,
+            jwks_max_age_secs: 300,
+        }
+    }
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            id_token_ttl_secs: 3600,
+            access_token_ttl_secs: 600,
         }
     }
 }
@@ -272,7 +337,54 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
+        self.validate_keys()?;
         Ok(self)
+    }
+
+    fn validate_keys(&mut self) -> Result<(), ConfigError> {
+        let k = &mut self.keys;
+        k.algorithms.sort();
+        k.algorithms.dedup();
+        if k.algorithms.is_empty() {
+            return Err(invalid("keys.algorithms", "name at least one algorithm"));
+        }
+        if !k.algorithms.contains(&k.id_token_alg) {
+            return Err(invalid(
+                "keys.id_token_alg",
+                format!("{} is not in keys.algorithms", k.id_token_alg),
+            ));
+        }
+        if !k.algorithms.contains(&k.access_token_alg) {
+            return Err(invalid(
+                "keys.access_token_alg",
+                format!("{} is not in keys.algorithms", k.access_token_alg),
+            ));
+        }
+        if k.kek_file.trim().is_empty() {
+            return Err(invalid("keys.kek_file", "must not be empty"));
+        }
+        if k.reload_interval_secs == 0 {
+            return Err(invalid("keys.reload_interval_secs", "must be positive"));
+        }
+        // Every verifier must have seen a key before it signs anything.
+        if k.prepublication_delay_secs < k.jwks_max_age_secs + k.reload_interval_secs {
+            return Err(invalid(
+                "keys.prepublication_delay_secs",
+                "must be at least keys.jwks_max_age_secs + keys.reload_interval_secs, \
+                 so caches and other instances see a new key before it signs",
+            ));
+        }
+        if k.rotate_every_secs != 0 && k.rotate_every_secs <= k.prepublication_delay_secs {
+            return Err(invalid(
+                "keys.rotate_every_secs",
+                "must be 0 (off) or longer than keys.prepublication_delay_secs",
+            ));
+        }
+        let t = &self.tokens;
+        if t.id_token_ttl_secs == 0 || t.access_token_ttl_secs == 0 {
+            return Err(invalid("tokens", "token lifetimes must be positive"));
+        }
+        Ok(())
     }
 
     /// The parsed issuer URL (validated at load).

@@ -543,3 +543,197 @@ fn admin_password_from_env_is_used_and_not_printed() {
     let admin: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(admin["is_admin"], true);
 }
+
+#[test]
+fn keys_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let keys_json = |d: &Path| -> Vec<serde_json::Value> {
+        let o = run(d, &["keys", "list", "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    // Rotating on an empty store creates the KEK (mode 0600) and a next key.
+    let o = run(d, &["keys", "rotate", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kek = d.join("keys/latchkey.kek");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let first = keys_json(d);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["state"], "next");
+    let kid = first[0]["kid"].as_str().unwrap().to_owned();
+    assert!(stdout(&run(d, &["keys", "list"])).contains(&kid));
+
+    // Export: public JWK to stdout, private PEM to a 0600 file.
+    let o = run(d, &["keys", "export", &kid]);
+    let public: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(public["kid"], kid.as_str());
+    assert!(public.get("d").is_none());
+    let pem = d.join("exported.pem");
+    let o = run(
+        d,
+        &[
+            "keys",
+            "export",
+            &kid,
+            "--private",
+            "--format",
+            "pem",
+            "--out",
+            pem.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&pem)
+            .unwrap()
+            .contains("BEGIN PRIVATE KEY")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    // Import it back as a new key that signs at once.
+    let o = run(
+        d,
+        &[
+            "keys",
+            "import",
+            pem.to_str().unwrap(),
+            "--alg",
+            "RS256",
+            "--now",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let imported: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let keys = keys_json(d);
+    let state_of = |kid: &str| keys.iter().find(|k| k["kid"] == kid).unwrap()["state"].clone();
+    assert_eq!(state_of(imported["kid"].as_str().unwrap()), "active");
+
+    // Bad input: clear error, non-zero exit, store unchanged.
+    let count = keys_json(d).len();
+    std::fs::write(
+        d.join("corrupt.pem"),
+        "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    assert_clean_failure(
+        &run(d, &["keys", "import", "corrupt.pem", "--alg", "RS256"]),
+        1,
+        "corrupt.pem",
+    );
+    assert_clean_failure(
+        &run(
+            d,
+            &["keys", "import", pem.to_str().unwrap(), "--alg", "ES256"],
+        ),
+        1,
+        "ES256",
+    );
+    assert_clean_failure(
+        &run(d, &["keys", "import", "missing.pem", "--alg", "RS256"]),
+        1,
+        "missing.pem",
+    );
+    let o = run(d, &["keys", "rotate", "--alg", "HS256"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unsupported signing algorithm"),
+        "{}",
+        stderr(&o)
+    );
+    assert_clean_failure(
+        &run(d, &["keys", "retire", "no-such-kid"]),
+        1,
+        "no-such-kid",
+    );
+    assert_clean_failure(
+        &run(d, &["keys", "revoke", "no-such-kid"]),
+        1,
+        "no-such-kid",
+    );
+    assert_eq!(keys_json(d).len(), count);
+
+    // A wrong KEK is a clear error, and nothing is regenerated over it.
+    std::fs::write(&kek, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+    assert_clean_failure(
+        &run(d, &["keys", "export", &kid, "--private"]),
+        2,
+        "does not decrypt",
+    );
+    std::fs::remove_file(&kek).unwrap();
+    assert_clean_failure(&run(d, &["keys", "rotate"]), 2, "missing");
+    assert!(!kek.exists());
+    assert_clean_failure(&run(d, &["serve"]), 2, "missing");
+}
+
+#[actix_web::test]
+async fn sighup_reloads_keys_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db_url = format!("sqlite://{}", d.join("lk.db").display());
+    let server = Server::start(d, &db_url);
+    server.wait_ready().await;
+    let o = run(
+        d,
+        &[
+            "--database-url",
+            &db_url,
+            "keys",
+            "rotate",
+            "--now",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let created: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let kid = created[0]["kid"].as_str().unwrap().to_owned();
+    let jwks_url = format!("{}/jwks", server.base);
+    let http = common::client();
+    assert!(
+        !http
+            .get(&jwks_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains(&kid)
+    );
+    Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    // Well inside the 30 s reload interval.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !http
+        .get(&jwks_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains(&kid)
+    {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload the keys");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, log) = server.stop();
+    assert!(status.success(), "SIGHUP must not stop the server: {log}");
+}

@@ -5,6 +5,7 @@
 //! clap's usage errors).
 
 mod client;
+mod keys;
 mod output;
 mod serve;
 mod user;
@@ -55,6 +56,9 @@ enum Command {
     /// Manage client applications.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Manage signing keys: list, rotate, retire, revoke, export, import.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// A CLI failure with its exit code.
@@ -153,6 +157,10 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Client(cmd) => {
             let config = load_config(&cli, Overrides::default())?;
             client::run(&config, cmd)
+        }
+        Command::Keys(cmd) => {
+            let config = load_config(&cli, Overrides::default())?;
+            keys::run(&config, cmd)
         }
     }
 }

@@ -10,6 +10,7 @@ use super::{CliError, CliResult};
 use crate::app::{self, AppState, Application, StartupError};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Overrides};
+use crate::keys::KeyStore;
 use crate::service::bootstrap::{self, Bootstrap};
 
 #[derive(Debug, Args)]
@@ -47,6 +48,9 @@ pub fn run(config: Config) -> CliResult {
     let mut conn = db
         .get()
         .map_err(|e| StartupError::Database(e.to_string()))?;
+    // Keys first: a missing or wrong KEK must stop the start before any write.
+    let keys = KeyStore::open(&mut conn, &config, clock.now())
+        .map_err(|e| StartupError::Keys(e.to_string()))?;
     match bootstrap::ensure_admin(&mut conn, given.as_deref(), clock.now())? {
         Bootstrap::NotNeeded => {}
         Bootstrap::CreatedWithGivenPassword => {
@@ -71,14 +75,11 @@ pub fn run(config: Config) -> CliResult {
         addr: addr.to_string(),
         source,
     })?;
-    let state = AppState::new(config.clone(), db.clone(), clock.clone())?;
+    let state = AppState::new(config.clone(), db, clock, keys)?;
     let application = Application::build(state, listener)?;
     tracing::info!(%addr, issuer = %config.issuer, backend = %db_backend(&config), "latchkey listening");
     actix_web::rt::System::new()
-        .block_on(async move {
-            app::spawn_housekeeping(db, clock, config);
-            application.run_until_stopped().await
-        })
+        .block_on(application.run_until_stopped())
         .map_err(|e| CliError {
             code: 1,
             message: format!("server stopped: {e}"),

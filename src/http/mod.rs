@@ -6,6 +6,7 @@ pub mod csrf;
 pub mod extract;
 pub mod form;
 pub mod health;
+pub mod oidc;
 pub mod request_log;
 pub mod templates;
 pub mod ui;
@@ -20,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/static/latchkey.css", web::get().to(stylesheet))
+        .route("/jwks", web::get().to(oidc::jwks::jwks))
         .route("/", web::get().to(ui::home::show))
         .service(
             web::resource("/login")

@@ -5,6 +5,7 @@
 //! the login flow has its own [`login::LoginError`] because what it may
 //! reveal is narrower.
 
+pub mod audit;
 pub mod bootstrap;
 pub mod clients;
 pub mod login;

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
-use super::schema::{clients, sessions, users};
+use super::schema::{audit_log, clients, sessions, signing_keys, users};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, PartialEq)]
 #[diesel(table_name = users)]
@@ -59,4 +59,41 @@ pub struct ClientRow {
     pub first_party: bool,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
+}
+
+#[derive(Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = signing_keys)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub alg: String,
+    pub state: String,
+    /// The private JWK, sealed with the key-encryption key.
+    pub private_jwk_enc: String,
+    pub public_jwk: String,
+    pub created_at: PrimitiveDateTime,
+    pub activate_after: PrimitiveDateTime,
+    pub activated_at: Option<PrimitiveDateTime>,
+    pub retired_at: Option<PrimitiveDateTime>,
+}
+
+impl std::fmt::Debug for SigningKeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRow")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    pub id: String,
+    pub at: PrimitiveDateTime,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub ip: Option<String>,
+    pub detail: Option<String>,
 }

@@ -59,4 +59,37 @@ diesel::table! {
 
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, clients, login_throttle);
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        state -> Text,
+        private_jwk_enc -> Text,
+        public_jwk -> Text,
+        created_at -> Timestamp,
+        activate_after -> Timestamp,
+        activated_at -> Nullable<Timestamp>,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        target -> Text,
+        ip -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    clients,
+    login_throttle,
+    signing_keys,
+    audit_log
+);

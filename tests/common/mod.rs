@@ -141,7 +141,10 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub http: reqwest::Client,
     pub config: Config,
-    pub test_db: TestDb,
+    pub keys: latchkey::keys::KeyStore,
+    /// Owns the database (dropped with the app) unless the app shares one.
+    pub test_db: Option<TestDb>,
+    pub kek_dir: Option<tempfile::TempDir>,
 }
 
 impl TestApp {
@@ -150,16 +153,31 @@ impl TestApp {
     }
 
     pub async fn spawn_with(test_db: TestDb, tweak: impl FnOnce(&mut Config)) -> Self {
+        let url = test_db.url.clone();
+        let mut app = Self::spawn_on(&url, tweak).await;
+        app.test_db = Some(test_db);
+        app
+    }
+
+    /// An app on a database it does not own (e.g. a second instance).
+    pub async fn spawn_on(db_url: &str, tweak: impl FnOnce(&mut Config)) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let mut config = test_config(&test_db.url);
+        let mut config = test_config(db_url);
         config.issuer = format!("http://127.0.0.1:{port}");
+        let kek_dir = tempfile::tempdir().expect("tempdir");
+        config.keys.kek_file = kek_dir.path().join("latchkey.kek").display().to_string();
         tweak(&mut config);
         let config = config.validate().expect("valid test config");
         let db = app::open_database(&config).expect("open test database");
         let clock = ManualClock::new(start_time());
         let shared: SharedClock = Arc::new(clock.clone());
-        let state = AppState::new(Arc::new(config.clone()), db.clone(), shared).expect("state");
+        let keys = {
+            let mut c = conn(&db);
+            latchkey::keys::KeyStore::open(&mut c, &config, start_time()).expect("key store")
+        };
+        let state = AppState::new(Arc::new(config.clone()), db.clone(), shared, keys.clone())
+            .expect("state");
         let app = Application::build(state, listener).expect("build app");
         actix_web::rt::spawn(app.run_until_stopped());
         Self {
@@ -168,7 +186,9 @@ impl TestApp {
             clock,
             http: client(),
             config,
-            test_db,
+            keys,
+            test_db: None,
+            kek_dir: Some(kek_dir),
         }
     }
 
@@ -309,4 +329,60 @@ pub async fn login_at(
 ) -> reqwest::Response {
     let token = login_form_token_at(browser, base).await;
     post_login_at(browser, base, Some(&token), username, password).await
+}
+
+/// Verifies a JWT against a JWKS document as a resource server would: the
+/// key named by `kid`, with the algorithm the JWK names.
+pub fn verify_with_jwks(jwks_json: &str, token: &str) -> Result<serde_json::Value, String> {
+    use latchkey::keys::SigningAlg;
+    let set = josekit::jwk::JwkSet::from_bytes(jwks_json.as_bytes()).map_err(|e| e.to_string())?;
+    let header = josekit::jwt::decode_header(token).map_err(|e| e.to_string())?;
+    let kid = header
+        .claim("kid")
+        .and_then(|v| v.as_str())
+        .ok_or("no kid")?;
+    let jwk = *set
+        .get(kid)
+        .first()
+        .ok_or_else(|| format!("kid {kid} not in JWKS"))?;
+    let alg: SigningAlg = jwk
+        .algorithm()
+        .ok_or("no alg")?
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    if header.claim("alg").and_then(|v| v.as_str()) != Some(alg.as_str()) {
+        return Err("alg mismatch".into());
+    }
+    let verifier = alg.verifier(jwk).map_err(|e| e.to_string())?;
+    let (payload, _) =
+        josekit::jwt::decode_with_verifier(token, verifier.as_ref()).map_err(|e| e.to_string())?;
+    Ok(serde_json::Value::Object(payload.claims_set().clone()))
+}
+
+impl TestApp {
+    pub async fn jwks(&self) -> String {
+        self.http
+            .get(self.url("/jwks"))
+            .send()
+            .await
+            .expect("GET /jwks")
+            .text()
+            .await
+            .expect("body")
+    }
+
+    /// Applies due key transitions and reloads, as the interval job does.
+    pub fn refresh_keys(&self) -> bool {
+        let mut c = conn(&self.db);
+        self.keys
+            .refresh(&mut c, self.clock_now())
+            .expect("refresh keys")
+    }
+
+    pub fn sign(&self, alg: latchkey::keys::SigningAlg, sub: &str) -> String {
+        let mut p = josekit::jwt::JwtPayload::new();
+        p.set_subject(sub);
+        p.set_issuer(&self.config.issuer);
+        self.keys.current().sign(alg, "JWT", &p).expect("sign")
+    }
 }

@@ -1,7 +1,9 @@
 //! Repository functions, one module per aggregate. Each takes `&mut DbConn`
 //! so callers can compose them inside `conn.transaction(..)`.
 
+pub mod audit;
 pub mod clients;
 pub mod sessions;
+pub mod signing_keys;
 pub mod throttle;
 pub mod users;

@@ -1,0 +1,53 @@
+//! The audit log: who did what to which object, when, from where.
+
+use time::OffsetDateTime;
+
+use crate::clock::to_db;
+use crate::store::models::AuditRow;
+use crate::store::{DbConn, repo};
+
+/// Who acted: `cli:<os user>`, `user:<username>`, `client:<id>` or `system`.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub name: String,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    pub fn system() -> Self {
+        Self {
+            name: "system".into(),
+            ip: None,
+        }
+    }
+
+    pub fn cli() -> Self {
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        Self {
+            name: format!("cli:{user}"),
+            ip: None,
+        }
+    }
+}
+
+pub fn record(
+    conn: &mut DbConn,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    detail: Option<String>,
+    now: OffsetDateTime,
+) -> diesel::QueryResult<()> {
+    repo::audit::insert(
+        conn,
+        &AuditRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            at: to_db(now),
+            actor: actor.name.clone(),
+            action: action.into(),
+            target: target.into(),
+            ip: actor.ip.clone(),
+            detail,
+        },
+    )
+}
