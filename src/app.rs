@@ -28,6 +28,10 @@ pub struct AppState {
     /// `scheme://host[:port]` of the issuer, for Origin checks.
     pub issuer_origin: String,
     pub keys: KeyStore,
+    /// The discovery document, built once.
+    pub discovery: actix_web::web::Bytes,
+    /// Recently used client registrations (token endpoint).
+    pub clients: crate::service::token::ClientCache,
 }
 
 impl AppState {
@@ -49,6 +53,8 @@ impl AppState {
             throttle_policy: ThrottlePolicy::from_config(&config.login),
             issuer_origin: issuer.origin().ascii_serialization(),
             session_policy,
+            discovery: crate::http::oidc::discovery::document(&config),
+            clients: crate::service::token::ClientCache::new(Duration::from_secs(5)),
             config,
             db,
             clock,

@@ -68,6 +68,16 @@ pub struct TokensConfig {
     pub id_token_ttl_secs: u64,
     /// Lifetime of JWT access tokens.
     pub access_token_ttl_secs: u64,
+    /// Lifetime of authorization codes.
+    pub code_ttl_secs: u64,
+    /// Lifetime of refresh tokens (each rotation starts a new one).
+    pub refresh_token_ttl_secs: u64,
+    /// Seconds during which a just-rotated refresh token may be used again
+    /// (a client's concurrent retry) instead of revoking its family; 0 = off.
+    pub refresh_reuse_grace_secs: u64,
+    /// `aud` of access tokens when nothing more specific applies; empty
+    /// means the issuer URL. Userinfo accepts this audience.
+    pub default_audience: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -171,6 +181,10 @@ impl Default for TokensConfig {
         Self {
             id_token_ttl_secs: 3600,
             access_token_ttl_secs: 600,
+            code_ttl_secs: 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            refresh_reuse_grace_secs: 0,
+            default_audience: String::new(),
         }
     }
 }
@@ -381,8 +395,24 @@ impl Config {
             ));
         }
         let t = &self.tokens;
-        if t.id_token_ttl_secs == 0 || t.access_token_ttl_secs == 0 {
+        if t.id_token_ttl_secs == 0
+            || t.access_token_ttl_secs == 0
+            || t.code_ttl_secs == 0
+            || t.refresh_token_ttl_secs == 0
+        {
             return Err(invalid("tokens", "token lifetimes must be positive"));
+        }
+        if t.code_ttl_secs > 600 {
+            return Err(invalid(
+                "tokens.code_ttl_secs",
+                "at most 600 (RFC 6749 4.1.2)",
+            ));
+        }
+        if t.refresh_reuse_grace_secs > 60 {
+            return Err(invalid(
+                "tokens.refresh_reuse_grace_secs",
+                "at most 60 seconds",
+            ));
         }
         Ok(())
     }
@@ -390,6 +420,15 @@ impl Config {
     /// The parsed issuer URL (validated at load).
     pub fn issuer_url(&self) -> Result<Url, ConfigError> {
         Url::parse(&self.issuer).map_err(|e| invalid("issuer", e.to_string()))
+    }
+
+    /// The `aud` of access tokens by default.
+    pub fn default_audience(&self) -> &str {
+        if self.tokens.default_audience.is_empty() {
+            &self.issuer
+        } else {
+            &self.tokens.default_audience
+        }
     }
 
     /// Whether cookies must carry the `Secure` attribute.

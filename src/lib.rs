@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod oidc;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -22,6 +22,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/static/latchkey.css", web::get().to(stylesheet))
         .route("/jwks", web::get().to(oidc::jwks::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(oidc::discovery::metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            web::get().to(oidc::discovery::metadata),
+        )
+        .service(
+            web::resource("/authorize")
+                .route(web::get().to(oidc::authorize::get))
+                .route(web::post().to(oidc::authorize::post)),
+        )
+        .route(
+            "/authorize/consent",
+            web::post().to(oidc::authorize::consent),
+        )
+        .route("/token", web::post().to(oidc::token::token))
+        .service(
+            web::resource("/userinfo")
+                .route(web::get().to(oidc::userinfo::userinfo))
+                .route(web::post().to(oidc::userinfo::userinfo)),
+        )
+        .route("/introspect", web::post().to(oidc::introspect::introspect))
+        .route("/revoke", web::post().to(oidc::introspect::revoke))
         .route("/", web::get().to(ui::home::show))
         .service(
             web::resource("/login")

@@ -18,7 +18,16 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("home.html", include_str!("../../templates/home.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    ("consent.html", include_str!("../../templates/consent.html")),
+    (
+        "form_post.html",
+        include_str!("../../templates/form_post.html"),
+    ),
+    ("oob.html", include_str!("../../templates/oob.html")),
 ];
+
+/// The inline script of form_post.html, allowed by its CSP hash.
+pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
 
 pub const STYLESHEET: &str = include_str!("../../templates/latchkey.css");
 
@@ -38,6 +47,11 @@ fn engine() -> Result<&'static Tera, String> {
 /// Checks that every template parses (called at start and in tests).
 pub fn check() -> Result<(), String> {
     engine().map(|_| ())
+}
+
+/// Renders a template to a string.
+pub fn render(name: &str, ctx: &Context) -> Result<String, String> {
+    engine().and_then(|t| t.render(name, ctx).map_err(|e| format!("{e:?}")))
 }
 
 /// Renders a page with the given status. Pages are never cached: they can

@@ -209,6 +209,13 @@ pub fn find(conn: &mut DbConn, client_id: &str) -> ServiceResult<Client> {
     Client::from_row(row)
 }
 
+/// Like [`find`], but an unknown client is `None`, not an error.
+pub fn find_optional(conn: &mut DbConn, client_id: &str) -> ServiceResult<Option<Client>> {
+    repo::clients::by_id(conn, client_id)?
+        .map(Client::from_row)
+        .transpose()
+}
+
 pub fn list(conn: &mut DbConn) -> ServiceResult<Vec<ClientView>> {
     repo::clients::list(conn)?
         .into_iter()

@@ -5,12 +5,15 @@
 //! the login flow has its own [`login::LoginError`] because what it may
 //! reveal is narrower.
 
+pub mod access;
 pub mod audit;
+pub mod authorize;
 pub mod bootstrap;
 pub mod clients;
 pub mod login;
 pub mod password;
 pub mod sessions;
+pub mod token;
 pub mod users;
 
 use crate::domain::Invalid;

@@ -34,6 +34,8 @@ impl SessionPolicy {
 #[derive(Debug, Clone)]
 pub struct ActiveSession {
     pub id_hash: String,
+    /// Opaque id for the `sid` claim.
+    pub sid: String,
     pub user: UserRow,
     pub auth_time: OffsetDateTime,
     pub expires_at: OffsetDateTime,
@@ -65,6 +67,7 @@ pub fn create(
         expires_at: to_db(now + policy.absolute_timeout),
         ip: bound(meta.ip, 64),
         user_agent: bound(meta.user_agent, 256),
+        sid: Some(uuid::Uuid::new_v4().simple().to_string()),
     };
     repo::sessions::insert(conn, &row)?;
     Ok(secret)
@@ -96,6 +99,10 @@ pub fn resolve(
         repo::sessions::touch(conn, &id_hash, to_db(now))?;
     }
     Ok(Some(ActiveSession {
+        sid: session
+            .sid
+            .clone()
+            .unwrap_or_else(|| id_hash[..32].to_owned()),
         id_hash,
         auth_time: from_db(session.auth_time),
         expires_at,

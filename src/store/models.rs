@@ -3,7 +3,10 @@
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
-use super::schema::{audit_log, clients, sessions, signing_keys, users};
+use super::schema::{
+    audit_log, authorization_codes, clients, consents, grants, refresh_tokens, sessions,
+    signing_keys, users,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, PartialEq)]
 #[diesel(table_name = users)]
@@ -37,6 +40,8 @@ pub struct SessionRow {
     pub expires_at: PrimitiveDateTime,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Opaque session id for ID tokens (`sid`); not the cookie secret.
+    pub sid: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, PartialEq)]
@@ -96,4 +101,50 @@ pub struct AuditRow {
     pub target: String,
     pub ip: Option<String>,
     pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = grants)]
+pub struct GrantRow {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub auth_time: PrimitiveDateTime,
+    pub sid: Option<String>,
+    pub created_at: PrimitiveDateTime,
+    pub revoked_at: Option<PrimitiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = authorization_codes)]
+pub struct CodeRow {
+    pub code_hash: String,
+    pub grant_id: String,
+    pub redirect_uri: String,
+    pub nonce: Option<String>,
+    /// The S256 challenge, when PKCE was used.
+    pub code_challenge: Option<String>,
+    pub expires_at: PrimitiveDateTime,
+    pub used_at: Option<PrimitiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshRow {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub scope: String,
+    pub created_at: PrimitiveDateTime,
+    pub expires_at: PrimitiveDateTime,
+    pub rotated_at: Option<PrimitiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = consents)]
+pub struct ConsentRow {
+    pub user_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub granted_at: PrimitiveDateTime,
 }

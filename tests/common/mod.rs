@@ -131,8 +131,12 @@ pub fn conn(db: &Db) -> latchkey::store::PooledConn {
     db.get().expect("connection")
 }
 
+/// The manual clock's start: the real time at first use, whole seconds
+/// (relying-party libraries check token times against the real clock).
 pub fn start_time() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time")
+    static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let secs = *START.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp());
+    OffsetDateTime::from_unix_timestamp(secs).expect("time")
 }
 
 pub struct TestApp {

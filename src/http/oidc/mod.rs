@@ -1,3 +1,11 @@
-//! OpenID Connect and OAuth endpoints.
+//! OpenID Connect and OAuth endpoints. Handlers are thin: the rules live
+//! in `crate::oidc` and `crate::service`.
 
+pub mod authorize;
+pub mod client_auth;
+pub mod discovery;
+pub mod introspect;
 pub mod jwks;
+pub mod response;
+pub mod token;
+pub mod userinfo;

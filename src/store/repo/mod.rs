@@ -3,6 +3,9 @@
 
 pub mod audit;
 pub mod clients;
+pub mod consents;
+pub mod grants;
+pub mod revocations;
 pub mod sessions;
 pub mod signing_keys;
 pub mod throttle;

@@ -1,0 +1,66 @@
+//! `POST /token` (RFC 6749 3.2): form or JSON body, client authentication,
+//! then the grant. client_credentials runs on the request thread (signing
+//! only, no database); the other grants on the blocking pool.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::client_auth;
+use super::response::{no_store_json, oauth_error};
+use crate::app::AppState;
+use crate::oidc::OAuthError;
+use crate::service::token::{self, TokenContext, TokenRequest, client_credentials};
+
+/// Reads a protocol request body: `application/x-www-form-urlencoded`
+/// (strict UTF-8) or, for the token endpoint, `application/json`.
+pub fn parse_body<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+    json_ok: bool,
+) -> Result<T, OAuthError> {
+    let ctype = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ctype.as_str() {
+        "application/x-www-form-urlencoded" => crate::http::form::parse(body)
+            .map_err(|e| OAuthError::invalid_request(format!("malformed body: {e}"))),
+        "application/json" if json_ok => serde_json::from_slice(body)
+            .map_err(|_| OAuthError::invalid_request("malformed JSON body")),
+        _ => Err(OAuthError::invalid_request(
+            "expected an application/x-www-form-urlencoded body",
+        )),
+    }
+}
+
+pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    match run(&req, &state, &body).await {
+        Ok(resp) => no_store_json(StatusCode::OK, &resp),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+async fn run(
+    req: &HttpRequest,
+    state: &AppState,
+    body: &[u8],
+) -> Result<token::TokenResponse, OAuthError> {
+    let tr: TokenRequest = parse_body(req, body, true)?;
+    tr.check_bounds()?;
+    let presented =
+        client_auth::presented(req, tr.client_id.as_deref(), tr.client_secret.as_deref())?;
+    let client = client_auth::authenticated(state, &presented).await?;
+    let ctx = TokenContext::new(&state.config, &state.keys, state.clock.now());
+    let grant = token::check_grant(&client, &tr)?;
+    if grant == crate::domain::client::GrantType::ClientCredentials {
+        return client_credentials::issue(&client, &tr, &ctx);
+    }
+    state
+        .db
+        .run(move |conn| token::exchange(conn, &client, &tr, &ctx))
+        .await
+}

@@ -1,0 +1,471 @@
+//! Authorization request validation (RFC 6749 4.1.1, OIDC Core 3.1.2.1,
+//! RFC 7636, RFC 9700). Errors that must not be redirected (bad client or
+//! redirect URI) are kept apart from those sent back to the client.
+
+use serde::{Deserialize, Serialize};
+
+use super::{OAuthError, pkce};
+use crate::domain::client::{ClientKind, GrantType, OOB_REDIRECT_URI};
+use crate::domain::scope::ScopeSet;
+use crate::service::clients::Client;
+
+/// Longest value accepted for any authorization request parameter.
+pub const PARAM_MAX: usize = 2048;
+
+/// The request parameters as received (query or form).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct AuthorizeParams {
+    pub response_type: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<String>,
+    pub login_hint: Option<String>,
+    pub id_token_hint: Option<String>,
+    pub response_mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    Query,
+    Fragment,
+    FormPost,
+}
+
+impl ResponseMode {
+    pub fn parse(raw: Option<&str>) -> Option<ResponseMode> {
+        match raw {
+            None | Some("query") => Some(ResponseMode::Query),
+            Some("fragment") => Some(ResponseMode::Fragment),
+            Some("form_post") => Some(ResponseMode::FormPost),
+            Some(_) => None,
+        }
+    }
+}
+
+/// Where and how an error or a code goes back to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnTo {
+    pub redirect_uri: String,
+    pub mode: ResponseMode,
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Shown to the person; never redirected (unknown client, bad redirect URI).
+    Page(String),
+    /// Sent back to the client's redirect URI.
+    Redirect(ReturnTo, OAuthError),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// A request that passed every check.
+#[derive(Debug, Clone)]
+pub struct ValidRequest {
+    pub client: Client,
+    pub return_to: ReturnTo,
+    pub scope: ScopeSet,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+impl ValidRequest {
+    pub fn is_oob(&self) -> bool {
+        self.return_to.redirect_uri == OOB_REDIRECT_URI
+    }
+}
+
+/// Does `requested` match one of the client's redirect URIs? Exact match,
+/// except that a public client's loopback IP URI matches on any port
+/// (RFC 8252 7.3).
+pub fn redirect_uri_matches(client: &Client, requested: &str) -> bool {
+    let registered = &client.settings.redirect_uris;
+    if registered.iter().any(|r| r == requested) {
+        return true;
+    }
+    if client.settings.kind != ClientKind::Public {
+        return false;
+    }
+    let Ok(req) = url::Url::parse(requested) else {
+        return false;
+    };
+    let is_loopback_ip = |u: &url::Url| {
+        u.scheme() == "http"
+            && (matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+                || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback()))
+    };
+    if !is_loopback_ip(&req) {
+        return false;
+    }
+    registered
+        .iter()
+        .filter_map(|r| url::Url::parse(r).ok())
+        .any(|mut r| {
+            if !is_loopback_ip(&r) {
+                return false;
+            }
+            let mut q = req.clone();
+            let _ = r.set_port(None);
+            let _ = q.set_port(None);
+            r == q
+        })
+}
+
+fn bounded(name: &str, v: &Option<String>) -> Result<(), String> {
+    match v {
+        Some(s) if s.len() > PARAM_MAX => Err(format!("{name} is too long")),
+        Some(s) if s.chars().any(char::is_control) => Err(format!("{name} has control characters")),
+        _ => Ok(()),
+    }
+}
+
+/// Validates an authorization request against its client (`None` when the
+/// client_id is unknown).
+pub fn validate(p: &AuthorizeParams, client: Option<Client>) -> Result<ValidRequest, Rejection> {
+    let client = match (&p.client_id, client) {
+        (None, _) => return Err(Rejection::Page("The request has no client_id.".into())),
+        (Some(_), None) => {
+            return Err(Rejection::Page(
+                "The application (client_id) is not registered.".into(),
+            ));
+        }
+        (Some(_), Some(c)) => c,
+    };
+    let Some(redirect_uri) = p.redirect_uri.clone() else {
+        return Err(Rejection::Page("The request has no redirect_uri.".into()));
+    };
+    if redirect_uri.len() > PARAM_MAX || !redirect_uri_matches(&client, &redirect_uri) {
+        return Err(Rejection::Page(
+            "The redirect_uri is not registered for this application.".into(),
+        ));
+    }
+    let oob = redirect_uri == OOB_REDIRECT_URI;
+    let mode = match ResponseMode::parse(p.response_mode.as_deref()) {
+        Some(m) if oob && m != ResponseMode::Query => ResponseMode::Query,
+        Some(m) => m,
+        None => ResponseMode::Query,
+    };
+    let return_to = ReturnTo {
+        redirect_uri,
+        mode,
+        state: p.state.clone().filter(|s| s.len() <= PARAM_MAX),
+    };
+    let fail = |e: OAuthError| Err(Rejection::Redirect(return_to.clone(), e));
+
+    for (name, v) in [
+        ("state", &p.state),
+        ("nonce", &p.nonce),
+        ("scope", &p.scope),
+        ("prompt", &p.prompt),
+        ("login_hint", &p.login_hint),
+        ("id_token_hint", &p.id_token_hint),
+        ("code_challenge", &p.code_challenge),
+        ("max_age", &p.max_age),
+    ] {
+        if let Err(e) = bounded(name, v) {
+            return fail(OAuthError::invalid_request(e));
+        }
+    }
+    if ResponseMode::parse(p.response_mode.as_deref()).is_none() {
+        return fail(OAuthError::invalid_request(
+            "response_mode must be query, fragment or form_post",
+        ));
+    }
+    match p.response_type.as_deref() {
+        Some("code") => {}
+        None => return fail(OAuthError::invalid_request("response_type is required")),
+        Some(_) => {
+            return fail(OAuthError::unsupported_response_type(
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if !client
+        .settings
+        .grant_types
+        .contains(&GrantType::AuthorizationCode)
+    {
+        return fail(OAuthError::unauthorized_client(
+            "this client may not use the authorization code grant",
+        ));
+    }
+
+    let scope = match p.scope.as_deref().map(ScopeSet::parse) {
+        None => return fail(OAuthError::invalid_scope("scope is required")),
+        Some(Err(e)) => return fail(OAuthError::invalid_scope(e.problem)),
+        Some(Ok(s)) if s.is_empty() => return fail(OAuthError::invalid_scope("scope is required")),
+        Some(Ok(s)) => s,
+    };
+    if !scope.is_subset(&client.settings.allowed_scopes) {
+        let extra: Vec<&str> = scope
+            .iter()
+            .filter(|s| !client.settings.allowed_scopes.contains(s))
+            .collect();
+        return fail(OAuthError::invalid_scope(format!(
+            "not allowed for this client: {}",
+            extra.join(" ")
+        )));
+    }
+
+    let code_challenge = match (
+        p.code_challenge.as_deref(),
+        p.code_challenge_method.as_deref(),
+    ) {
+        (None, Some(_)) => {
+            return fail(OAuthError::invalid_request(
+                "code_challenge_method without code_challenge",
+            ));
+        }
+        (None, None) if client.settings.kind == ClientKind::Public => {
+            return fail(OAuthError::invalid_request(
+                "PKCE (code_challenge with S256) is required for public clients",
+            ));
+        }
+        (None, None) => None,
+        (Some(_), None | Some("plain")) => {
+            return fail(OAuthError::invalid_request(
+                "code_challenge_method must be S256; plain is not supported",
+            ));
+        }
+        (Some(c), Some("S256")) if pkce::valid_challenge(c) => Some(c.to_owned()),
+        (Some(_), Some("S256")) => {
+            return fail(OAuthError::invalid_request("malformed code_challenge"));
+        }
+        (Some(_), Some(_)) => {
+            return fail(OAuthError::invalid_request(
+                "code_challenge_method must be S256",
+            ));
+        }
+    };
+
+    let mut prompt = Prompt::default();
+    for v in p
+        .prompt
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+    {
+        match v {
+            "none" => prompt.none = true,
+            "login" | "select_account" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            other => {
+                return fail(OAuthError::invalid_request(format!(
+                    "unsupported prompt value {other:?}"
+                )));
+            }
+        }
+    }
+    if prompt.none && (prompt.login || prompt.consent) {
+        return fail(OAuthError::invalid_request(
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let max_age = match p.max_age.as_deref() {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                return fail(OAuthError::invalid_request(
+                    "max_age must be a non-negative integer",
+                ));
+            }
+        },
+    };
+    Ok(ValidRequest {
+        client,
+        return_to,
+        scope,
+        nonce: p.nonce.clone(),
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: p.login_hint.clone(),
+    })
+}
+
+/// The redirect for a result: `params` in the query or fragment (form_post
+/// is rendered by the HTTP layer). `iss` is always included (RFC 9207).
+pub fn redirect_url(to: &ReturnTo, issuer: &str, params: &[(&str, &str)]) -> String {
+    let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        pairs.append_pair(k, v);
+    }
+    if let Some(state) = &to.state {
+        pairs.append_pair("state", state);
+    }
+    pairs.append_pair("iss", issuer);
+    let encoded = pairs.finish();
+    let sep = match to.mode {
+        ResponseMode::Fragment => '#',
+        _ if to.redirect_uri.contains('?') => '&',
+        _ => '?',
+    };
+    format!("{}{sep}{encoded}", to.redirect_uri)
+}
+
+/// All parameters of a result, for form_post or the out-of-band page.
+pub fn result_params(
+    to: &ReturnTo,
+    issuer: &str,
+    params: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    if let Some(state) = &to.state {
+        out.push(("state".into(), state.clone()));
+    }
+    out.push(("iss".into(), issuer.to_owned()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::client::{ClientInput, ClientSettings};
+
+    fn client(public: bool) -> Client {
+        let settings = ClientSettings::parse(&ClientInput {
+            name: "App".into(),
+            redirect_uris: vec![
+                "https://app.example/cb".into(),
+                "http://127.0.0.1/cb".into(),
+            ],
+            scopes: vec!["openid profile email offline_access".into()],
+            public,
+            ..Default::default()
+        })
+        .unwrap();
+        Client {
+            client_id: "app".into(),
+            secret_hash: None,
+            settings,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            updated_at: time::OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn params() -> AuthorizeParams {
+        AuthorizeParams {
+            response_type: Some("code".into()),
+            client_id: Some("app".into()),
+            redirect_uri: Some("https://app.example/cb".into()),
+            scope: Some("openid email".into()),
+            state: Some("xyz".into()),
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            code_challenge_method: Some("S256".into()),
+            ..Default::default()
+        }
+    }
+
+    fn error_of(r: Result<ValidRequest, Rejection>) -> &'static str {
+        match r {
+            Err(Rejection::Redirect(_, e)) => e.error,
+            Err(Rejection::Page(_)) => "page",
+            Ok(_) => "ok",
+        }
+    }
+
+    #[test]
+    fn good_request_passes() {
+        let v = validate(&params(), Some(client(true))).unwrap();
+        assert_eq!(v.scope.to_string(), "email openid");
+        assert_eq!(v.return_to.state.as_deref(), Some("xyz"));
+    }
+
+    #[test]
+    fn client_and_redirect_problems_are_never_redirected() {
+        assert_eq!(error_of(validate(&params(), None)), "page");
+        let mut p = params();
+        p.redirect_uri = Some("https://evil.example/cb".into());
+        assert_eq!(error_of(validate(&p, Some(client(false)))), "page");
+        p.redirect_uri = None;
+        assert_eq!(error_of(validate(&p, Some(client(false)))), "page");
+    }
+
+    #[test]
+    fn loopback_any_port_for_public_clients_only() {
+        let mut p = params();
+        p.redirect_uri = Some("http://127.0.0.1:53124/cb".into());
+        assert_eq!(error_of(validate(&p, Some(client(true)))), "ok");
+        assert_eq!(error_of(validate(&p, Some(client(false)))), "page");
+        p.redirect_uri = Some("http://127.0.0.1:53124/other".into());
+        assert_eq!(error_of(validate(&p, Some(client(true)))), "page");
+    }
+
+    #[test]
+    fn protocol_errors_go_back_to_the_client() {
+        let c = || Some(client(true));
+        let mut p = params();
+        p.response_type = Some("token".into());
+        assert_eq!(error_of(validate(&p, c())), "unsupported_response_type");
+        let mut p = params();
+        p.scope = Some("openid admin".into());
+        assert_eq!(error_of(validate(&p, c())), "invalid_scope");
+        let mut p = params();
+        p.code_challenge = None;
+        p.code_challenge_method = None;
+        assert_eq!(
+            error_of(validate(&p, c())),
+            "invalid_request",
+            "public client without PKCE"
+        );
+        assert_eq!(
+            error_of(validate(&p, Some(client(false)))),
+            "ok",
+            "confidential may skip PKCE"
+        );
+        let mut p = params();
+        p.code_challenge_method = Some("plain".into());
+        assert_eq!(error_of(validate(&p, c())), "invalid_request");
+        let mut p = params();
+        p.prompt = Some("none login".into());
+        assert_eq!(error_of(validate(&p, c())), "invalid_request");
+        let mut p = params();
+        p.max_age = Some("-1".into());
+        assert_eq!(error_of(validate(&p, c())), "invalid_request");
+        let mut p = params();
+        p.state = Some("x".repeat(5000));
+        assert_eq!(error_of(validate(&p, c())), "invalid_request");
+    }
+
+    #[test]
+    fn redirects_carry_state_and_iss() {
+        let to = ReturnTo {
+            redirect_uri: "https://app.example/cb?x=1".into(),
+            mode: ResponseMode::Query,
+            state: Some("s t".into()),
+        };
+        assert_eq!(
+            redirect_url(&to, "https://id.example", &[("code", "abc")]),
+            "https://app.example/cb?x=1&code=abc&state=s+t&iss=https%3A%2F%2Fid.example"
+        );
+        let frag = ReturnTo {
+            mode: ResponseMode::Fragment,
+            redirect_uri: "https://a.example/cb".into(),
+            state: None,
+        };
+        assert_eq!(
+            redirect_url(&frag, "https://id.example", &[("error", "access_denied")]),
+            "https://a.example/cb#error=access_denied&iss=https%3A%2F%2Fid.example"
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! OpenID Connect / OAuth 2.0 protocol rules in plain Rust (no actix):
+//! errors with their fixed codes and statuses, PKCE, authorization request
+//! validation, and the contents of ID and access tokens.
+
+pub mod authorize;
+pub mod claims;
+pub mod error;
+pub mod pkce;
+
+pub use error::OAuthError;

@@ -1,0 +1,50 @@
+//! PKCE (RFC 7636) with S256 only: `plain` is refused (RFC 9700 2.1.1).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::token::opaque::ct_eq;
+
+fn unreserved(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// A valid S256 challenge: the base64url SHA-256 of a verifier, 43 chars.
+pub fn valid_challenge(challenge: &str) -> bool {
+    challenge.len() == 43 && unreserved(challenge)
+}
+
+/// A valid verifier: 43..=128 unreserved characters (RFC 7636 4.1).
+pub fn valid_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len()) && unreserved(verifier)
+}
+
+/// Whether `verifier` hashes to `challenge` (constant-time compare).
+pub fn verify_s256(verifier: &str, challenge: &str) -> bool {
+    if !valid_verifier(verifier) {
+        return false;
+    }
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    ct_eq(computed.as_bytes(), challenge.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(valid_challenge(challenge));
+        assert!(verify_s256(verifier, challenge));
+        assert!(!verify_s256(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx",
+            challenge
+        ));
+        assert!(!verify_s256("short", challenge));
+        assert!(!valid_challenge("plain-text"));
+    }
+}

@@ -1,0 +1,163 @@
+//! Minting the tokens of a response: JWT access tokens (RFC 9068), ID
+//! tokens (OIDC Core), and opaque rotating refresh tokens.
+
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use super::{TokenResponse, db_error};
+use crate::clock::to_db;
+use crate::domain::scope::ScopeSet;
+use crate::keys::{KeySet, SigningAlg};
+use crate::oidc::OAuthError;
+use crate::oidc::claims::{self, AccessTokenInput, IdTokenInput};
+use crate::store::models::{GrantRow, RefreshRow, UserRow};
+use crate::store::{DbConn, repo};
+use crate::token::opaque::OpaqueSecret;
+
+/// What minting needs from configuration, the keys and the clock.
+#[derive(Clone)]
+pub struct TokenContext {
+    pub issuer: String,
+    pub audience: String,
+    pub keys: Arc<KeySet>,
+    pub id_token_alg: SigningAlg,
+    pub access_token_alg: SigningAlg,
+    pub access_ttl: i64,
+    pub id_ttl: i64,
+    pub refresh_ttl: i64,
+    pub refresh_grace: i64,
+    pub now: OffsetDateTime,
+}
+
+impl TokenContext {
+    pub fn new(
+        config: &crate::config::Config,
+        keys: &crate::keys::KeyStore,
+        now: OffsetDateTime,
+    ) -> Self {
+        let s = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        Self {
+            issuer: config.issuer.clone(),
+            audience: config.default_audience().to_owned(),
+            keys: keys.current(),
+            id_token_alg: keys.id_token_alg(),
+            access_token_alg: keys.access_token_alg(),
+            access_ttl: s(config.tokens.access_token_ttl_secs),
+            id_ttl: s(config.tokens.id_token_ttl_secs),
+            refresh_ttl: s(config.tokens.refresh_token_ttl_secs),
+            refresh_grace: s(config.tokens.refresh_reuse_grace_secs),
+            now,
+        }
+    }
+}
+
+fn sign_error(e: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "signing failed");
+    OAuthError::server_error("token signing failed")
+}
+
+/// A signed access token with a fresh `jti`.
+pub fn access_token(
+    ctx: &TokenContext,
+    client_id: &str,
+    subject: &str,
+    scope: &ScopeSet,
+    auth_time: Option<OffsetDateTime>,
+    grant_id: Option<&str>,
+) -> Result<String, OAuthError> {
+    let jti = uuid::Uuid::new_v4().to_string();
+    let payload = claims::access_token(AccessTokenInput {
+        issuer: &ctx.issuer,
+        audience: &ctx.audience,
+        client_id,
+        subject,
+        scope,
+        now: ctx.now,
+        ttl_secs: ctx.access_ttl,
+        jti: &jti,
+        auth_time,
+        grant_id,
+    });
+    ctx.keys
+        .sign(ctx.access_token_alg, "at+jwt", &payload)
+        .map_err(sign_error)
+}
+
+/// Issues a new refresh token in `grant`'s family.
+pub fn refresh_token(
+    conn: &mut DbConn,
+    ctx: &TokenContext,
+    grant: &GrantRow,
+) -> Result<String, OAuthError> {
+    let secret = OpaqueSecret::generate().map_err(db_error)?;
+    repo::grants::insert_refresh(
+        conn,
+        &RefreshRow {
+            token_hash: secret.hash(),
+            grant_id: grant.id.clone(),
+            scope: grant.scope.clone(),
+            created_at: to_db(ctx.now),
+            expires_at: to_db(ctx.now + Duration::seconds(ctx.refresh_ttl)),
+            rotated_at: None,
+        },
+    )
+    .map_err(db_error)?;
+    Ok(secret.expose().to_owned())
+}
+
+/// The tokens for a user grant: access token, an ID token when `openid`
+/// was granted, and a refresh token when `with_refresh`.
+pub fn user_tokens(
+    conn: &mut DbConn,
+    ctx: &TokenContext,
+    grant: &GrantRow,
+    user: &UserRow,
+    scope: &ScopeSet,
+    nonce: Option<&str>,
+    with_refresh: bool,
+) -> Result<TokenResponse, OAuthError> {
+    let auth_time = grant.auth_time.assume_utc();
+    let access = access_token(
+        ctx,
+        &grant.client_id,
+        &user.id,
+        scope,
+        Some(auth_time),
+        Some(&grant.id),
+    )?;
+    let id_token = if scope.contains("openid") {
+        let payload = claims::id_token(IdTokenInput {
+            issuer: &ctx.issuer,
+            client_id: &grant.client_id,
+            user,
+            scope,
+            now: ctx.now,
+            ttl_secs: ctx.id_ttl,
+            auth_time,
+            nonce,
+            sid: grant.sid.as_deref(),
+            at_hash: Some(claims::at_hash(&access, ctx.id_token_alg)),
+        });
+        Some(
+            ctx.keys
+                .sign(ctx.id_token_alg, "JWT", &payload)
+                .map_err(sign_error)?,
+        )
+    } else {
+        None
+    };
+    let refresh_token = if with_refresh {
+        Some(refresh_token(conn, ctx, grant)?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: ctx.access_ttl,
+        scope: scope.to_string(),
+        id_token,
+        refresh_token,
+    })
+}

@@ -1,0 +1,170 @@
+//! The token endpoint's use cases: client authentication, then one module
+//! per grant type behind [`exchange`].
+
+pub mod authorization_code;
+pub mod client_auth;
+pub mod client_credentials;
+pub mod mint;
+pub mod refresh_token;
+
+use serde::{Deserialize, Serialize};
+
+pub use client_auth::{ClientCache, PresentedClient};
+pub use mint::TokenContext;
+
+use crate::domain::client::GrantType;
+use crate::oidc::OAuthError;
+use crate::service::clients::Client;
+use crate::store::DbConn;
+
+/// Longest value accepted for any token endpoint parameter.
+pub const PARAM_MAX: usize = 4096;
+
+/// Token request parameters (RFC 6749 4.1.3, 4.4.2, 6), from a form or JSON.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+impl TokenRequest {
+    pub fn check_bounds(&self) -> Result<(), OAuthError> {
+        let fields = [
+            &self.grant_type,
+            &self.code,
+            &self.redirect_uri,
+            &self.code_verifier,
+            &self.refresh_token,
+            &self.scope,
+            &self.client_id,
+            &self.client_secret,
+        ];
+        if fields
+            .iter()
+            .any(|f| f.as_ref().is_some_and(|v| v.len() > PARAM_MAX))
+        {
+            return Err(OAuthError::invalid_request("a parameter is too long"));
+        }
+        Ok(())
+    }
+}
+
+/// A successful token response (RFC 6749 5.1, OIDC Core 3.1.3.3).
+#[derive(Serialize, PartialEq, Eq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("scope", &self.scope)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The requested grant type, if the client may use it.
+pub fn check_grant(client: &Client, req: &TokenRequest) -> Result<GrantType, OAuthError> {
+    let grant: GrantType = match req.grant_type.as_deref() {
+        None => return Err(OAuthError::invalid_request("grant_type is required")),
+        Some(g) => g.parse().map_err(|_| {
+            OAuthError::unsupported_grant_type(format!("unsupported grant_type {g:?}"))
+        })?,
+    };
+    if !client.settings.grant_types.contains(&grant) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "this client may not use the {grant} grant"
+        )));
+    }
+    Ok(grant)
+}
+
+/// Runs a grant for an authenticated client.
+pub fn exchange(
+    conn: &mut DbConn,
+    client: &Client,
+    req: &TokenRequest,
+    ctx: &TokenContext,
+) -> Result<TokenResponse, OAuthError> {
+    match check_grant(client, req)? {
+        GrantType::AuthorizationCode => authorization_code::exchange(conn, client, req, ctx),
+        GrantType::RefreshToken => refresh_token::exchange(conn, client, req, ctx),
+        GrantType::ClientCredentials => client_credentials::issue(client, req, ctx),
+        GrantType::DeviceCode => Err(OAuthError::unsupported_grant_type(
+            "the device authorization grant is not available yet",
+        )),
+    }
+}
+
+pub(crate) fn db_error(e: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "token endpoint storage error");
+    OAuthError::server_error("storage error")
+}
+
+/// An error inside a token transaction: protocol errors roll back too.
+pub(crate) enum TxError {
+    OAuth(OAuthError),
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for TxError {
+    fn from(e: diesel::result::Error) -> Self {
+        TxError::Db(e)
+    }
+}
+
+impl From<OAuthError> for TxError {
+    fn from(e: OAuthError) -> Self {
+        TxError::OAuth(e)
+    }
+}
+
+/// Runs `f` in a transaction. `Ok(Err(e))` commits and still fails (used
+/// to revoke a family on replay); `Err` rolls back.
+pub(crate) fn in_tx<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<Result<T, OAuthError>, TxError>,
+) -> Result<T, OAuthError> {
+    use diesel::Connection;
+    match conn.transaction(f) {
+        Ok(result) => result,
+        Err(TxError::OAuth(e)) => Err(e),
+        Err(TxError::Db(e)) => Err(db_error(e)),
+    }
+}
+
+/// The user behind a grant, if it may still receive tokens.
+pub(crate) fn grant_user(
+    conn: &mut DbConn,
+    grant: &crate::store::models::GrantRow,
+) -> Result<crate::store::models::UserRow, TxError> {
+    match crate::store::repo::users::by_id(conn, &grant.user_id)? {
+        Some(u) if !u.disabled => Ok(u),
+        _ => Err(OAuthError::invalid_grant("the user is no longer active").into()),
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Unavailable(_) => {
+                OAuthError::temporarily_unavailable("storage is unavailable; try again")
+            }
+            crate::store::StoreError::Query(q) => db_error(q),
+        }
+    }
+}

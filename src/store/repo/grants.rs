@@ -1,0 +1,115 @@
+//! Grants (one per authorization: the refresh-token family), their
+//! authorization codes and refresh tokens.
+
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+use crate::store::DbConn;
+use crate::store::models::{CodeRow, GrantRow, RefreshRow};
+use crate::store::schema::{authorization_codes, grants, refresh_tokens};
+
+pub fn insert_grant(conn: &mut DbConn, row: &GrantRow) -> QueryResult<()> {
+    diesel::insert_into(grants::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn grant(conn: &mut DbConn, id: &str) -> QueryResult<Option<GrantRow>> {
+    grants::table
+        .find(id)
+        .select(GrantRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Revokes a grant and deletes its refresh tokens and codes.
+pub fn revoke_grant(conn: &mut DbConn, id: &str, now: PrimitiveDateTime) -> QueryResult<usize> {
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::grant_id.eq(id))).execute(conn)?;
+    diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
+        .set(grants::revoked_at.eq(now))
+        .execute(conn)
+}
+
+/// Revokes every live grant of a user for a client.
+pub fn revoke_user_client(
+    conn: &mut DbConn,
+    user_id: &str,
+    client_id: &str,
+    now: PrimitiveDateTime,
+) -> QueryResult<usize> {
+    let ids: Vec<String> = grants::table
+        .filter(grants::user_id.eq(user_id))
+        .filter(grants::client_id.eq(client_id))
+        .filter(grants::revoked_at.is_null())
+        .select(grants::id)
+        .load(conn)?;
+    for id in &ids {
+        revoke_grant(conn, id, now)?;
+    }
+    Ok(ids.len())
+}
+
+pub fn insert_code(conn: &mut DbConn, row: &CodeRow) -> QueryResult<()> {
+    diesel::insert_into(authorization_codes::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn code(conn: &mut DbConn, code_hash: &str) -> QueryResult<Option<(CodeRow, GrantRow)>> {
+    authorization_codes::table
+        .inner_join(grants::table)
+        .filter(authorization_codes::code_hash.eq(code_hash))
+        .select((CodeRow::as_select(), GrantRow::as_select()))
+        .first(conn)
+        .optional()
+}
+
+/// Marks a code used, only if unused: returns 0 when it already was, so
+/// two concurrent redemptions cannot both succeed.
+pub fn use_code(conn: &mut DbConn, code_hash: &str, now: PrimitiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        authorization_codes::table
+            .find(code_hash)
+            .filter(authorization_codes::used_at.is_null()),
+    )
+    .set(authorization_codes::used_at.eq(now))
+    .execute(conn)
+}
+
+pub fn delete_expired_codes(conn: &mut DbConn, before: PrimitiveDateTime) -> QueryResult<usize> {
+    diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.lt(before)))
+        .execute(conn)
+}
+
+pub fn insert_refresh(conn: &mut DbConn, row: &RefreshRow) -> QueryResult<()> {
+    diesel::insert_into(refresh_tokens::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn refresh(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option<(RefreshRow, GrantRow)>> {
+    refresh_tokens::table
+        .inner_join(grants::table)
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select((RefreshRow::as_select(), GrantRow::as_select()))
+        .first(conn)
+        .optional()
+}
+
+/// Marks a refresh token rotated, only if it was not: 0 means reuse.
+pub fn rotate_refresh(
+    conn: &mut DbConn,
+    token_hash: &str,
+    now: PrimitiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        refresh_tokens::table
+            .find(token_hash)
+            .filter(refresh_tokens::rotated_at.is_null()),
+    )
+    .set(refresh_tokens::rotated_at.eq(now))
+    .execute(conn)
+}

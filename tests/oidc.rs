@@ -1,0 +1,837 @@
+//! OpenID Connect end to end: the `openidconnect` crate as the relying
+//! party against a running Latchkey, and every negative case, on SQLite
+//! and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestApp, TestDb, csrf_token_in};
+use latchkey::domain::client::ClientInput;
+use latchkey::domain::user::ProfileInput;
+use latchkey::service::clients;
+use latchkey::service::users::{self, NewUser};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use reqwest::StatusCode;
+
+const RP_CALLBACK: &str = "https://rp.example/callback";
+
+dual_backend!(
+    sign_in_refresh_and_userinfo_with_openidconnect,
+    discovery_lists_what_is_implemented,
+    unregistered_redirect_is_never_followed,
+    replayed_code_fails_and_revokes_its_tokens,
+    wrong_pkce_verifier_is_refused,
+    public_client_needs_pkce,
+    wrong_secret_is_invalid_client,
+    unknown_scope_is_invalid_scope,
+    prompt_none_without_session_is_login_required,
+    reused_refresh_token_revokes_the_family,
+    userinfo_refuses_bad_tokens,
+    introspection_and_revocation,
+    client_credentials_issues_an_access_token_only,
+    deny_returns_access_denied,
+);
+
+struct Rp {
+    client_id: String,
+    secret: Option<String>,
+}
+
+fn setup(app: &TestApp, public: bool) -> Rp {
+    let mut c = common::conn(&app.db);
+    users::create(
+        &mut c,
+        &NewUser {
+            username: "alice",
+            email: Some("alice@example.com"),
+            email_verified: true,
+            profile: ProfileInput {
+                name: Some("Alice Liddell"),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        Some("correct horse battery"),
+        app.clock_now(),
+    )
+    .unwrap();
+    let issued = clients::create(
+        &mut c,
+        None,
+        &ClientInput {
+            name: "Wonderland Wiki".into(),
+            redirect_uris: vec![RP_CALLBACK.into(), "http://127.0.0.1/cb".into()],
+            scopes: vec!["openid profile email offline_access read:notes".into()],
+            grant_types: if public {
+                vec!["authorization_code".into(), "refresh_token".into()]
+            } else {
+                vec![
+                    "authorization_code".into(),
+                    "refresh_token".into(),
+                    "client_credentials".into(),
+                ]
+            },
+            public,
+            ..Default::default()
+        },
+        app.clock_now(),
+    )
+    .unwrap();
+    Rp {
+        client_id: issued.client.client_id,
+        secret: issued.client_secret,
+    }
+}
+
+fn http_client() -> openidconnect::reqwest::Client {
+    openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Follows the browser through login and consent; returns the final
+/// redirect to the client (its Location).
+async fn browse(app: &TestApp, browser: &reqwest::Client, auth_url: &str) -> String {
+    let mut url = auth_url.to_owned();
+    for _ in 0..6 {
+        let r = browser.get(&url).send().await.unwrap();
+        if r.status() == StatusCode::SEE_OTHER {
+            let loc = r.headers()["location"].to_str().unwrap().to_owned();
+            if !loc.starts_with('/') {
+                return loc;
+            }
+            if loc.starts_with("/login") {
+                let page = browser
+                    .get(app.url(&loc))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                let token = csrf_token_in(&page).unwrap();
+                let return_to = url::Url::parse(&app.url(&loc))
+                    .unwrap()
+                    .query_pairs()
+                    .find(|(k, _)| k == "return_to")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap();
+                let r = browser
+                    .post(app.url("/login"))
+                    .form(&[
+                        ("username", "alice"),
+                        ("password", "correct horse battery"),
+                        ("csrf_token", token.as_str()),
+                        ("return_to", return_to.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::SEE_OTHER);
+                url = app.url(r.headers()["location"].to_str().unwrap());
+                continue;
+            }
+            url = app.url(&loc);
+            continue;
+        }
+        let status = r.status();
+        let page = r.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains("Allow"), "expected the consent page: {page}");
+        return submit_consent(app, browser, &page, "allow").await;
+    }
+    panic!("too many redirects");
+}
+
+async fn submit_consent(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    page: &str,
+    decision: &str,
+) -> String {
+    let form = consent_form(page, decision);
+    let r = browser
+        .post(app.url("/authorize/consent"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[track_caller]
+fn assert_error(status: StatusCode, body: &serde_json::Value, code: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], code, "{body}");
+}
+
+/// The consent page's hidden fields plus the decision.
+fn consent_form(page: &str, decision: &str) -> Vec<(String, String)> {
+    let mut form: Vec<(String, String)> = Vec::new();
+    for chunk in page.split("<input type=\"hidden\" name=\"").skip(1) {
+        let (name, rest) = chunk.split_once('"').unwrap();
+        let value = rest
+            .split("value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        form.push((name.to_owned(), html_unescape(value)));
+    }
+    form.push(("decision".into(), decision.into()));
+    form
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&#x2F;", "/")
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+fn query(loc: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(loc)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+async fn sign_in_refresh_and_userinfo_with_openidconnect(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let http = http_client();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(rp.client_id.clone()),
+        rp.secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(RP_CALLBACK.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let browser = app.new_browser();
+    let callback = browse(&app, &browser, auth_url.as_str()).await;
+    assert!(callback.starts_with(RP_CALLBACK), "{callback}");
+    let q = query(&callback);
+    assert_eq!(q["state"], *state.secret());
+    assert_eq!(q["iss"], app.base, "RFC 9207 iss");
+
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(q["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().expect("id token");
+    let verifier = client.id_token_verifier();
+    let claims = id_token.claims(&verifier, &nonce).unwrap();
+    assert_eq!(claims.email().unwrap().as_str(), "alice@example.com");
+    let expected = claims.access_token_hash().expect("at_hash");
+    let actual = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&actual, expected);
+    let sub = claims.subject().clone();
+
+    // The access token is an RFC 9068 JWT verifiable with the JWKS alone.
+    let at = tokens.access_token().secret();
+    let header = josekit::jwt::decode_header(at).unwrap();
+    assert_eq!(header.claim("typ").unwrap(), "at+jwt");
+    let at_claims = common::verify_with_jwks(&app.jwks().await, at).unwrap();
+    assert_eq!(at_claims["client_id"], rp.client_id.as_str());
+    assert_eq!(at_claims["sub"], sub.as_str());
+    assert!(at_claims["scope"].as_str().unwrap().contains("email"));
+    assert_eq!(
+        at_claims["iat"].as_i64().unwrap(),
+        app.clock_now().unix_timestamp()
+    );
+
+    let info: CoreUserInfoClaims = client
+        .user_info(tokens.access_token().clone(), Some(sub.clone()))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(info.email().unwrap().as_str(), "alice@example.com");
+    assert_eq!(info.preferred_username().unwrap().as_str(), "alice");
+
+    // Refresh rotates the refresh token.
+    let refresh = tokens
+        .refresh_token()
+        .expect("offline_access gives a refresh token");
+    let refreshed = client
+        .exchange_refresh_token(refresh)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_ne!(
+        refreshed.refresh_token().unwrap().secret(),
+        refresh.secret()
+    );
+    let info: CoreUserInfoClaims = client
+        .user_info(refreshed.access_token().clone(), Some(sub))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(info.email().unwrap().as_str(), "alice@example.com");
+
+    // Consent is remembered: a second sign-in goes straight back.
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _, _) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let r = browser.get(auth_url.as_str()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(RP_CALLBACK)
+    );
+}
+
+async fn discovery_lists_what_is_implemented(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let doc: serde_json::Value = app
+            .http
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(doc["issuer"], app.base);
+        assert_eq!(
+            doc["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(doc["request_uri_parameter_supported"], false);
+        assert_eq!(doc["jwks_uri"], app.url("/jwks"));
+    }
+}
+
+/// Starts an authorization by hand (for negative cases).
+fn auth_params(rp: &Rp, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut p: Vec<(String, String)> = vec![
+        ("response_type".into(), "code".into()),
+        ("client_id".into(), rp.client_id.clone()),
+        ("redirect_uri".into(), RP_CALLBACK.into()),
+        ("scope".into(), "openid email offline_access".into()),
+        ("state".into(), "st4te".into()),
+        (
+            "code_challenge".into(),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        ),
+        ("code_challenge_method".into(), "S256".into()),
+    ];
+    for (k, v) in extra {
+        p.retain(|(pk, _)| pk != k);
+        if !v.is_empty() {
+            p.push(((*k).into(), (*v).into()));
+        }
+    }
+    p
+}
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+async fn get_code(app: &TestApp, rp: &Rp, extra: &[(&str, &str)]) -> String {
+    let browser = app.new_browser();
+    let url =
+        reqwest::Url::parse_with_params(&app.url("/authorize"), auth_params(rp, extra)).unwrap();
+    let loc = browse(app, &browser, url.as_str()).await;
+    query(&loc).remove("code").expect("code")
+}
+
+async fn token(app: &TestApp, rp: &Rp, form: &[(&str, &str)]) -> (StatusCode, serde_json::Value) {
+    let mut req = app.http.post(app.url("/token")).form(form);
+    if let Some(secret) = &rp.secret {
+        req = req.basic_auth(&rp.client_id, Some(secret));
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    (status, r.json().await.unwrap())
+}
+
+async fn redeem(
+    app: &TestApp,
+    rp: &Rp,
+    code: &str,
+    verifier: &str,
+) -> (StatusCode, serde_json::Value) {
+    token(
+        app,
+        rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", RP_CALLBACK),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+async fn unregistered_redirect_is_never_followed(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        auth_params(&rp, &[("redirect_uri", "https://evil.example/cb")]),
+    )
+    .unwrap();
+    let r = app.http.get(url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("location").is_none());
+    assert!(r.text().await.unwrap().contains("not registered"));
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        auth_params(&rp, &[("client_id", "nope")]),
+    )
+    .unwrap();
+    let r = app.http.get(url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("location").is_none());
+}
+
+async fn replayed_code_fails_and_revokes_its_tokens(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let code = get_code(&app, &rp, &[]).await;
+    let (status, first) = redeem(&app, &rp, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["token_type"], "Bearer");
+    let (status, second) = redeem(&app, &rp, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(second["error"], "invalid_grant");
+    // What the first use issued is revoked.
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_error(status, &body, "invalid_grant");
+    let r = app
+        .http
+        .get(app.url("/userinfo"))
+        .bearer_auth(first["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn wrong_pkce_verifier_is_refused(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let code = get_code(&app, &rp, &[]).await;
+    let (status, body) = redeem(
+        &app,
+        &rp,
+        &code,
+        "wrongwrongwrongwrongwrongwrongwrongwrongwrongwrong",
+    )
+    .await;
+    assert_error(status, &body, "invalid_grant");
+    let code = get_code(&app, &rp, &[]).await;
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://rp.example/other"),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_error(status, &body, "invalid_grant");
+}
+
+async fn public_client_needs_pkce(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, true);
+    let browser = app.new_browser();
+    app.login(&browser, "alice", "correct horse battery").await;
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        auth_params(
+            &rp,
+            &[("code_challenge", ""), ("code_challenge_method", "")],
+        ),
+    )
+    .unwrap();
+    let r = browser.get(url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let q = query(r.headers()["location"].to_str().unwrap());
+    assert_eq!(q["error"], "invalid_request");
+    assert_eq!(q["state"], "st4te");
+    assert_eq!(q["iss"], app.base);
+    // With PKCE the public client signs in and redeems with client_id only.
+    let code = get_code(&app, &rp, &[]).await;
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", RP_CALLBACK),
+            ("code_verifier", VERIFIER),
+            ("client_id", &rp.client_id),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn wrong_secret_is_invalid_client(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth(&rp.client_id, Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    // client_secret_post works; JSON bodies too.
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .json(&serde_json::json!({
+            "grant_type": "client_credentials",
+            "client_id": rp.client_id,
+            "client_secret": rp.secret,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn unknown_scope_is_invalid_scope(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        auth_params(&rp, &[("scope", "openid admin:all")]),
+    )
+    .unwrap();
+    let r = app.http.get(url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let q = query(r.headers()["location"].to_str().unwrap());
+    assert_eq!(q["error"], "invalid_scope");
+}
+
+async fn prompt_none_without_session_is_login_required(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        auth_params(&rp, &[("prompt", "none")]),
+    )
+    .unwrap();
+    let r = app.http.get(url).send().await.unwrap();
+    let q = query(r.headers()["location"].to_str().unwrap());
+    assert_eq!(q["error"], "login_required");
+    // Signed in but never consented: consent_required.
+    let browser = app.new_browser();
+    app.login(&browser, "alice", "correct horse battery").await;
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        auth_params(&rp, &[("prompt", "none")]),
+    )
+    .unwrap();
+    let r = browser.get(url).send().await.unwrap();
+    let q = query(r.headers()["location"].to_str().unwrap());
+    assert_eq!(q["error"], "consent_required");
+}
+
+async fn reused_refresh_token_revokes_the_family(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let code = get_code(&app, &rp, &[]).await;
+    let (_, first) = redeem(&app, &rp, &code, VERIFIER).await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let (status, second) = token(
+        &app,
+        &rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+    // Narrowing is fine, widening is not.
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r2),
+            ("scope", "openid profile"),
+        ],
+    )
+    .await;
+    assert_error(status, &body, "invalid_scope");
+    // Reusing r1 (already rotated) revokes everything, r2 included.
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
+    )
+    .await;
+    assert_error(status, &body, "invalid_grant");
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r2)],
+    )
+    .await;
+    assert_error(status, &body, "invalid_grant");
+}
+
+async fn userinfo_refuses_bad_tokens(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let code = get_code(&app, &rp, &[]).await;
+    let (_, tokens) = redeem(&app, &rp, &code, VERIFIER).await;
+    let at = tokens["access_token"].as_str().unwrap().to_owned();
+    let get = |t: String| app.http.get(app.url("/userinfo")).bearer_auth(t).send();
+    assert_eq!(get(at.clone()).await.unwrap().status(), StatusCode::OK);
+    // Also from a form body (RFC 6750 2.2).
+    let r = app
+        .http
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Tampered.
+    let mut parts: Vec<String> = at.split('.').map(str::to_owned).collect();
+    parts[1] = parts[1].chars().rev().collect();
+    let r = get(parts.join(".")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    // No token.
+    let r = app.http.get(app.url("/userinfo")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    // An ID token is not an access token.
+    let r = get(tokens["id_token"].as_str().unwrap().to_owned())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Expired.
+    app.clock.advance(time::Duration::seconds(601));
+    let r = get(at).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn introspection_and_revocation(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let code = get_code(&app, &rp, &[]).await;
+    let (_, tokens) = redeem(&app, &rp, &code, VERIFIER).await;
+    let at = tokens["access_token"].as_str().unwrap();
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    let introspect = |t: String| {
+        app.http
+            .post(app.url("/introspect"))
+            .basic_auth(&rp.client_id, rp.secret.as_ref())
+            .form(&[("token", t)])
+            .send()
+    };
+    let body: serde_json::Value = introspect(at.into()).await.unwrap().json().await.unwrap();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["client_id"], rp.client_id.as_str());
+    assert!(body["scope"].as_str().unwrap().contains("email"));
+    let body: serde_json::Value = introspect(rt.into()).await.unwrap().json().await.unwrap();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["token_type"], "refresh_token");
+    let body: serde_json::Value = introspect("garbage".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body, serde_json::json!({"active": false}));
+
+    // Revoking the refresh token ends the grant: the access token reads inactive at once.
+    let r = app
+        .http
+        .post(app.url("/revoke"))
+        .basic_auth(&rp.client_id, rp.secret.as_ref())
+        .form(&[("token", rt)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = introspect(at.into()).await.unwrap().json().await.unwrap();
+    assert_eq!(body["active"], false);
+    let body: serde_json::Value = introspect(rt.into()).await.unwrap().json().await.unwrap();
+    assert_eq!(body["active"], false);
+    // Unknown tokens still get 200.
+    let r = app
+        .http
+        .post(app.url("/revoke"))
+        .basic_auth(&rp.client_id, rp.secret.as_ref())
+        .form(&[("token", "unknown")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Introspection needs client authentication.
+    let r = app
+        .http
+        .post(app.url("/introspect"))
+        .form(&[("token", at)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn client_credentials_issues_an_access_token_only(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let grants_before = app.count("grants");
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "read:notes"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("id_token").is_none() && body.get("refresh_token").is_none());
+    assert_eq!(body["scope"], "read:notes");
+    let claims =
+        common::verify_with_jwks(&app.jwks().await, body["access_token"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(claims["sub"], rp.client_id.as_str());
+    assert_eq!(app.count("grants"), grants_before, "nothing written");
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[("grant_type", "client_credentials"), ("scope", "openid")],
+    )
+    .await;
+    assert_error(status, &body, "invalid_scope");
+    let (status, body) = token(&app, &rp, &[("grant_type", "password")]).await;
+    assert_error(status, &body, "unsupported_grant_type");
+}
+
+async fn deny_returns_access_denied(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let browser = app.new_browser();
+    app.login(&browser, "alice", "correct horse battery").await;
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        auth_params(&rp, &[("response_mode", "form_post")]),
+    )
+    .unwrap();
+    let page = browser.get(url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Wonderland Wiki") && page.contains("See your email address"));
+    let form = consent_form(&page, "deny");
+    let r = browser
+        .post(app.url("/authorize/consent"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    // form_post: an auto-submitting form that also works without JavaScript.
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("form-action https://rp.example")
+    );
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("action=\"https:&#x2F;&#x2F;rp.example&#x2F;callback\"")
+            || html.contains("action=\"https://rp.example/callback\""),
+        "{html}"
+    );
+    assert!(html.contains("name=\"error\" value=\"access_denied\""));
+    assert!(html.contains("<button type=\"submit\">Continue</button>"));
+}
