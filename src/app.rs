@@ -161,6 +161,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap(from_fn(crate::http::cors::cors))
                 .wrap(security_headers())
                 .wrap(Compress::default())
                 .wrap(from_fn(crate::http::request_log::log_requests))
@@ -182,6 +183,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// A handle to stop the server (benchmarks, embedding).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     /// Starts the background jobs (key reloads, housekeeping) and runs

@@ -92,6 +92,9 @@ pub struct ServerConfig {
     pub trust_forwarded_for: bool,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
     pub shutdown_timeout_secs: u64,
+    /// Browser origins (`https://app.example`) allowed to call /token,
+    /// /userinfo and /revoke from JavaScript (single-page apps).
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -196,6 +199,7 @@ impl Default for ServerConfig {
             workers: 0,
             trust_forwarded_for: false,
             shutdown_timeout_secs: 30,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -322,6 +326,21 @@ impl Config {
                 "database.connect_timeout_secs",
                 "must be between 1 and 300",
             ));
+        }
+        for origin in &mut self.server.cors_origins {
+            let u = Url::parse(origin).map_err(|_| {
+                invalid(
+                    "server.cors_origins",
+                    format!("{origin:?} is not an origin"),
+                )
+            })?;
+            if u.path() != "/" || u.query().is_some() || !matches!(u.scheme(), "https" | "http") {
+                return Err(invalid(
+                    "server.cors_origins",
+                    format!("{origin:?} must be scheme://host[:port] only"),
+                ));
+            }
+            *origin = u.origin().ascii_serialization();
         }
         if self.server.workers > 1024 {
             return Err(invalid("server.workers", "must be at most 1024"));

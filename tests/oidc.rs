@@ -37,6 +37,8 @@ dual_backend!(
     introspection_and_revocation,
     client_credentials_issues_an_access_token_only,
     deny_returns_access_denied,
+    id_token_hint_for_another_user_needs_login,
+    cors_only_for_configured_origins,
 );
 
 struct Rp {
@@ -834,4 +836,78 @@ async fn deny_returns_access_denied(db: TestDb) {
     );
     assert!(html.contains("name=\"error\" value=\"access_denied\""));
     assert!(html.contains("<button type=\"submit\">Continue</button>"));
+}
+
+async fn id_token_hint_for_another_user_needs_login(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let code = get_code(&app, &rp, &[]).await;
+    let (_, tokens) = redeem(&app, &rp, &code, VERIFIER).await;
+    let alice_hint = tokens["id_token"].as_str().unwrap().to_owned();
+    app.create_user("bob", "another good password");
+    let browser = app.new_browser();
+    app.login(&browser, "bob", "another good password").await;
+    // Bob's session, Alice's hint: not the same user, so no silent sign-in.
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        auth_params(&rp, &[("prompt", "none"), ("id_token_hint", &alice_hint)]),
+    )
+    .unwrap();
+    let r = browser.get(url).send().await.unwrap();
+    assert_eq!(
+        query(r.headers()["location"].to_str().unwrap())["error"],
+        "login_required"
+    );
+    // Alice's own session with her hint signs in silently (consent was given).
+    let alice = app.new_browser();
+    app.login(&alice, "alice", "correct horse battery").await;
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        auth_params(&rp, &[("prompt", "none"), ("id_token_hint", &alice_hint)]),
+    )
+    .unwrap();
+    let r = alice.get(url).send().await.unwrap();
+    assert!(query(r.headers()["location"].to_str().unwrap()).contains_key("code"));
+}
+
+async fn cors_only_for_configured_origins(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        c.server.cors_origins = vec!["https://spa.example".into()]
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url("/token"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .send()
+    };
+    let r = preflight("https://spa.example").await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://spa.example"
+    );
+    let r = preflight("https://evil.example").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let r = app
+        .http
+        .get(app.url("/userinfo"))
+        .header("Origin", "https://spa.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://spa.example"
+    );
+    let r = app
+        .http
+        .get(app.url("/jwks"))
+        .header("Origin", "https://any.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
 }

@@ -2,6 +2,7 @@
 //! read the request, call one service function, write the response.
 
 pub mod cookies;
+pub mod cors;
 pub mod csrf;
 pub mod extract;
 pub mod form;

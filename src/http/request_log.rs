@@ -11,11 +11,22 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use tracing::Instrument;
 
+/// Request ids: unique, not secret. A random per-process prefix and a
+/// counter, so no random number is drawn per request.
+fn next_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u128() as u32);
+    format!("{prefix:08x}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
 pub async fn log_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let request_id = uuid::Uuid::new_v4();
+    let request_id = next_request_id();
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -34,7 +45,7 @@ pub async fn log_requests(
             } else {
                 tracing::info!(status, elapsed_ms, "request");
             }
-            if let Ok(v) = HeaderValue::from_str(&request_id.to_string()) {
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
                 resp.headers_mut()
                     .insert(HeaderName::from_static("x-request-id"), v);
             }

@@ -85,8 +85,13 @@ async fn handle(
             .max_age
             .is_none_or(|max| (now - s.auth_time).whole_seconds() <= max)
     };
+    let hinted = params
+        .id_token_hint
+        .as_deref()
+        .and_then(|h| hinted_subject(state, h));
+    let same_user = |s: &ActiveSession| hinted.as_deref().is_none_or(|sub| sub == s.user.id);
     let session = match session {
-        Some(s) if !valid.prompt.login && fresh_enough(&s) => s,
+        Some(s) if !valid.prompt.login && fresh_enough(&s) && same_user(&s) => s,
         _ if valid.prompt.none => {
             return Ok(respond_error(
                 state,
@@ -112,6 +117,20 @@ async fn handle(
         return consent_page(req, state, &valid, &session, &params);
     }
     issue(state, valid, session).await
+}
+
+/// The subject of an `id_token_hint` we issued (expired ones count: it is
+/// only a hint). Hints we cannot verify are ignored.
+fn hinted_subject(state: &AppState, hint: &str) -> Option<String> {
+    let (payload, _) = state.keys.current().verify(hint).ok()?;
+    let claims = payload.claims_set();
+    if claims.get("iss").and_then(|v| v.as_str()) != Some(state.config.issuer.as_str()) {
+        return None;
+    }
+    claims
+        .get("sub")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
 }
 
 /// Sends the browser to the login page and back here. `prompt=login` and

@@ -28,14 +28,18 @@ pub fn exchange(
     let code_hash = hash_secret(code);
     let bad = || OAuthError::invalid_grant("the code is invalid, expired or already used");
     in_tx(conn, |conn| {
+        let now = to_db(ctx.now);
+        // Claim the code first: the write takes the lock up front (SQLite
+        // would otherwise fail to upgrade a read under concurrency), and two
+        // concurrent redemptions cannot both win. Errors below roll it back.
+        let claimed = repo::grants::use_code(conn, &code_hash, now)? == 1;
         let Some((row, grant)) = repo::grants::code(conn, &code_hash)? else {
             return Err(bad().into());
         };
         if grant.client_id != client.client_id {
             return Err(bad().into());
         }
-        let now = to_db(ctx.now);
-        if row.used_at.is_some() || repo::grants::use_code(conn, &code_hash, now)? == 0 {
+        if !claimed {
             // Replay: whoever holds this code must not keep what it bought.
             repo::grants::revoke_grant(conn, &grant.id, now)?;
             tracing::warn!(client_id = %client.client_id, grant_id = %grant.id, "authorization code replayed; grant revoked");

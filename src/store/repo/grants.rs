@@ -113,3 +113,8 @@ pub fn rotate_refresh(
     .set(refresh_tokens::rotated_at.eq(now))
     .execute(conn)
 }
+
+pub fn delete_expired_refresh(conn: &mut DbConn, before: PrimitiveDateTime) -> QueryResult<usize> {
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(before)))
+        .execute(conn)
+}
