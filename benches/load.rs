@@ -264,8 +264,10 @@ fn start_latchkey(db_url: String, access_alg: SigningAlg, dir: std::path::PathBu
         actix_web::rt::System::new().block_on(async move {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let port = listener.local_addr().unwrap().port();
-            let mut config = Config::default();
-            config.issuer = format!("http://127.0.0.1:{port}");
+            let mut config = Config {
+                issuer: format!("http://127.0.0.1:{port}"),
+                ..Default::default()
+            };
             config.database.url = db_url;
             config.server.workers = 1;
             config.log.level = "warn".into();
