@@ -78,6 +78,9 @@ pub struct TokensConfig {
     /// `aud` of access tokens when nothing more specific applies; empty
     /// means the issuer URL. Userinfo accepts this audience.
     pub default_audience: String,
+    /// Accept `?access_token=` at userinfo (RFC 6750 2.3). Off: URLs end up
+    /// in logs and browser history.
+    pub allow_query_access_token: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -188,6 +191,7 @@ impl Default for TokensConfig {
             refresh_token_ttl_secs: 30 * 24 * 3600,
             refresh_reuse_grace_secs: 0,
             default_audience: String::new(),
+            allow_query_access_token: false,
         }
     }
 }

@@ -9,6 +9,7 @@ mod common;
 use common::{TestApp, TestDb, csrf_token_in};
 use latchkey::domain::client::ClientInput;
 use latchkey::domain::user::ProfileInput;
+use latchkey::keys::SigningAlg;
 use latchkey::service::clients;
 use latchkey::service::users::{self, NewUser};
 use openidconnect::core::{
@@ -39,6 +40,9 @@ dual_backend!(
     deny_returns_access_denied,
     id_token_hint_for_another_user_needs_login,
     cors_only_for_configured_origins,
+    resource_indicators_set_the_audience,
+    client_id_token_alg_is_honoured,
+    userinfo_query_token_only_when_enabled,
 );
 
 struct Rp {
@@ -674,6 +678,15 @@ async fn userinfo_refuses_bad_tokens(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // In the URL: refused unless tokens.allow_query_access_token is on.
+    let r = app
+        .http
+        .get(app.url("/userinfo"))
+        .query(&[("access_token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     // Tampered.
     let mut parts: Vec<String> = at.split('.').map(str::to_owned).collect();
     parts[1] = parts[1].chars().rev().collect();
@@ -910,4 +923,173 @@ async fn cors_only_for_configured_origins(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
+}
+
+/// A confidential client with registered audiences (and maybe an ID token alg).
+fn api_client(app: &TestApp, id_token_alg: Option<&str>) -> Rp {
+    let mut c = common::conn(&app.db);
+    let issued = clients::create(
+        &mut c,
+        None,
+        &ClientInput {
+            name: "Notes".into(),
+            redirect_uris: vec![RP_CALLBACK.into()],
+            scopes: vec!["openid email offline_access read:notes".into()],
+            grant_types: vec![
+                "authorization_code".into(),
+                "refresh_token".into(),
+                "client_credentials".into(),
+            ],
+            audiences: vec![
+                "https://notes.example/api".into(),
+                "https://files.example/api".into(),
+            ],
+            id_token_alg: id_token_alg.map(str::to_owned),
+            ..Default::default()
+        },
+        app.clock_now(),
+    )
+    .unwrap();
+    Rp {
+        client_id: issued.client.client_id,
+        secret: issued.client_secret,
+    }
+}
+
+fn aud_of(app_jwks: &str, token: &str) -> serde_json::Value {
+    common::verify_with_jwks(app_jwks, token).unwrap()["aud"].clone()
+}
+
+async fn resource_indicators_set_the_audience(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    setup(&app, false);
+    let rp = api_client(&app, None);
+    let jwks = app.jwks().await;
+    // client_credentials: the first audience by default, or the one asked.
+    let (_, body) = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "read:notes"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        aud_of(&jwks, body["access_token"].as_str().unwrap()),
+        "https://notes.example/api"
+    );
+    let (_, body) = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://files.example/api"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        aud_of(&jwks, body["access_token"].as_str().unwrap()),
+        "https://files.example/api"
+    );
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://evil.example/api"),
+        ],
+    )
+    .await;
+    assert_error(status, &body, "invalid_target");
+
+    // authorization_code with a resource: the API and, for userinfo, the issuer.
+    let code = get_code(&app, &rp, &[("resource", "https://files.example/api")]).await;
+    let (status, body) = redeem(&app, &rp, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let at = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        aud_of(&jwks, at),
+        serde_json::json!(["https://files.example/api", app.base])
+    );
+    let r = app
+        .http
+        .get(app.url("/userinfo"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "sign-in tokens work at userinfo"
+    );
+    // A refresh may not switch to another resource than the authorized one.
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", body["refresh_token"].as_str().unwrap()),
+            ("resource", "https://notes.example/api"),
+        ],
+    )
+    .await;
+    assert_error(status, &body, "invalid_target");
+    // An unregistered resource at /authorize goes back as invalid_target.
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        auth_params(&rp, &[("resource", "https://evil.example/api")]),
+    )
+    .unwrap();
+    let r = app.http.get(url).send().await.unwrap();
+    assert_eq!(
+        query(r.headers()["location"].to_str().unwrap())["error"],
+        "invalid_target"
+    );
+}
+
+async fn client_id_token_alg_is_honoured(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        c.keys.algorithms = vec![SigningAlg::RS256, SigningAlg::ES256]
+    })
+    .await;
+    setup(&app, false);
+    let rp = api_client(&app, Some("ES256"));
+    let code = get_code(&app, &rp, &[]).await;
+    let (status, body) = redeem(&app, &rp, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id_token = body["id_token"].as_str().unwrap();
+    let header = josekit::jwt::decode_header(id_token).unwrap();
+    assert_eq!(header.claim("alg").unwrap(), "ES256");
+    common::verify_with_jwks(&app.jwks().await, id_token).unwrap();
+    // Access tokens keep the server's access_token_alg.
+    let header = josekit::jwt::decode_header(body["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(header.claim("alg").unwrap(), "RS256");
+}
+
+async fn userinfo_query_token_only_when_enabled(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| c.tokens.allow_query_access_token = true).await;
+    let rp = setup(&app, false);
+    let code = get_code(&app, &rp, &[]).await;
+    let (_, body) = redeem(&app, &rp, &code, VERIFIER).await;
+    let at = body["access_token"].as_str().unwrap();
+    let r = app
+        .http
+        .get(app.url("/userinfo"))
+        .query(&[("access_token", at)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Still only one way at a time.
+    let r = app
+        .http
+        .get(app.url("/userinfo"))
+        .query(&[("access_token", at)])
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }

@@ -60,6 +60,13 @@ pub struct AddArgs {
     /// A first-party app: users are not asked for consent.
     #[arg(long)]
     first_party: bool,
+    /// Audience (RFC 8707 resource) its access tokens may be for; repeat for
+    /// several. The first is the default `aud`.
+    #[arg(long = "audience", value_name = "URI")]
+    audiences: Vec<String>,
+    /// Algorithm for its ID tokens (RS256, PS256, ES256, EdDSA); must be in keys.algorithms.
+    #[arg(long, value_name = "ALG")]
+    id_token_alg: Option<String>,
     /// Print {"client_id": …, "client_secret": …, …} as JSON.
     #[arg(long)]
     json: bool,
@@ -81,6 +88,11 @@ pub struct UpdateArgs {
     /// true or false.
     #[arg(long, value_name = "BOOL")]
     first_party: Option<bool>,
+    #[arg(long = "audience", value_name = "URI")]
+    audiences: Option<Vec<String>>,
+    /// ID token algorithm, or `default` for the server's.
+    #[arg(long, value_name = "ALG")]
+    id_token_alg: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -99,6 +111,8 @@ pub fn run(config: &Config, cmd: &ClientCommand) -> CliResult {
                 grant_types: a.grant_types.clone(),
                 public: a.public,
                 first_party: a.first_party,
+                audiences: a.audiences.clone(),
+                id_token_alg: a.id_token_alg.clone(),
             };
             let issued = clients::create(&mut conn, a.client_id.as_deref(), &input, now)?;
             print_issued(&issued, a.json)
@@ -141,6 +155,11 @@ pub fn run(config: &Config, cmd: &ClientCommand) -> CliResult {
                 scopes: u.scopes.clone(),
                 grant_types: u.grant_types.clone(),
                 first_party: u.first_party,
+                audiences: u.audiences.clone(),
+                id_token_alg: u
+                    .id_token_alg
+                    .clone()
+                    .map(|a| if a == "default" { None } else { Some(a) }),
             };
             let view = clients::update(&mut conn, &u.client_id, changes, now)?;
             if u.json {
@@ -185,6 +204,11 @@ fn print_client(c: &ClientView) -> CliResult {
         ("scopes", c.scopes.join(" ")),
         ("grant_types", c.grant_types.join(" ")),
         ("first_party", c.first_party.to_string()),
+        ("audiences", c.audiences.join(" ")),
+        (
+            "id_token_alg",
+            c.id_token_alg.clone().unwrap_or_else(|| "default".into()),
+        ),
         ("created_at", c.created_at.to_string()),
         ("updated_at", c.updated_at.to_string()),
     ])

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use super::scope::ScopeSet;
 use super::{Invalid, text};
+use crate::keys::SigningAlg;
 
 pub const CLIENT_ID_MAX: usize = 128;
 pub const CLIENT_NAME_MAX: usize = 200;
@@ -172,6 +173,11 @@ pub struct ClientSettings {
     pub grant_types: Vec<GrantType>,
     pub kind: ClientKind,
     pub first_party: bool,
+    /// Resource indicators (RFC 8707) this client may ask tokens for; the
+    /// first is the default `aud` of its access tokens.
+    pub audiences: Vec<String>,
+    /// `id_token_signed_response_alg`; `None` uses the server default.
+    pub id_token_alg: Option<SigningAlg>,
 }
 
 /// Raw client settings as typed by an admin or a registration request.
@@ -184,6 +190,8 @@ pub struct ClientInput {
     pub grant_types: Vec<String>,
     pub public: bool,
     pub first_party: bool,
+    pub audiences: Vec<String>,
+    pub id_token_alg: Option<String>,
 }
 
 pub const DEFAULT_SCOPES: &str = "openid profile email";
@@ -241,6 +249,15 @@ impl ClientSettings {
                 "at least one is needed for the authorization_code grant",
             ));
         }
+        let audiences = audience_list(&input.audiences)?;
+        let id_token_alg = input
+            .id_token_alg
+            .as_deref()
+            .map(|a| {
+                a.parse::<SigningAlg>()
+                    .map_err(|e| Invalid::new("id_token_alg", e.to_string()))
+            })
+            .transpose()?;
         Ok(Self {
             name,
             redirect_uris,
@@ -249,8 +266,34 @@ impl ClientSettings {
             grant_types,
             kind,
             first_party: input.first_party,
+            audiences,
+            id_token_alg,
         })
     }
+}
+
+pub const AUDIENCES_MAX: usize = 16;
+
+/// Audiences are absolute URIs without a fragment (RFC 8707 2).
+fn audience_list(raw: &[String]) -> Result<Vec<String>, Invalid> {
+    if raw.len() > AUDIENCES_MAX {
+        return Err(Invalid::new("audience", format!("at most {AUDIENCES_MAX}")));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for a in raw {
+        let ok = a.len() <= REDIRECT_URI_MAX
+            && url::Url::parse(a).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base());
+        if !ok {
+            return Err(Invalid::new(
+                "audience",
+                format!("{a:?} must be an absolute URI without a fragment"),
+            ));
+        }
+        if !out.contains(a) {
+            out.push(a.clone());
+        }
+    }
+    Ok(out)
 }
 
 fn uri_list(raw: &[String], kind: ClientKind, field: &'static str) -> Result<Vec<String>, Invalid> {

@@ -28,6 +28,8 @@ pub struct AuthorizeParams {
     pub login_hint: Option<String>,
     pub id_token_hint: Option<String>,
     pub response_mode: Option<String>,
+    /// RFC 8707 resource indicator.
+    pub resource: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +84,8 @@ pub struct ValidRequest {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// A resource the client registered (RFC 8707), if asked.
+    pub resource: Option<String>,
 }
 
 impl ValidRequest {
@@ -277,6 +281,15 @@ pub fn validate(p: &AuthorizeParams, client: Option<Client>) -> Result<ValidRequ
             "prompt=none cannot be combined with other values",
         ));
     }
+    let resource = match p.resource.as_deref() {
+        None => None,
+        Some(r) if client.settings.audiences.iter().any(|a| a == r) => Some(r.to_owned()),
+        Some(_) => {
+            return fail(OAuthError::invalid_target(
+                "the resource is not registered for this client",
+            ));
+        }
+    };
     let max_age = match p.max_age.as_deref() {
         None => None,
         Some(v) => match v.parse::<i64>() {
@@ -297,6 +310,7 @@ pub fn validate(p: &AuthorizeParams, client: Option<Client>) -> Result<ValidRequ
         prompt,
         max_age,
         login_hint: p.login_hint.clone(),
+        resource,
     })
 }
 

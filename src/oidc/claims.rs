@@ -63,6 +63,26 @@ fn secs(t: OffsetDateTime) -> Value {
     json!(t.unix_timestamp())
 }
 
+/// The `aud` of an access token: the requested resource, else the
+/// client's first configured audience, else the default audience. When
+/// `openid` was granted, the default audience is added, so the token also
+/// works at this server's userinfo endpoint.
+pub fn access_audience(
+    resource: Option<&str>,
+    client_audiences: &[String],
+    default_audience: &str,
+    scope: &ScopeSet,
+) -> Vec<String> {
+    let primary = resource
+        .or(client_audiences.first().map(String::as_str))
+        .unwrap_or(default_audience);
+    let mut aud = vec![primary.to_owned()];
+    if scope.contains("openid") && primary != default_audience {
+        aud.push(default_audience.to_owned());
+    }
+    aud
+}
+
 /// Everything an ID token says.
 pub struct IdTokenInput<'a> {
     pub issuer: &'a str,
@@ -100,7 +120,8 @@ pub fn id_token(i: IdTokenInput<'_>) -> JwtPayload {
 /// Everything an access token says.
 pub struct AccessTokenInput<'a> {
     pub issuer: &'a str,
-    pub audience: &'a str,
+    /// One or more audiences; one is written as a string, more as an array.
+    pub audience: &'a [String],
     pub client_id: &'a str,
     /// The user id, or the client id for client_credentials (RFC 9068 2.2).
     pub subject: &'a str,
@@ -117,7 +138,10 @@ pub fn access_token(i: AccessTokenInput<'_>) -> JwtPayload {
     let mut m = Map::new();
     m.insert("iss".into(), json!(i.issuer));
     m.insert("sub".into(), json!(i.subject));
-    m.insert("aud".into(), json!(i.audience));
+    match i.audience {
+        [one] => m.insert("aud".into(), json!(one)),
+        many => m.insert("aud".into(), json!(many)),
+    };
     m.insert("client_id".into(), json!(i.client_id));
     m.insert("iat".into(), secs(i.now));
     m.insert("exp".into(), json!(i.now.unix_timestamp() + i.ttl_secs));
@@ -135,6 +159,28 @@ pub fn access_token(i: AccessTokenInput<'_>) -> JwtPayload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audience_rules() {
+        let oidc = ScopeSet::parse("openid read").unwrap();
+        let api = ScopeSet::parse("read").unwrap();
+        let regs = vec![
+            "https://api.example".to_owned(),
+            "https://b.example".to_owned(),
+        ];
+        assert_eq!(
+            access_audience(None, &[], "https://id", &oidc),
+            vec!["https://id"]
+        );
+        assert_eq!(
+            access_audience(None, &regs, "https://id", &api),
+            vec!["https://api.example"]
+        );
+        assert_eq!(
+            access_audience(Some("https://b.example"), &regs, "https://id", &oidc),
+            vec!["https://b.example", "https://id"]
+        );
+    }
 
     #[test]
     fn at_hash_matches_oidc_example() {

@@ -37,6 +37,7 @@ codes!(
     consent_required => "consent_required",
     invalid_token => "invalid_token",
     insufficient_scope => "insufficient_scope",
+    invalid_target => "invalid_target",
 );
 
 impl OAuthError {

@@ -70,6 +70,7 @@ pub fn issue_code(
         sid: Some(session.sid.clone()),
         created_at: to_db(now),
         revoked_at: None,
+        resource: req.resource.clone(),
     };
     let row = CodeRow {
         code_hash: code.hash(),

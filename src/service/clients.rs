@@ -33,6 +33,8 @@ pub struct ClientView {
     pub scopes: Vec<String>,
     pub grant_types: Vec<String>,
     pub first_party: bool,
+    pub audiences: Vec<String>,
+    pub id_token_alg: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -75,6 +77,14 @@ impl Client {
             serde_json::from_str(&row.post_logout_redirect_uris)
                 .map_err(|_| corrupt("post_logout_redirect_uris"))?;
         let allowed_scopes = ScopeSet::parse(&row.allowed_scopes).map_err(|_| corrupt("scopes"))?;
+        let audiences: Vec<String> =
+            serde_json::from_str(&row.audiences).map_err(|_| corrupt("audiences"))?;
+        let id_token_alg = row
+            .id_token_alg
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| corrupt("id_token_alg"))?;
         let grant_types = row
             .grant_types
             .split(' ')
@@ -97,6 +107,8 @@ impl Client {
                     ClientKind::Confidential
                 },
                 first_party: row.first_party,
+                audiences,
+                id_token_alg,
             },
             created_at: from_db(row.created_at),
             updated_at: from_db(row.updated_at),
@@ -121,6 +133,8 @@ impl Client {
                 .map(|g| g.as_str().to_owned())
                 .collect(),
             first_party: s.first_party,
+            audiences: s.audiences.clone(),
+            id_token_alg: s.id_token_alg.map(|a| a.as_str().to_owned()),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -154,6 +168,8 @@ fn to_row(
         first_party: s.first_party,
         created_at: to_db(created_at),
         updated_at: to_db(updated_at),
+        audiences: json(&s.audiences)?,
+        id_token_alg: s.id_token_alg.map(|a| a.as_str().to_owned()),
     })
 }
 
@@ -232,6 +248,9 @@ pub struct ClientChanges {
     pub scopes: Option<Vec<String>>,
     pub grant_types: Option<Vec<String>>,
     pub first_party: Option<bool>,
+    pub audiences: Option<Vec<String>>,
+    /// `Some(None)` clears it.
+    pub id_token_alg: Option<Option<String>>,
 }
 
 /// Applies changes, re-validating the whole registration. The client type
@@ -261,6 +280,10 @@ pub fn update(
         }),
         public: cur.kind == ClientKind::Public,
         first_party: changes.first_party.unwrap_or(cur.first_party),
+        audiences: changes.audiences.unwrap_or(cur.audiences),
+        id_token_alg: changes
+            .id_token_alg
+            .unwrap_or(cur.id_token_alg.map(|a| a.as_str().to_owned())),
     };
     let settings = ClientSettings::parse(&input)?;
     let row = to_row(

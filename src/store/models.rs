@@ -64,6 +64,11 @@ pub struct ClientRow {
     pub first_party: bool,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
+    /// JSON array of audiences (RFC 8707 resource indicators); the first is
+    /// the default `aud` of this client's access tokens.
+    pub audiences: String,
+    /// The client's `id_token_signed_response_alg`, if not the default.
+    pub id_token_alg: Option<String>,
 }
 
 #[derive(Clone, Queryable, Selectable, Insertable, PartialEq)]
@@ -114,6 +119,8 @@ pub struct GrantRow {
     pub sid: Option<String>,
     pub created_at: PrimitiveDateTime,
     pub revoked_at: Option<PrimitiveDateTime>,
+    /// The RFC 8707 resource the grant is for, if one was asked.
+    pub resource: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]

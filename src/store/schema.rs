@@ -47,6 +47,8 @@ diesel::table! {
         first_party -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        audiences -> Text,
+        id_token_alg -> Nullable<Text>,
     }
 }
 
@@ -96,6 +98,7 @@ diesel::table! {
         sid -> Nullable<Text>,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        resource -> Nullable<Text>,
     }
 }
 

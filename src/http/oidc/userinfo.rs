@@ -14,7 +14,7 @@ use crate::service::access;
 use crate::store::repo;
 
 #[derive(Deserialize)]
-struct BodyToken {
+pub struct BodyToken {
     access_token: Option<String>,
 }
 
@@ -39,6 +39,7 @@ pub async fn userinfo(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
+    query: web::Query<BodyToken>,
 ) -> HttpResponse {
     let header_token = match bearer(&req) {
         Ok(t) => t,
@@ -51,6 +52,24 @@ pub async fn userinfo(
             Ok(b) => b.access_token,
             Err(e) => return bearer_error(Some(&e), None),
         }
+    };
+    let query_token = match query.into_inner().access_token {
+        Some(_) if !state.config.tokens.allow_query_access_token => {
+            let e = OAuthError::invalid_request(
+                "access tokens in the URL are not accepted; use the Authorization header",
+            );
+            return bearer_error(Some(&e), None);
+        }
+        t => t,
+    };
+    let body_token = match (body_token, query_token) {
+        (Some(_), Some(_)) => {
+            return bearer_error(
+                Some(&OAuthError::invalid_request("send the token one way only")),
+                None,
+            );
+        }
+        (b, q) => b.or(q),
     };
     let token = match (header_token, body_token) {
         (Some(_), Some(_)) => {

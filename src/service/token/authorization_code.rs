@@ -2,7 +2,9 @@
 //! 3.1.3). Codes are single use: a second use fails and revokes everything
 //! the first one issued (RFC 9700 4.5).
 
-use super::{TokenContext, TokenRequest, TokenResponse, TxError, grant_user, in_tx, mint};
+use super::{
+    TokenContext, TokenRequest, TokenResponse, TxError, effective_resource, grant_user, in_tx, mint,
+};
 use crate::clock::to_db;
 use crate::domain::client::GrantType;
 use crate::domain::scope::ScopeSet;
@@ -75,14 +77,20 @@ pub fn exchange(
                 .settings
                 .grant_types
                 .contains(&GrantType::RefreshToken);
+        let resource =
+            effective_resource(client, req.resource.as_deref(), grant.resource.as_deref())?;
         let tokens = mint::user_tokens(
             conn,
             ctx,
-            &grant,
-            &user,
-            &scope,
-            row.nonce.as_deref(),
-            with_refresh,
+            mint::UserGrant {
+                client,
+                grant: &grant,
+                user: &user,
+                scope: &scope,
+                nonce: row.nonce.as_deref(),
+                resource,
+                with_refresh,
+            },
         )?;
         Ok(Ok(tokens))
     })

@@ -31,14 +31,8 @@ pub fn issue(
         None => ScopeSet::from_items(allowed.iter().filter(|s| !STANDARD_SCOPES.contains(s)))
             .map_err(|e| OAuthError::server_error(e.problem))?,
     };
-    let access = mint::access_token(
-        ctx,
-        &client.client_id,
-        &client.client_id,
-        &scope,
-        None,
-        None,
-    )?;
+    let resource = super::effective_resource(client, req.resource.as_deref(), None)?;
+    let access = mint::access_token(ctx, client, &client.client_id, &scope, None, None, resource)?;
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",

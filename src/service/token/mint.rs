@@ -11,6 +11,7 @@ use crate::domain::scope::ScopeSet;
 use crate::keys::{KeySet, SigningAlg};
 use crate::oidc::OAuthError;
 use crate::oidc::claims::{self, AccessTokenInput, IdTokenInput};
+use crate::service::clients::Client;
 use crate::store::models::{GrantRow, RefreshRow, UserRow};
 use crate::store::{DbConn, repo};
 use crate::token::opaque::OpaqueSecret;
@@ -57,20 +58,23 @@ fn sign_error(e: impl std::fmt::Display) -> OAuthError {
     OAuthError::server_error("token signing failed")
 }
 
-/// A signed access token with a fresh `jti`.
+/// A signed access token with a fresh `jti`, for `resource` if given.
 pub fn access_token(
     ctx: &TokenContext,
-    client_id: &str,
+    client: &Client,
     subject: &str,
     scope: &ScopeSet,
     auth_time: Option<OffsetDateTime>,
     grant_id: Option<&str>,
+    resource: Option<&str>,
 ) -> Result<String, OAuthError> {
     let jti = uuid::Uuid::new_v4().to_string();
+    let audience =
+        claims::access_audience(resource, &client.settings.audiences, &ctx.audience, scope);
     let payload = claims::access_token(AccessTokenInput {
         issuer: &ctx.issuer,
-        audience: &ctx.audience,
-        client_id,
+        audience: &audience,
+        client_id: &client.client_id,
         subject,
         scope,
         now: ctx.now,
@@ -106,26 +110,45 @@ pub fn refresh_token(
     Ok(secret.expose().to_owned())
 }
 
+/// What a user grant's token response is for.
+pub struct UserGrant<'a> {
+    pub client: &'a Client,
+    pub grant: &'a GrantRow,
+    pub user: &'a UserRow,
+    pub scope: &'a ScopeSet,
+    pub nonce: Option<&'a str>,
+    pub resource: Option<&'a str>,
+    pub with_refresh: bool,
+}
+
 /// The tokens for a user grant: access token, an ID token when `openid`
-/// was granted, and a refresh token when `with_refresh`.
+/// was granted (signed with the client's algorithm, else the default), and
+/// a refresh token when `with_refresh`.
 pub fn user_tokens(
     conn: &mut DbConn,
     ctx: &TokenContext,
-    grant: &GrantRow,
-    user: &UserRow,
-    scope: &ScopeSet,
-    nonce: Option<&str>,
-    with_refresh: bool,
+    g: UserGrant<'_>,
 ) -> Result<TokenResponse, OAuthError> {
+    let UserGrant {
+        client,
+        grant,
+        user,
+        scope,
+        nonce,
+        resource,
+        with_refresh,
+    } = g;
     let auth_time = grant.auth_time.assume_utc();
     let access = access_token(
         ctx,
-        &grant.client_id,
+        client,
         &user.id,
         scope,
         Some(auth_time),
         Some(&grant.id),
+        resource,
     )?;
+    let id_alg = client.settings.id_token_alg.unwrap_or(ctx.id_token_alg);
     let id_token = if scope.contains("openid") {
         let payload = claims::id_token(IdTokenInput {
             issuer: &ctx.issuer,
@@ -137,13 +160,9 @@ pub fn user_tokens(
             auth_time,
             nonce,
             sid: grant.sid.as_deref(),
-            at_hash: Some(claims::at_hash(&access, ctx.id_token_alg)),
+            at_hash: Some(claims::at_hash(&access, id_alg)),
         });
-        Some(
-            ctx.keys
-                .sign(ctx.id_token_alg, "JWT", &payload)
-                .map_err(sign_error)?,
-        )
+        Some(ctx.keys.sign(id_alg, "JWT", &payload).map_err(sign_error)?)
     } else {
         None
     };

@@ -31,6 +31,8 @@ pub struct TokenRequest {
     pub scope: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// RFC 8707 resource indicator.
+    pub resource: Option<String>,
 }
 
 impl TokenRequest {
@@ -44,6 +46,7 @@ impl TokenRequest {
             &self.scope,
             &self.client_id,
             &self.client_secret,
+            &self.resource,
         ];
         if fields
             .iter()
@@ -166,5 +169,25 @@ impl From<crate::store::StoreError> for OAuthError {
             }
             crate::store::StoreError::Query(q) => db_error(q),
         }
+    }
+}
+
+/// The resource a token is for: the one asked at the token endpoint (it
+/// must be registered for the client, and within what was authorized),
+/// else the one authorized (RFC 8707 2.2).
+pub(crate) fn effective_resource<'a>(
+    client: &Client,
+    asked: Option<&'a str>,
+    authorized: Option<&'a str>,
+) -> Result<Option<&'a str>, OAuthError> {
+    match (asked, authorized) {
+        (None, a) => Ok(a),
+        (Some(r), Some(a)) if r != a => Err(OAuthError::invalid_target(
+            "the resource differs from the authorized one",
+        )),
+        (Some(r), _) if client.settings.audiences.iter().any(|x| x == r) => Ok(Some(r)),
+        (Some(_), _) => Err(OAuthError::invalid_target(
+            "the resource is not registered for this client",
+        )),
     }
 }

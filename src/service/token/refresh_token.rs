@@ -4,7 +4,9 @@
 
 use time::Duration;
 
-use super::{TokenContext, TokenRequest, TokenResponse, TxError, grant_user, in_tx, mint};
+use super::{
+    TokenContext, TokenRequest, TokenResponse, TxError, effective_resource, grant_user, in_tx, mint,
+};
 use crate::clock::{from_db, to_db};
 use crate::domain::scope::ScopeSet;
 use crate::oidc::OAuthError;
@@ -62,8 +64,21 @@ pub fn exchange(
             _ => granted,
         };
         let user = grant_user(conn, &grant)?;
-        Ok(Ok(mint::user_tokens(
-            conn, ctx, &grant, &user, &scope, None, true,
-        )?))
+        let resource =
+            effective_resource(client, req.resource.as_deref(), grant.resource.as_deref())?;
+        let tokens = mint::user_tokens(
+            conn,
+            ctx,
+            mint::UserGrant {
+                client,
+                grant: &grant,
+                user: &user,
+                scope: &scope,
+                nonce: None,
+                resource,
+                with_refresh: true,
+            },
+        )?;
+        Ok(Ok(tokens))
     })
 }

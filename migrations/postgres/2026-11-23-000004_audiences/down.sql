@@ -1,0 +1,3 @@
+ALTER TABLE grants DROP COLUMN resource;
+ALTER TABLE clients DROP COLUMN id_token_alg;
+ALTER TABLE clients DROP COLUMN audiences;

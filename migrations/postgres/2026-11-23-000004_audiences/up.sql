@@ -1,0 +1,3 @@
+ALTER TABLE clients ADD COLUMN audiences TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE clients ADD COLUMN id_token_alg TEXT;
+ALTER TABLE grants ADD COLUMN resource TEXT;
