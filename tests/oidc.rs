@@ -43,6 +43,8 @@ dual_backend!(
     resource_indicators_set_the_audience,
     client_id_token_alg_is_honoured,
     userinfo_query_token_only_when_enabled,
+    oob_shows_the_code_and_fragment_mode_works,
+    max_age_and_prompt_force_fresh_login_or_consent,
 );
 
 struct Rp {
@@ -1092,4 +1094,142 @@ async fn userinfo_query_token_only_when_enabled(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn oob_shows_the_code_and_fragment_mode_works(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    {
+        let mut c = common::conn(&app.db);
+        let changes = clients::ClientChanges {
+            redirect_uris: Some(vec![RP_CALLBACK.into(), "urn:ietf:wg:oauth:2.0:oob".into()]),
+            first_party: Some(true),
+            ..Default::default()
+        };
+        clients::update(&mut c, &rp.client_id, changes, app.clock_now()).unwrap();
+    }
+    let browser = app.new_browser();
+    app.login(&browser, "alice", "correct horse battery").await;
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        auth_params(&rp, &[("redirect_uri", "urn:ietf:wg:oauth:2.0:oob")]),
+    )
+    .unwrap();
+    let r = browser.get(url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "first-party: no consent page");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Copy this code"), "{page}");
+    let code = page
+        .split("readonly value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, body) = token(
+        &app,
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "urn:ietf:wg:oauth:2.0:oob"),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        auth_params(&rp, &[("response_mode", "fragment")]),
+    )
+    .unwrap();
+    let r = browser.get(url).send().await.unwrap();
+    let loc = r.headers()["location"].to_str().unwrap();
+    let fragment = loc.split_once('#').expect("fragment").1;
+    assert!(
+        fragment.contains("code=") && fragment.contains("state=st4te") && fragment.contains("iss="),
+        "{loc}"
+    );
+}
+
+async fn max_age_and_prompt_force_fresh_login_or_consent(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let rp = setup(&app, false);
+    let browser = app.new_browser();
+    // Sign in and consent once.
+    let url =
+        reqwest::Url::parse_with_params(&app.url("/authorize"), auth_params(&rp, &[])).unwrap();
+    assert!(
+        browse(&app, &browser, url.as_str())
+            .await
+            .starts_with(RP_CALLBACK)
+    );
+    let direct = |extra: &[(&str, &str)]| {
+        reqwest::Url::parse_with_params(&app.url("/authorize"), auth_params(&rp, extra)).unwrap()
+    };
+
+    // Within max_age: straight back. Past it: to the login page.
+    app.clock.advance(time::Duration::seconds(120));
+    let r = browser
+        .get(direct(&[("max_age", "300")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(RP_CALLBACK)
+    );
+    let r = browser
+        .get(direct(&[("max_age", "60")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login")
+    );
+    // prompt=login always asks again.
+    let r = browser
+        .get(direct(&[("prompt", "login")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login")
+    );
+    // After signing in again, auth_time is fresh in the ID token.
+    let loc = browse(&app, &browser, direct(&[("max_age", "60")]).as_str()).await;
+    let code = query(&loc)["code"].clone();
+    let (_, body) = redeem(&app, &rp, &code, VERIFIER).await;
+    let claims =
+        common::verify_with_jwks(&app.jwks().await, body["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        claims["auth_time"].as_i64().unwrap(),
+        app.clock_now().unix_timestamp()
+    );
+
+    // A new scope, or prompt=consent, shows the consent page again.
+    let r = browser
+        .get(direct(&[("scope", "openid email profile")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("See your name"));
+    let r = browser
+        .get(direct(&[("prompt", "consent")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Allow"));
 }
