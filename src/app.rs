@@ -227,18 +227,18 @@ pub fn spawn_housekeeping(db: Db, clock: SharedClock, config: Arc<Config>) {
             let now = clock.now();
             let result = db
                 .run(move |conn| {
-                    let sessions =
-                        crate::service::sessions::purge_expired(conn, now, session_policy)?;
-                    let throttles =
-                        store::repo::throttle::purge(conn, crate::clock::to_db(now - window))
-                            .map_err(crate::service::ServiceError::from)?;
-                    Ok::<_, crate::service::ServiceError>((sessions, throttles))
+                    crate::service::housekeeping::purge(conn, now, session_policy, window)
                 })
                 .await;
             match result {
-                Ok((s, t)) if s + t > 0 => {
-                    tracing::info!(sessions = s, throttles = t, "purged expired rows")
-                }
+                Ok(p) if p.total() > 0 => tracing::info!(
+                    sessions = p.sessions,
+                    throttles = p.throttles,
+                    codes = p.codes,
+                    refresh_tokens = p.refresh_tokens,
+                    revocations = p.revocations,
+                    "purged expired rows"
+                ),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
             }

@@ -23,6 +23,7 @@ dual_backend!(
     sessions_expire_idle_and_absolute,
     disabling_a_user_ends_sessions,
     throttle_counts_every_failure,
+    housekeeping_purges_only_what_expired,
 );
 
 async fn migrations_go_up_down_and_up_again(db: TestDb) {
@@ -420,5 +421,106 @@ async fn throttle_counts_every_failure(db: TestDb) {
     assert_eq!(
         repo::throttle::failures(&mut c, "ip:192.0.2.1", later_cutoff).unwrap(),
         0
+    );
+}
+
+async fn housekeeping_purges_only_what_expired(db: TestDb) {
+    use latchkey::clock::to_db;
+    use latchkey::store::models::{CodeRow, GrantRow, RefreshRow};
+    let pool = open_db(&db);
+    let mut c = conn(&pool);
+    let t0 = start_time();
+    let user = users::create(
+        &mut c,
+        &NewUser {
+            username: "hk",
+            ..Default::default()
+        },
+        None,
+        t0,
+    )
+    .unwrap();
+    let client = clients::create(&mut c, None, &web_client(), t0)
+        .unwrap()
+        .client
+        .client_id;
+    let grant = GrantRow {
+        id: "g1".into(),
+        client_id: client,
+        user_id: user.id.clone(),
+        scope: "openid".into(),
+        auth_time: to_db(t0),
+        sid: None,
+        created_at: to_db(t0),
+        revoked_at: None,
+        resource: None,
+    };
+    repo::grants::insert_grant(&mut c, &grant).unwrap();
+    for (hash, expires) in [
+        ("old-code", t0 - Duration::seconds(1)),
+        ("live-code", t0 + Duration::seconds(60)),
+    ] {
+        let row = CodeRow {
+            code_hash: hash.into(),
+            grant_id: "g1".into(),
+            redirect_uri: "https://wiki.example/callback".into(),
+            nonce: None,
+            code_challenge: None,
+            expires_at: to_db(expires),
+            used_at: None,
+        };
+        repo::grants::insert_code(&mut c, &row).unwrap();
+    }
+    for (hash, expires) in [
+        ("old-rt", t0 - Duration::seconds(1)),
+        ("live-rt", t0 + Duration::days(1)),
+    ] {
+        let row = RefreshRow {
+            token_hash: hash.into(),
+            grant_id: "g1".into(),
+            scope: "openid".into(),
+            created_at: to_db(t0),
+            expires_at: to_db(expires),
+            rotated_at: None,
+        };
+        repo::grants::insert_refresh(&mut c, &row).unwrap();
+    }
+    repo::revocations::revoke(&mut c, "old-jti", to_db(t0 - Duration::seconds(1))).unwrap();
+    repo::revocations::revoke(&mut c, "live-jti", to_db(t0 + Duration::minutes(5))).unwrap();
+    let _old = sessions::create(
+        &mut c,
+        &user.id,
+        Default::default(),
+        t0 - Duration::hours(9),
+        policy(),
+    )
+    .unwrap();
+    let live = sessions::create(&mut c, &user.id, Default::default(), t0, policy()).unwrap();
+    let cutoff = to_db(t0 - Duration::minutes(30));
+    repo::throttle::record_failure(&mut c, "ip:old", to_db(t0 - Duration::hours(1)), cutoff)
+        .unwrap();
+
+    let purged =
+        latchkey::service::housekeeping::purge(&mut c, t0, policy(), Duration::minutes(15))
+            .unwrap();
+    assert_eq!(
+        purged,
+        latchkey::service::housekeeping::Purged {
+            sessions: 1,
+            throttles: 1,
+            codes: 1,
+            refresh_tokens: 1,
+            revocations: 1
+        }
+    );
+    assert!(repo::grants::code(&mut c, "live-code").unwrap().is_some());
+    assert!(repo::grants::code(&mut c, "old-code").unwrap().is_none());
+    assert!(repo::grants::refresh(&mut c, "live-rt").unwrap().is_some());
+    assert!(repo::revocations::is_revoked(&mut c, "live-jti").unwrap());
+    assert!(!repo::revocations::is_revoked(&mut c, "old-jti").unwrap());
+    assert!(
+        sessions::resolve(&mut c, live.expose(), t0, policy())
+            .unwrap()
+            .is_some()
     );
 }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -204,11 +204,6 @@ fn warn_if_readable_by_others(path: &Path) {
             tracing::warn!(path = %path.display(), "the key-encryption key file is readable by other users; chmod 600 it");
         }
     }
-}
-
-/// Resolves `keys.kek_file` against the working directory.
-pub fn kek_path(configured: &str) -> PathBuf {
-    PathBuf::from(configured)
 }
 
 #[cfg(test)]

@@ -97,7 +97,7 @@ pub struct IdTokenInput<'a> {
     pub at_hash: Option<String>,
 }
 
-pub fn id_token(i: IdTokenInput<'_>) -> JwtPayload {
+pub fn id_token(i: IdTokenInput<'_>) -> Result<JwtPayload, josekit::JoseError> {
     let mut m = user_claims(i.user, i.scope);
     m.insert("iss".into(), json!(i.issuer));
     m.insert("aud".into(), json!(i.client_id));
@@ -114,7 +114,7 @@ pub fn id_token(i: IdTokenInput<'_>) -> JwtPayload {
     if let Some(h) = i.at_hash {
         m.insert("at_hash".into(), json!(h));
     }
-    JwtPayload::from_map(m).unwrap_or_default()
+    JwtPayload::from_map(m)
 }
 
 /// Everything an access token says.
@@ -134,7 +134,7 @@ pub struct AccessTokenInput<'a> {
     pub grant_id: Option<&'a str>,
 }
 
-pub fn access_token(i: AccessTokenInput<'_>) -> JwtPayload {
+pub fn access_token(i: AccessTokenInput<'_>) -> Result<JwtPayload, josekit::JoseError> {
     let mut m = Map::new();
     m.insert("iss".into(), json!(i.issuer));
     m.insert("sub".into(), json!(i.subject));
@@ -153,7 +153,7 @@ pub fn access_token(i: AccessTokenInput<'_>) -> JwtPayload {
     if let Some(g) = i.grant_id {
         m.insert("grant_id".into(), json!(g));
     }
-    JwtPayload::from_map(m).unwrap_or_default()
+    JwtPayload::from_map(m)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod authorize;
 pub mod bootstrap;
 pub mod clients;
+pub mod housekeeping;
 pub mod login;
 pub mod password;
 pub mod sessions;

@@ -99,10 +99,11 @@ pub fn resolve(
         repo::sessions::touch(conn, &id_hash, to_db(now))?;
     }
     Ok(Some(ActiveSession {
+        // Sessions from before `sid` existed: derive one that is not the key.
         sid: session
             .sid
             .clone()
-            .unwrap_or_else(|| id_hash[..32].to_owned()),
+            .unwrap_or_else(|| hash_secret(&id_hash)[..32].to_owned()),
         id_hash,
         auth_time: from_db(session.auth_time),
         expires_at,

@@ -5,6 +5,11 @@
 //! (WAL, busy timeout, foreign keys). Repository functions in [`repo`] take
 //! `&mut DbConn` so several compose in one transaction. From async code, use
 //! [`Db::run`], which moves the blocking work off actix's event loop.
+//!
+//! A transaction that writes must write first ("claim first", e.g. the
+//! conditional UPDATE that uses a code): on SQLite a deferred transaction
+//! that reads, then writes, fails with SQLITE_BUSY instead of waiting when
+//! another writer committed in between (busy_timeout does not apply).
 
 pub mod migrations;
 pub mod models;
@@ -50,17 +55,6 @@ impl From<diesel::result::Error> for StoreError {
 }
 
 impl StoreError {
-    /// Whether the error is a unique-constraint violation.
-    pub fn is_unique_violation(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Query(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _
-            ))
-        )
-    }
-
     /// Query errors caused by a lost connection count as unavailability.
     fn classify(e: diesel::result::Error) -> StoreError {
         use diesel::result::{DatabaseErrorKind, Error};
@@ -195,10 +189,6 @@ pub struct Db {
 impl Db {
     pub fn new(pool: Pool) -> Self {
         Self { pool }
-    }
-
-    pub fn pool(&self) -> &Pool {
-        &self.pool
     }
 
     /// Checks out a connection (blocking).

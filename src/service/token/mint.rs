@@ -82,7 +82,8 @@ pub fn access_token(
         jti: &jti,
         auth_time,
         grant_id,
-    });
+    })
+    .map_err(sign_error)?;
     ctx.keys
         .sign(ctx.access_token_alg, "at+jwt", &payload)
         .map_err(sign_error)
@@ -161,7 +162,8 @@ pub fn user_tokens(
             nonce,
             sid: grant.sid.as_deref(),
             at_hash: Some(claims::at_hash(&access, id_alg)),
-        });
+        })
+        .map_err(sign_error)?;
         Some(ctx.keys.sign(id_alg, "JWT", &payload).map_err(sign_error)?)
     } else {
         None

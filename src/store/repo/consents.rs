@@ -27,7 +27,3 @@ pub fn put(conn: &mut DbConn, row: &ConsentRow) -> QueryResult<()> {
     }
     Ok(())
 }
-
-pub fn delete(conn: &mut DbConn, user_id: &str, client_id: &str) -> QueryResult<usize> {
-    diesel::delete(dsl::consents.find((user_id, client_id))).execute(conn)
-}

@@ -31,25 +31,6 @@ pub fn revoke_grant(conn: &mut DbConn, id: &str, now: PrimitiveDateTime) -> Quer
         .execute(conn)
 }
 
-/// Revokes every live grant of a user for a client.
-pub fn revoke_user_client(
-    conn: &mut DbConn,
-    user_id: &str,
-    client_id: &str,
-    now: PrimitiveDateTime,
-) -> QueryResult<usize> {
-    let ids: Vec<String> = grants::table
-        .filter(grants::user_id.eq(user_id))
-        .filter(grants::client_id.eq(client_id))
-        .filter(grants::revoked_at.is_null())
-        .select(grants::id)
-        .load(conn)?;
-    for id in &ids {
-        revoke_grant(conn, id, now)?;
-    }
-    Ok(ids.len())
-}
-
 pub fn insert_code(conn: &mut DbConn, row: &CodeRow) -> QueryResult<()> {
     diesel::insert_into(authorization_codes::table)
         .values(row)

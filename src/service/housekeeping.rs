@@ -1,0 +1,40 @@
+//! Deleting what has expired: sessions, login throttle counters,
+//! authorization codes, refresh tokens and revoked access token ids.
+
+use time::{Duration, OffsetDateTime};
+
+use super::ServiceResult;
+use super::sessions::{self, SessionPolicy};
+use crate::clock::to_db;
+use crate::store::{DbConn, repo};
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    pub sessions: usize,
+    pub throttles: usize,
+    pub codes: usize,
+    pub refresh_tokens: usize,
+    pub revocations: usize,
+}
+
+impl Purged {
+    pub fn total(&self) -> usize {
+        self.sessions + self.throttles + self.codes + self.refresh_tokens + self.revocations
+    }
+}
+
+pub fn purge(
+    conn: &mut DbConn,
+    now: OffsetDateTime,
+    sessions_policy: SessionPolicy,
+    throttle_window: Duration,
+) -> ServiceResult<Purged> {
+    let now_db = to_db(now);
+    Ok(Purged {
+        sessions: sessions::purge_expired(conn, now, sessions_policy)?,
+        throttles: repo::throttle::purge(conn, to_db(now - throttle_window))?,
+        codes: repo::grants::delete_expired_codes(conn, now_db)?,
+        refresh_tokens: repo::grants::delete_expired_refresh(conn, now_db)?,
+        revocations: repo::revocations::purge(conn, now_db)?,
+    })
+}
