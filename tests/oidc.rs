@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{TestApp, TestDb, csrf_token_in};
+use common::{TestApp, TestDb, consent_form, csrf_token_in};
 use latchkey::domain::client::ClientInput;
 use latchkey::domain::user::ProfileInput;
 use latchkey::keys::SigningAlg;
@@ -188,32 +188,6 @@ fn assert_error(status: StatusCode, body: &serde_json::Value, code: &str) {
 }
 
 /// The consent page's hidden fields plus the decision.
-fn consent_form(page: &str, decision: &str) -> Vec<(String, String)> {
-    let mut form: Vec<(String, String)> = Vec::new();
-    for chunk in page.split("<input type=\"hidden\" name=\"").skip(1) {
-        let (name, rest) = chunk.split_once('"').unwrap();
-        let value = rest
-            .split("value=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap();
-        form.push((name.to_owned(), html_unescape(value)));
-    }
-    form.push(("decision".into(), decision.into()));
-    form
-}
-
-fn html_unescape(s: &str) -> String {
-    s.replace("&#x2F;", "/")
-        .replace("&amp;", "&")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-}
-
 fn query(loc: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(loc)
         .unwrap()

@@ -76,6 +76,10 @@ impl ScopeSet {
         ScopeSet(self.0.intersection(&other.0).cloned().collect())
     }
 
+    pub fn union(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.union(&other.0).cloned().collect())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

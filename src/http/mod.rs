@@ -54,6 +54,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(ui::login::show))
                 .route(web::post().to(ui::login::submit)),
         )
+        .route("/account", web::get().to(ui::account::show))
+        .route(
+            "/account/profile",
+            web::post().to(ui::account::update_profile),
+        )
+        .route(
+            "/account/password",
+            web::post().to(ui::account::change_password),
+        )
+        .route(
+            "/account/apps/revoke",
+            web::post().to(ui::account::revoke_app),
+        )
+        .route(
+            "/account/sessions/end",
+            web::post().to(ui::account::end_session),
+        )
+        .route(
+            "/account/sessions/end-others",
+            web::post().to(ui::account::end_other_sessions),
+        )
         .service(
             web::resource("/logout")
                 .route(web::get().to(ui::logout::show))

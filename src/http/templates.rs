@@ -17,6 +17,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/signed_out.html"),
     ),
     ("home.html", include_str!("../../templates/home.html")),
+    ("account.html", include_str!("../../templates/account.html")),
     ("error.html", include_str!("../../templates/error.html")),
     ("consent.html", include_str!("../../templates/consent.html")),
     (

@@ -6,6 +6,7 @@
 //! reveal is narrower.
 
 pub mod access;
+pub mod account;
 pub mod audit;
 pub mod authorize;
 pub mod bootstrap;

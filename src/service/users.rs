@@ -151,7 +151,8 @@ pub fn set_password(
     Ok(())
 }
 
-/// Disables or enables an account; disabling ends its sessions at once.
+/// Disables or enables an account; disabling ends its sessions and
+/// revokes its grants (so every refresh token) at once.
 pub fn set_disabled(
     conn: &mut DbConn,
     username: &str,
@@ -163,6 +164,7 @@ pub fn set_disabled(
         repo::users::set_disabled(conn, &user.id, disabled, to_db(now))?;
         if disabled {
             repo::sessions::delete_for_user(conn, &user.id)?;
+            repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
         }
         Ok::<_, diesel::result::Error>(())
     })?;

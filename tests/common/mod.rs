@@ -390,3 +390,58 @@ impl TestApp {
         self.keys.current().sign(alg, "JWT", &p).expect("sign")
     }
 }
+
+/// The consent page's form fields, with `decision` added.
+pub fn consent_form(page: &str, decision: &str) -> Vec<(String, String)> {
+    let mut form: Vec<(String, String)> = Vec::new();
+    for chunk in page.split("<input type=\"hidden\" name=\"").skip(1) {
+        let (name, rest) = chunk.split_once('"').unwrap();
+        let value = rest
+            .split("value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        form.push((name.to_owned(), html_unescape(value)));
+    }
+    form.push(("decision".into(), decision.into()));
+    form
+}
+
+pub fn html_unescape(s: &str) -> String {
+    s.replace("&#x2F;", "/")
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+/// Runs `/authorize` with `params` in a signed-in `browser`, allowing the
+/// consent page if shown; returns the redirect to the client.
+pub async fn authorize_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    params: &[(&str, &str)],
+) -> String {
+    let url = reqwest::Url::parse_with_params(&app.url("/authorize"), params).expect("url");
+    let r = browser.get(url).send().await.expect("GET /authorize");
+    let r = if r.status() == reqwest::StatusCode::OK {
+        let page = r.text().await.expect("consent page");
+        assert!(page.contains("Allow"), "expected the consent page: {page}");
+        browser
+            .post(app.url("/authorize/consent"))
+            .form(&consent_form(&page, "allow"))
+            .send()
+            .await
+            .expect("POST consent")
+    } else {
+        r
+    };
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned()
+}

@@ -1,5 +1,6 @@
-//! Pages a person sees: start page, sign in, sign out.
+//! Pages a person sees: start page, sign in, sign out, My account.
 
+pub mod account;
 pub mod home;
 pub mod login;
 pub mod logout;

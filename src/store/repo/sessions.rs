@@ -58,3 +58,22 @@ pub fn count_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<i64> {
         .count()
         .get_result(conn)
 }
+
+/// The user's sessions, newest first.
+pub fn for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .order(sessions::created_at.desc())
+        .select(SessionRow::as_select())
+        .load(conn)
+}
+
+/// Deletes the user's sessions except the one with `keep_hash`.
+pub fn delete_others(conn: &mut DbConn, user_id: &str, keep_hash: &str) -> QueryResult<usize> {
+    diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::id_hash.ne(keep_hash)),
+    )
+    .execute(conn)
+}

@@ -64,3 +64,22 @@ pub fn set_disabled(
 pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
     diesel::delete(dsl::users.find(id)).execute(conn)
 }
+
+/// Sets the OIDC profile claims a user may edit themselves.
+pub fn set_profile(
+    conn: &mut DbConn,
+    id: &str,
+    profile: &crate::domain::user::Profile,
+    now: PrimitiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(dsl::users.find(id))
+        .set((
+            dsl::name.eq(&profile.name),
+            dsl::given_name.eq(&profile.given_name),
+            dsl::family_name.eq(&profile.family_name),
+            dsl::picture.eq(&profile.picture),
+            dsl::locale.eq(&profile.locale),
+            dsl::updated_at.eq(now),
+        ))
+        .execute(conn)
+}

@@ -1,0 +1,335 @@
+//! "My account" (`/account`): profile, password, authorized applications
+//! with Revoke, and sessions with sign-out. Every change is a POST form
+//! with a CSRF token, answered with a redirect back to the page (303) and
+//! a fixed notice; invalid input re-renders the page with the reason and
+//! changes nothing.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use tera::Context;
+use time::OffsetDateTime;
+
+use crate::app::AppState;
+use crate::domain::user::ProfileInput;
+use crate::error::AppError;
+use crate::http::form::Form;
+use crate::http::{csrf, extract};
+use crate::service::ServiceError;
+use crate::service::account;
+use crate::service::audit::Actor;
+use crate::service::sessions::ActiveSession;
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    done: Option<String>,
+}
+
+/// Notices by fixed code, so nothing from the URL is echoed.
+fn notice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "revoked" => "Access revoked. The app's tokens no longer work.",
+        "profile" => "Profile saved.",
+        "password" => "Password changed. Your other sessions were signed out.",
+        "session" => "That session was signed out.",
+        "sessions" => "All your other sessions were signed out.",
+        _ => return None,
+    })
+}
+
+fn when(t: OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.format(&f).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct AppRow {
+    client_id: String,
+    client_name: String,
+    scopes: Vec<String>,
+    granted: String,
+    last_used: String,
+}
+
+#[derive(Serialize)]
+struct SessionRow {
+    sid: String,
+    current: bool,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    created: String,
+    last_seen: String,
+}
+
+/// The signed-in session, or a redirect to the sign-in page.
+async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<ActiveSession, HttpResponse> {
+    match extract::current_session(req, state).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(HttpResponse::SeeOther()
+            .insert_header((LOCATION, "/login?return_to=/account"))
+            .finish()),
+        Err(e) => Err(actix_web::ResponseError::error_response(&e)),
+    }
+}
+
+async fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    session: ActiveSession,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    let user_id = session.user.id.clone();
+    let hash = session.id_hash.clone();
+    let (apps, sessions) = state
+        .db
+        .run(move |conn| {
+            Ok::<_, ServiceError>((
+                account::authorized_apps(conn, &user_id)?,
+                account::sessions(conn, &user_id, &hash)?,
+            ))
+        })
+        .await?;
+    let user = &session.user;
+    let mut ctx = Context::new();
+    ctx.insert("username", &user.username);
+    ctx.insert("email", &user.email);
+    ctx.insert("notice", &notice);
+    ctx.insert("error", &error);
+    ctx.insert(
+        "profile",
+        &serde_json::json!({
+            "name": user.name.as_deref().unwrap_or_default(),
+            "given_name": user.given_name.as_deref().unwrap_or_default(),
+            "family_name": user.family_name.as_deref().unwrap_or_default(),
+            "locale": user.locale.as_deref().unwrap_or_default(),
+            "picture": user.picture.as_deref().unwrap_or_default(),
+        }),
+    );
+    let apps: Vec<AppRow> = apps
+        .into_iter()
+        .map(|a| AppRow {
+            granted: when(a.granted_at),
+            last_used: when(a.last_used_at),
+            client_id: a.client_id,
+            client_name: a.client_name,
+            scopes: a.scopes,
+        })
+        .collect();
+    ctx.insert("apps", &apps);
+    ctx.insert("other_sessions", &sessions.iter().any(|s| !s.current));
+    let sessions: Vec<SessionRow> = sessions
+        .into_iter()
+        .map(|s| SessionRow {
+            created: when(s.created_at),
+            last_seen: when(s.last_seen_at),
+            sid: s.sid,
+            current: s.current,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        })
+        .collect();
+    ctx.insert("sessions", &sessions);
+    let mut resp = csrf::form_page(req, state, status, "account.html", ctx)?;
+    // Personal data: never cached by a shared cache or the back button.
+    resp.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+/// GET /account
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let session = match signed_in(&req, &state).await {
+        Ok(s) => s,
+        Err(redirect) => return Ok(redirect),
+    };
+    let notice = query.done.as_deref().and_then(notice);
+    render(&req, &state, session, StatusCode::OK, notice, None).await
+}
+
+fn back(done: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, format!("/account?done={done}")))
+        .finish()
+}
+
+/// Runs a form action for the signed-in user: CSRF first, then `action`;
+/// invalid input re-renders the page with a 400 and the reason.
+async fn act<F>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    csrf_token: &str,
+    done: &str,
+    action: F,
+) -> Result<HttpResponse, AppError>
+where
+    F: FnOnce(
+            &mut crate::store::DbConn,
+            &ActiveSession,
+            OffsetDateTime,
+        ) -> Result<(), ServiceError>
+        + Send
+        + 'static,
+{
+    let session = match signed_in(&req, &state).await {
+        Ok(s) => s,
+        Err(redirect) => return Ok(redirect),
+    };
+    csrf::verify(&req, &state, csrf_token)?;
+    let now = state.clock.now();
+    let s = session.clone();
+    match state.db.run(move |conn| action(conn, &s, now)).await {
+        Ok(()) => Ok(back(done)),
+        Err(ServiceError::Invalid(i)) => {
+            let msg = i.to_string();
+            render(
+                &req,
+                &state,
+                session,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&msg),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    csrf_token: String,
+    client_id: String,
+}
+
+/// POST /account/apps/revoke
+pub async fn revoke_app(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form<RevokeForm>,
+) -> Result<HttpResponse, AppError> {
+    let RevokeForm {
+        csrf_token,
+        client_id,
+    } = form.into_inner();
+    let ip = extract::client_ip(&req, &state);
+    act(req, state, &csrf_token, "revoked", move |conn, s, now| {
+        let actor = Actor {
+            name: format!("user:{}", s.user.username),
+            ip,
+        };
+        if account::revoke_app(conn, &s.user, &client_id, &actor, now)? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound {
+                what: "authorized application",
+                id: client_id,
+            })
+        }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct SessionForm {
+    csrf_token: String,
+    sid: String,
+}
+
+/// POST /account/sessions/end
+pub async fn end_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form<SessionForm>,
+) -> Result<HttpResponse, AppError> {
+    let SessionForm { csrf_token, sid } = form.into_inner();
+    act(req, state, &csrf_token, "session", move |conn, s, _| {
+        account::end_session(conn, &s.user.id, &sid)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf_token: String,
+}
+
+/// POST /account/sessions/end-others
+pub async fn end_other_sessions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form<CsrfOnly>,
+) -> Result<HttpResponse, AppError> {
+    let token = form.into_inner().csrf_token;
+    act(req, state, &token, "sessions", move |conn, s, _| {
+        account::end_other_sessions(conn, &s.user.id, &s.id_hash).map(|_| ())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct ProfileForm {
+    csrf_token: String,
+    name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    locale: Option<String>,
+    picture: Option<String>,
+}
+
+/// POST /account/profile
+pub async fn update_profile(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form<ProfileForm>,
+) -> Result<HttpResponse, AppError> {
+    let f = form.into_inner();
+    let token = f.csrf_token.clone();
+    act(req, state, &token, "profile", move |conn, s, now| {
+        let input = ProfileInput {
+            name: f.name.as_deref(),
+            given_name: f.given_name.as_deref(),
+            family_name: f.family_name.as_deref(),
+            picture: f.picture.as_deref(),
+            locale: f.locale.as_deref(),
+        };
+        account::update_profile(conn, &s.user.id, &input, now)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf_token: String,
+    current_password: String,
+    new_password: String,
+}
+
+/// POST /account/password
+pub async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: Form<PasswordForm>,
+) -> Result<HttpResponse, AppError> {
+    let f = form.into_inner();
+    let token = f.csrf_token.clone();
+    act(req, state, &token, "password", move |conn, s, now| {
+        account::change_password(
+            conn,
+            &s.user,
+            &f.current_password,
+            &f.new_password,
+            &s.id_hash,
+            now,
+        )
+    })
+    .await
+}

@@ -1,0 +1,441 @@
+//! "My account": authorized apps and Revoke, sessions, profile, password,
+//! through the HTTP pages as a browser uses them, on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestApp, TestDb, authorize_in, csrf_token_in};
+use latchkey::domain::client::ClientInput;
+use latchkey::service::clients;
+use reqwest::StatusCode;
+
+const CALLBACK: &str = "https://wiki.example/callback";
+const PASSWORD: &str = "correct horse battery";
+
+dual_backend!(
+    account_needs_a_session,
+    revoke_ends_the_apps_access_at_once,
+    revoke_needs_csrf_and_only_touches_own_apps,
+    sessions_can_be_signed_out_one_by_one_or_all_others,
+    password_change_needs_the_current_password,
+    profile_edits_are_validated,
+    disabling_a_user_revokes_their_refresh_tokens,
+);
+
+struct Rp {
+    id: String,
+    secret: String,
+}
+
+fn wiki(app: &TestApp) -> Rp {
+    let mut c = common::conn(&app.db);
+    let issued = clients::create(
+        &mut c,
+        None,
+        &ClientInput {
+            name: "Team Wiki".into(),
+            redirect_uris: vec![CALLBACK.into()],
+            scopes: vec!["openid email offline_access read:notes".into()],
+            ..Default::default()
+        },
+        app.clock_now(),
+    )
+    .unwrap();
+    Rp {
+        id: issued.client.client_id,
+        secret: issued.client_secret.unwrap(),
+    }
+}
+
+async fn signed_in(app: &TestApp, username: &str) -> reqwest::Client {
+    let browser = app.new_browser();
+    let r = app.login(&browser, username, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    browser
+}
+
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// Signs `browser`'s user in to the wiki; returns the token response.
+async fn connect(app: &TestApp, browser: &reqwest::Client, rp: &Rp) -> serde_json::Value {
+    let loc = authorize_in(
+        app,
+        browser,
+        &[
+            ("response_type", "code"),
+            ("client_id", &rp.id),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid offline_access read:notes"),
+            ("state", "s"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await;
+    let code = url::Url::parse(&loc)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code");
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth(&rp.id, Some(&rp.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (StatusCode, serde_json::Value) {
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth(&rp.id, Some(&rp.secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+async fn introspect_active(app: &TestApp, rp: &Rp, token: &str) -> bool {
+    let r = app
+        .http
+        .post(app.url("/introspect"))
+        .basic_auth(&rp.id, Some(&rp.secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    body["active"].as_bool().unwrap()
+}
+
+async fn page(app: &TestApp, browser: &reqwest::Client) -> (StatusCode, String) {
+    let r = browser.get(app.url("/account")).send().await.unwrap();
+    let status = r.status();
+    (status, r.text().await.unwrap())
+}
+
+async fn post(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let (_, html) = page(app, browser).await;
+    let token = csrf_token_in(&html).unwrap_or_default();
+    let mut fields = vec![("csrf_token", token.as_str())];
+    fields.extend_from_slice(form);
+    browser
+        .post(app.url(path))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+async fn account_needs_a_session(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let browser = app.new_browser();
+    let r = browser.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/login?return_to=/account");
+    let r = browser
+        .post(app.url("/account/sessions/end-others"))
+        .form(&[("csrf_token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).starts_with("/login"));
+}
+
+async fn revoke_ends_the_apps_access_at_once(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    app.create_user("alice", PASSWORD);
+    let rp = wiki(&app);
+    let browser = signed_in(&app, "alice").await;
+    let tokens = connect(&app, &browser, &rp).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let access_token = tokens["access_token"].as_str().unwrap();
+
+    let (status, html) = page(&app, &browser).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Team Wiki"), "{html}");
+    assert!(html.contains("<code>read:notes</code>"));
+    assert!(introspect_active(&app, &rp, access_token).await);
+
+    let r = post(
+        &app,
+        &browser,
+        "/account/apps/revoke",
+        &[("client_id", &rp.id)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/account?done=revoked");
+
+    // The refresh token fails at once, and introspection says inactive.
+    let (status, body) = refresh(&app, &rp, refresh_token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(!introspect_active(&app, &rp, access_token).await);
+    assert_eq!(app.count("consents"), 0);
+
+    let html = browser
+        .get(app.url("/account?done=revoked"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("Team Wiki"));
+    assert!(html.contains("No application has access"));
+    assert!(html.contains("Access revoked."));
+
+    // The consent is forgotten: the next sign-in asks again.
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", rp.id.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+    let r = browser.get(url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Allow"));
+
+    // Revoking again finds nothing.
+    let r = post(
+        &app,
+        &browser,
+        "/account/apps/revoke",
+        &[("client_id", &rp.id)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+async fn revoke_needs_csrf_and_only_touches_own_apps(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    app.create_user("alice", PASSWORD);
+    app.create_user("bob", PASSWORD);
+    let rp = wiki(&app);
+    let alice = signed_in(&app, "alice").await;
+    let tokens = connect(&app, &alice, &rp).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    // A forged form (wrong CSRF token) is refused and changes nothing.
+    let r = alice
+        .post(app.url("/account/apps/revoke"))
+        .form(&[
+            ("csrf_token", "A".repeat(43).as_str()),
+            ("client_id", &rp.id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Bob revoking the same app touches only his own (absent) grant.
+    let bob = signed_in(&app, "bob").await;
+    let r = post(&app, &bob, "/account/apps/revoke", &[("client_id", &rp.id)]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let (status, body) = refresh(&app, &rp, &refresh_token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.count("consents"), 1);
+}
+
+fn sids(html: &str) -> Vec<String> {
+    html.split("name=\"sid\" value=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+async fn sessions_can_be_signed_out_one_by_one_or_all_others(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    app.create_user("alice", PASSWORD);
+    app.create_user("bob", PASSWORD);
+    let laptop = signed_in(&app, "alice").await;
+    let phone = signed_in(&app, "alice").await;
+
+    let (_, html) = page(&app, &laptop).await;
+    assert!(html.contains("this browser"));
+    let others = sids(&html);
+    assert_eq!(others.len(), 1, "one other session, with a sign-out button");
+
+    // Bob cannot end Alice's session even knowing its sid.
+    let bob = signed_in(&app, "bob").await;
+    let r = post(&app, &bob, "/account/sessions/end", &[("sid", &others[0])]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(page(&app, &phone).await.0, StatusCode::OK);
+
+    let r = post(
+        &app,
+        &laptop,
+        "/account/sessions/end",
+        &[("sid", &others[0])],
+    )
+    .await;
+    assert_eq!(location(&r), "/account?done=session");
+    assert_eq!(
+        page(&app, &phone).await.0,
+        StatusCode::SEE_OTHER,
+        "phone signed out"
+    );
+    assert_eq!(page(&app, &laptop).await.0, StatusCode::OK);
+
+    let tablet = signed_in(&app, "alice").await;
+    let desktop = signed_in(&app, "alice").await;
+    let r = post(&app, &laptop, "/account/sessions/end-others", &[]).await;
+    assert_eq!(location(&r), "/account?done=sessions");
+    assert_eq!(page(&app, &tablet).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(page(&app, &desktop).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(page(&app, &laptop).await.0, StatusCode::OK);
+    assert_eq!(
+        page(&app, &bob).await.0,
+        StatusCode::OK,
+        "other users untouched"
+    );
+}
+
+async fn password_change_needs_the_current_password(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    app.create_user("alice", PASSWORD);
+    let laptop = signed_in(&app, "alice").await;
+    let phone = signed_in(&app, "alice").await;
+    let new = "a much better passphrase";
+
+    let r = post(
+        &app,
+        &laptop,
+        "/account/password",
+        &[("current_password", "wrong"), ("new_password", new)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("not your current password")
+    );
+    let r = post(
+        &app,
+        &laptop,
+        "/account/password",
+        &[("current_password", PASSWORD), ("new_password", "short")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        page(&app, &phone).await.0,
+        StatusCode::OK,
+        "nothing changed"
+    );
+
+    let r = post(
+        &app,
+        &laptop,
+        "/account/password",
+        &[("current_password", PASSWORD), ("new_password", new)],
+    )
+    .await;
+    assert_eq!(location(&r), "/account?done=password");
+    assert_eq!(
+        page(&app, &laptop).await.0,
+        StatusCode::OK,
+        "this session stays"
+    );
+    assert_eq!(
+        page(&app, &phone).await.0,
+        StatusCode::SEE_OTHER,
+        "others end"
+    );
+    let fresh = app.new_browser();
+    assert_eq!(
+        app.login(&fresh, "alice", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(&fresh, "alice", new).await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+async fn profile_edits_are_validated(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    app.create_user("alice", PASSWORD);
+    let browser = signed_in(&app, "alice").await;
+    let r = post(
+        &app,
+        &browser,
+        "/account/profile",
+        &[
+            ("name", "Alice Liddell"),
+            ("given_name", "Alice"),
+            ("locale", "en-GB"),
+        ],
+    )
+    .await;
+    assert_eq!(location(&r), "/account?done=profile");
+    let (_, html) = page(&app, &browser).await;
+    assert!(html.contains("value=\"Alice Liddell\""), "{html}");
+
+    for bad in [
+        ("picture", "javascript:alert(1)"),
+        ("locale", "en GB<script>"),
+        ("name", &"x".repeat(201)),
+    ] {
+        let r = post(
+            &app,
+            &browser,
+            "/account/profile",
+            &[bad, ("name", "Mallory")],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+    }
+    let (_, html) = page(&app, &browser).await;
+    assert!(html.contains("value=\"Alice Liddell\""), "unchanged");
+}
+
+async fn disabling_a_user_revokes_their_refresh_tokens(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    app.create_user("alice", PASSWORD);
+    let rp = wiki(&app);
+    let browser = signed_in(&app, "alice").await;
+    let tokens = connect(&app, &browser, &rp).await;
+    {
+        let mut c = common::conn(&app.db);
+        latchkey::service::users::set_disabled(&mut c, "alice", true, app.clock_now()).unwrap();
+    }
+    let (status, body) = refresh(&app, &rp, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(!introspect_active(&app, &rp, tokens["access_token"].as_str().unwrap()).await);
+    assert_eq!(page(&app, &browser).await.0, StatusCode::SEE_OTHER);
+}
