@@ -305,6 +305,17 @@ struct Client {
 
 fn setup_client(db: &Db) -> Client {
     let mut c = db.get().unwrap();
+    latchkey::service::scopes::create(
+        &mut c,
+        "read:notes",
+        &latchkey::service::scopes::ScopeInput {
+            description: "Read your notes".into(),
+            groups: Vec::new(),
+        },
+        &latchkey::service::audit::Actor::system(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     let issued = clients::create(
         &mut c,
         None,

@@ -41,6 +41,7 @@ impl From<ServiceError> for AppError {
             ServiceError::Invalid(i) => AppError::BadRequest(i.to_string()),
             ServiceError::NotFound { .. } => AppError::NotFound,
             ServiceError::Conflict(m) => AppError::BadRequest(m),
+            ServiceError::Locked(m) | ServiceError::Forbidden(m) => AppError::Forbidden(m),
             ServiceError::Unavailable(m) => AppError::Unavailable(m),
             ServiceError::Internal(m) => AppError::Internal(m),
         }

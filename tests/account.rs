@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestApp, TestDb, authorize_in, csrf_token_in};
+use common::{PKCE_CHALLENGE, TestApp, TestDb, code_flow, csrf_token_in};
 use latchkey::domain::client::ClientInput;
 use latchkey::service::clients;
 use reqwest::StatusCode;
@@ -29,6 +29,7 @@ struct Rp {
 }
 
 fn wiki(app: &TestApp) -> Rp {
+    app.define_scopes(&["read:notes"]);
     let mut c = common::conn(&app.db);
     let issued = clients::create(
         &mut c,
@@ -55,46 +56,11 @@ async fn signed_in(app: &TestApp, username: &str) -> reqwest::Client {
     browser
 }
 
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-
 /// Signs `browser`'s user in to the wiki; returns the token response.
 async fn connect(app: &TestApp, browser: &reqwest::Client, rp: &Rp) -> serde_json::Value {
-    let loc = authorize_in(
-        app,
-        browser,
-        &[
-            ("response_type", "code"),
-            ("client_id", &rp.id),
-            ("redirect_uri", CALLBACK),
-            ("scope", "openid offline_access read:notes"),
-            ("state", "s"),
-            ("code_challenge", CHALLENGE),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .await;
-    let code = url::Url::parse(&loc)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("code");
-    let r = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth(&rp.id, Some(&rp.secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
+    let scope = "openid offline_access read:notes";
+    let (_, tokens) = code_flow(app, browser, (&rp.id, &rp.secret), CALLBACK, scope).await;
+    tokens.expect("a code")
 }
 
 async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (StatusCode, serde_json::Value) {
@@ -218,7 +184,7 @@ async fn revoke_ends_the_apps_access_at_once(db: TestDb) {
             ("client_id", rp.id.as_str()),
             ("redirect_uri", CALLBACK),
             ("scope", "openid"),
-            ("code_challenge", CHALLENGE),
+            ("code_challenge", PKCE_CHALLENGE),
             ("code_challenge_method", "S256"),
         ],
     )

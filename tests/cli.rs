@@ -149,6 +149,8 @@ fn every_command_has_help() {
         vec!["client", "add", "--help"],
         vec!["client", "update", "--help"],
         vec!["client", "rotate-secret", "--help"],
+        vec!["group", "--help"],
+        vec!["scope", "add", "--help"],
     ] {
         let o = run(dir.path(), &args);
         assert!(o.status.success(), "{args:?}");
@@ -736,4 +738,90 @@ async fn sighup_reloads_keys_at_once() {
     }
     let (status, log) = server.stop();
     assert!(status.success(), "SIGHUP must not stop the server: {log}");
+}
+
+#[test]
+fn group_and_scope_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = |o: &Output| assert!(o.status.success(), "{}", stderr(o));
+    ok(&run(d, &["migrate"]));
+    let add_scope = [
+        "scope",
+        "add",
+        "read:payroll",
+        "--description",
+        "Read payroll",
+        "--group",
+        "finance",
+    ];
+    assert_clean_failure(&run(d, &add_scope), 1, "finance");
+    ok(&run(d, &["group", "add", "finance"]));
+    assert_clean_failure(&run(d, &["group", "add", "finance"]), 1, "already exists");
+    assert_clean_failure(&run(d, &["group", "add", "bad name"]), 1, "group");
+    ok(&run(d, &add_scope));
+    assert_clean_failure(
+        &run(d, &["scope", "add", "openid", "--description", "x"]),
+        1,
+        "built-in",
+    );
+    ok(&run_stdin(
+        d,
+        &["user", "add", "--username", "ada", "--password-stdin"],
+        "correct horse battery\n",
+    ));
+    ok(&run(
+        d,
+        &["group", "set-user-groups", "ada", "--group", "finance"],
+    ));
+    let members: Vec<String> =
+        serde_json::from_str(&stdout(&run(d, &["group", "members", "finance", "--json"]))).unwrap();
+    assert_eq!(members, ["ada"]);
+
+    assert_clean_failure(
+        &run(
+            d,
+            &[
+                "client",
+                "add",
+                "--name",
+                "HR",
+                "--redirect-uri",
+                "https://hr.example/cb",
+                "--scope",
+                "openid read:salaries",
+            ],
+        ),
+        1,
+        "unknown scope",
+    );
+    ok(&run(
+        d,
+        &[
+            "client",
+            "add",
+            "--name",
+            "HR",
+            "--redirect-uri",
+            "https://hr.example/cb",
+            "--scope",
+            "openid read:payroll",
+        ],
+    ));
+    assert_clean_failure(&run(d, &["scope", "delete", "read:payroll"]), 1, "HR");
+    let scopes: serde_json::Value =
+        serde_json::from_str(&stdout(&run(d, &["scope", "list", "--json"]))).unwrap();
+    let payroll = scopes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "read:payroll")
+        .unwrap();
+    assert_eq!(payroll["groups"], serde_json::json!(["finance"]));
+    assert_eq!(payroll["builtin"], false);
+    ok(&run(d, &["group", "rename", "finance", "payroll-team"]));
+    ok(&run(d, &["group", "delete", "payroll-team"]));
+    let groups: serde_json::Value =
+        serde_json::from_str(&stdout(&run(d, &["group", "list", "--json"]))).unwrap();
+    assert_eq!(groups, serde_json::json!([]));
 }

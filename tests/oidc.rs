@@ -53,6 +53,7 @@ struct Rp {
 }
 
 fn setup(app: &TestApp, public: bool) -> Rp {
+    app.define_scopes(&["read:notes"]);
     let mut c = common::conn(&app.db);
     users::create(
         &mut c,
@@ -903,6 +904,7 @@ async fn cors_only_for_configured_origins(db: TestDb) {
 
 /// A confidential client with registered audiences (and maybe an ID token alg).
 fn api_client(app: &TestApp, id_token_alg: Option<&str>) -> Rp {
+    app.define_scopes(&["read:notes"]);
     let mut c = common::conn(&app.db);
     let issued = clients::create(
         &mut c,

@@ -46,6 +46,7 @@ struct ApiClient {
 }
 
 fn api_client(app: &TestApp, scopes: &str) -> ApiClient {
+    app.define_scopes(&scopes.split(' ').collect::<Vec<_>>());
     let mut c = common::conn(&app.db);
     let issued = clients::create(
         &mut c,

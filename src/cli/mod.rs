@@ -5,6 +5,7 @@
 //! clap's usage errors).
 
 mod client;
+mod group;
 mod keys;
 mod output;
 mod serve;
@@ -56,6 +57,12 @@ enum Command {
     /// Manage client applications.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Manage groups and their members.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
+    /// Manage custom scopes (the consent text, which groups may be granted them).
+    #[command(subcommand)]
+    Scope(group::ScopeCommand),
     /// Manage signing keys: list, rotate, retire, revoke, export, import.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -157,6 +164,14 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Client(cmd) => {
             let config = load_config(&cli, Overrides::default())?;
             client::run(&config, cmd)
+        }
+        Command::Group(cmd) => {
+            let config = load_config(&cli, Overrides::default())?;
+            group::run_group(&config, cmd)
+        }
+        Command::Scope(cmd) => {
+            let config = load_config(&cli, Overrides::default())?;
+            group::run_scope(&config, cmd)
         }
         Command::Keys(cmd) => {
             let config = load_config(&cli, Overrides::default())?;

@@ -4,6 +4,7 @@
 //! through one of these parsers, which bound its size and shape.
 
 pub mod client;
+pub mod group;
 pub mod scope;
 pub mod text;
 pub mod user;

@@ -8,8 +8,39 @@ use super::Invalid;
 pub const SCOPE_TOKEN_MAX: usize = 128;
 pub const SCOPES_MAX: usize = 64;
 
-/// The standard OIDC scopes every client may be given.
-pub const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+/// The scopes about a user every client may be given (OIDC's, plus
+/// `groups`). They make no sense without a user, so `client_credentials`
+/// never grants them.
+pub const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access", "groups"];
+
+/// The scope of Latchkey's own admin API. Users get it only if they are
+/// admins; clients only if registered for it.
+pub const ADMIN_SCOPE: &str = "latchkey:admin";
+
+/// Built-in scopes and what the consent page says about them. They cannot
+/// be deleted or redefined.
+pub const BUILTIN_SCOPES: &[(&str, &str)] = &[
+    ("openid", "Sign you in with your Latchkey account"),
+    ("profile", "See your name, username, picture and language"),
+    ("email", "See your email address"),
+    ("offline_access", "Keep access while you are away"),
+    ("groups", "See which groups you belong to"),
+    (
+        ADMIN_SCOPE,
+        "Administer Latchkey: apps, users, groups and keys",
+    ),
+];
+
+/// The consent-page text of a built-in scope.
+pub fn builtin_description(name: &str) -> Option<&'static str> {
+    BUILTIN_SCOPES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, d)| *d)
+}
+
+/// The longest scope description.
+pub const DESCRIPTION_MAX: usize = 200;
 
 /// One scope token: `%x21 / %x23-5B / %x5D-7E`, 1..=128 characters.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

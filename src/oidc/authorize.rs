@@ -374,6 +374,8 @@ mod tests {
             settings,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             updated_at: time::OffsetDateTime::UNIX_EPOCH,
+            locked: false,
+            registration_token_hash: None,
         }
     }
 

@@ -28,10 +28,14 @@ pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
     }
 }
 
-/// Claims about the user released by the granted scopes (OIDC Core 5.4).
-pub fn user_claims(user: &UserRow, scope: &ScopeSet) -> Map<String, Value> {
+/// Claims about the user released by the granted scopes (OIDC Core 5.4),
+/// plus `groups` (the names of the user's groups) with the `groups` scope.
+pub fn user_claims(user: &UserRow, scope: &ScopeSet, groups: &[String]) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("sub".into(), json!(user.id));
+    if scope.contains("groups") {
+        m.insert("groups".into(), json!(groups));
+    }
     if scope.contains("profile") {
         m.insert("preferred_username".into(), json!(user.username));
         for (k, v) in [
@@ -95,10 +99,12 @@ pub struct IdTokenInput<'a> {
     pub nonce: Option<&'a str>,
     pub sid: Option<&'a str>,
     pub at_hash: Option<String>,
+    /// The user's group names (released with the `groups` scope).
+    pub groups: &'a [String],
 }
 
 pub fn id_token(i: IdTokenInput<'_>) -> Result<JwtPayload, josekit::JoseError> {
-    let mut m = user_claims(i.user, i.scope);
+    let mut m = user_claims(i.user, i.scope, i.groups);
     m.insert("iss".into(), json!(i.issuer));
     m.insert("aud".into(), json!(i.client_id));
     m.insert("azp".into(), json!(i.client_id));
@@ -132,6 +138,9 @@ pub struct AccessTokenInput<'a> {
     pub auth_time: Option<OffsetDateTime>,
     /// The grant it came from, so revoking the grant revokes it.
     pub grant_id: Option<&'a str>,
+    /// The user's group names, written as `groups` (RFC 9068 2.2.3.1)
+    /// when the `groups` scope was granted.
+    pub groups: Option<&'a [String]>,
 }
 
 pub fn access_token(i: AccessTokenInput<'_>) -> Result<JwtPayload, josekit::JoseError> {
@@ -152,6 +161,11 @@ pub fn access_token(i: AccessTokenInput<'_>) -> Result<JwtPayload, josekit::Jose
     }
     if let Some(g) = i.grant_id {
         m.insert("grant_id".into(), json!(g));
+    }
+    if let Some(groups) = i.groups
+        && i.scope.contains("groups")
+    {
+        m.insert("groups".into(), json!(groups));
     }
     JwtPayload::from_map(m)
 }

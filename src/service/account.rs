@@ -86,30 +86,35 @@ pub fn authorized_apps(conn: &mut DbConn, user_id: &str) -> ServiceResult<Vec<Au
 /// Revokes the user's authorization of `client_id`: forgets the consent
 /// (the app must ask again) and revokes every grant, so its refresh tokens
 /// fail at once and introspection reports its access tokens inactive.
-/// Returns false when there was nothing to revoke.
+/// Nothing to revoke is `NotFound`.
 pub fn revoke_app(
     conn: &mut DbConn,
     user: &UserRow,
     client_id: &str,
     actor: &Actor,
     now: OffsetDateTime,
-) -> ServiceResult<bool> {
-    let revoked = conn.transaction(|conn| {
+) -> ServiceResult<()> {
+    conn.transaction(|conn| {
+        // Claim first (see store): the audit row is the first statement,
+        // and is rolled back with the rest when there is nothing to revoke.
+        audit::record(
+            conn,
+            actor,
+            "account.revoke_app",
+            client_id,
+            Some(format!("user={}", user.username)),
+            now,
+        )?;
         let grants = repo::grants::revoke_for_user(conn, &user.id, Some(client_id), to_db(now))?;
         let consents = repo::consents::delete(conn, &user.id, client_id)?;
-        if grants + consents > 0 {
-            audit::record(
-                conn,
-                actor,
-                "account.revoke_app",
-                client_id,
-                Some(format!("user={} grants={grants}", user.username)),
-                now,
-            )?;
+        if grants + consents == 0 {
+            return Err(ServiceError::NotFound {
+                what: "authorized application",
+                id: client_id.to_owned(),
+            });
         }
-        Ok::<_, diesel::result::Error>(grants + consents > 0)
-    })?;
-    Ok(revoked)
+        Ok(())
+    })
 }
 
 /// One of the user's browser sessions, identified by its public `sid`.

@@ -7,9 +7,41 @@ use crate::clock::to_db;
 use crate::domain::scope::ScopeSet;
 use crate::oidc::authorize::ValidRequest;
 use crate::service::sessions::ActiveSession;
-use crate::store::models::{CodeRow, ConsentRow, GrantRow};
+use crate::store::models::{CodeRow, ConsentRow, GrantRow, UserRow};
 use crate::store::{DbConn, repo};
 use crate::token::opaque::OpaqueSecret;
+
+/// A request narrowed to what the signed-in user may be granted.
+pub struct ForUser {
+    pub request: ValidRequest,
+    pub needs_consent: bool,
+    /// `(scope, consent-page text)` for each scope asked.
+    pub descriptions: Vec<(String, String)>,
+}
+
+/// Narrows the request's scopes to those `user` may be granted (a custom
+/// scope limited to groups the user is not in, or `latchkey:admin` for a
+/// non-admin, is dropped: the token response's `scope` tells the client,
+/// RFC 6749 3.3), then decides about consent. `None` when nothing that
+/// was asked for may be granted.
+pub fn for_user(
+    conn: &mut DbConn,
+    mut request: ValidRequest,
+    user: &UserRow,
+) -> ServiceResult<Option<ForUser>> {
+    let asked_for_something = !request.scope.is_empty();
+    request.scope = super::scopes::permitted_for_user(conn, user, &request.scope)?;
+    if asked_for_something && request.scope.is_empty() {
+        return Ok(None);
+    }
+    let needs_consent = consent_needed(conn, &request, &user.id)?;
+    let descriptions = super::scopes::descriptions(conn, &request.scope)?;
+    Ok(Some(ForUser {
+        request,
+        needs_consent,
+        descriptions,
+    }))
+}
 
 /// Whether the user must be asked: never for first-party clients; always
 /// with `prompt=consent`; otherwise when a scope was not granted before.

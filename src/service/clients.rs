@@ -20,6 +20,11 @@ pub struct Client {
     pub settings: ClientSettings,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// Declared in the configuration file; admins cannot change it.
+    pub locked: bool,
+    /// SHA-256 of its RFC 7592 registration access token, if it
+    /// registered itself.
+    pub registration_token_hash: Option<String>,
 }
 
 /// A client as shown to admins (no secret, no hash).
@@ -35,6 +40,7 @@ pub struct ClientView {
     pub first_party: bool,
     pub audiences: Vec<String>,
     pub id_token_alg: Option<String>,
+    pub locked: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -112,6 +118,8 @@ impl Client {
             },
             created_at: from_db(row.created_at),
             updated_at: from_db(row.updated_at),
+            locked: row.locked,
+            registration_token_hash: row.registration_token_hash,
         })
     }
 
@@ -135,25 +143,26 @@ impl Client {
             first_party: s.first_party,
             audiences: s.audiences.clone(),
             id_token_alg: s.id_token_alg.map(|a| a.as_str().to_owned()),
+            locked: self.locked,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
     }
 }
 
+/// The row for `client` with `settings` (new or current) as of `updated_at`.
 fn to_row(
-    client_id: String,
-    secret_hash: Option<String>,
-    s: &ClientSettings,
-    created_at: OffsetDateTime,
+    client: &Client,
+    settings: &ClientSettings,
     updated_at: OffsetDateTime,
 ) -> ServiceResult<ClientRow> {
+    let s = settings;
     let json = |v: &Vec<String>| {
         serde_json::to_string(v).map_err(|e| ServiceError::Internal(e.to_string()))
     };
     Ok(ClientRow {
-        client_id,
-        secret_hash,
+        client_id: client.client_id.clone(),
+        secret_hash: client.secret_hash.clone(),
         name: s.name.clone(),
         redirect_uris: json(&s.redirect_uris)?,
         post_logout_redirect_uris: json(&s.post_logout_redirect_uris)?,
@@ -166,15 +175,18 @@ fn to_row(
             .join(" "),
         is_public: s.kind == ClientKind::Public,
         first_party: s.first_party,
-        created_at: to_db(created_at),
+        created_at: to_db(client.created_at),
         updated_at: to_db(updated_at),
         audiences: json(&s.audiences)?,
         id_token_alg: s.id_token_alg.map(|a| a.as_str().to_owned()),
+        locked: client.locked,
+        registration_token_hash: client.registration_token_hash.clone(),
     })
 }
 
 /// Registers a client. `client_id` is generated unless given; a taken id is
-/// a `Conflict`. Confidential clients get a secret, returned once.
+/// a `Conflict`. Confidential clients get a secret, returned once. Every
+/// scope must be built in or defined (see [`super::scopes`]).
 pub fn create(
     conn: &mut DbConn,
     client_id: Option<&str>,
@@ -182,21 +194,35 @@ pub fn create(
     now: OffsetDateTime,
 ) -> ServiceResult<IssuedClient> {
     let settings = ClientSettings::parse(input)?;
+    super::scopes::check_known(conn, &settings.allowed_scopes)?;
     let client_id = match client_id {
         Some(id) => ClientId::parse(id)?,
         None => ClientId::generate(),
     };
+    insert_new(conn, client_id, settings, false, now)
+}
+
+fn insert_new(
+    conn: &mut DbConn,
+    client_id: ClientId,
+    settings: ClientSettings,
+    locked: bool,
+    now: OffsetDateTime,
+) -> ServiceResult<IssuedClient> {
     let secret = match settings.kind {
         ClientKind::Confidential => Some(OpaqueSecret::generate()?),
         ClientKind::Public => None,
     };
-    let row = to_row(
-        client_id.as_str().to_owned(),
-        secret.as_ref().map(OpaqueSecret::hash),
-        &settings,
-        now,
-        now,
-    )?;
+    let client = Client {
+        client_id: client_id.as_str().to_owned(),
+        secret_hash: secret.as_ref().map(OpaqueSecret::hash),
+        settings,
+        created_at: now,
+        updated_at: now,
+        locked,
+        registration_token_hash: None,
+    };
+    let row = to_row(&client, &client.settings, now)?;
     match repo::clients::insert(conn, &row) {
         Ok(()) => {}
         Err(diesel::result::Error::DatabaseError(
@@ -210,11 +236,21 @@ pub fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    let client = Client::from_row(row)?;
     Ok(IssuedClient {
         client: client.view(),
         client_secret: secret.map(|s| s.expose().to_owned()),
     })
+}
+
+/// Refuses changes to a client declared in the configuration file.
+fn ensure_unlocked(client: &Client) -> ServiceResult<()> {
+    if client.locked {
+        return Err(ServiceError::Locked(format!(
+            "client {:?} is declared in the configuration file; change it there",
+            client.client_id
+        )));
+    }
+    Ok(())
 }
 
 pub fn find(conn: &mut DbConn, client_id: &str) -> ServiceResult<Client> {
@@ -262,6 +298,7 @@ pub fn update(
     now: OffsetDateTime,
 ) -> ServiceResult<ClientView> {
     let current = find(conn, client_id)?;
+    ensure_unlocked(&current)?;
     let cur = current.settings.clone();
     let input = ClientInput {
         name: changes.name.unwrap_or(cur.name),
@@ -286,13 +323,8 @@ pub fn update(
             .unwrap_or(cur.id_token_alg.map(|a| a.as_str().to_owned())),
     };
     let settings = ClientSettings::parse(&input)?;
-    let row = to_row(
-        current.client_id,
-        current.secret_hash,
-        &settings,
-        current.created_at,
-        now,
-    )?;
+    super::scopes::check_known(conn, &settings.allowed_scopes)?;
+    let row = to_row(&current, &settings, now)?;
     repo::clients::update(conn, &row)?;
     Client::from_row(row).map(|c| c.view())
 }
@@ -303,20 +335,16 @@ pub fn rotate_secret(
     client_id: &str,
     now: OffsetDateTime,
 ) -> ServiceResult<IssuedClient> {
-    let current = find(conn, client_id)?;
+    let mut current = find(conn, client_id)?;
+    ensure_unlocked(&current)?;
     if current.settings.kind == ClientKind::Public {
         return Err(ServiceError::Conflict(format!(
             "client {client_id:?} is public and has no secret"
         )));
     }
     let secret = OpaqueSecret::generate()?;
-    let row = to_row(
-        current.client_id,
-        Some(secret.hash()),
-        &current.settings,
-        current.created_at,
-        now,
-    )?;
+    current.secret_hash = Some(secret.hash());
+    let row = to_row(&current, &current.settings, now)?;
     repo::clients::update(conn, &row)?;
     Ok(IssuedClient {
         client: Client::from_row(row)?.view(),
@@ -324,7 +352,12 @@ pub fn rotate_secret(
     })
 }
 
+/// Deletes a client. Its grants, refresh tokens, codes and consents go
+/// with it (foreign keys), so its access tokens introspect as inactive.
 pub fn delete(conn: &mut DbConn, client_id: &str) -> ServiceResult<()> {
+    if let Some(c) = find_optional(conn, client_id)? {
+        ensure_unlocked(&c)?;
+    }
     if repo::clients::delete(conn, client_id)? == 0 {
         return Err(ServiceError::NotFound {
             what: "client",

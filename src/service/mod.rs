@@ -11,9 +11,11 @@ pub mod audit;
 pub mod authorize;
 pub mod bootstrap;
 pub mod clients;
+pub mod groups;
 pub mod housekeeping;
 pub mod login;
 pub mod password;
+pub mod scopes;
 pub mod sessions;
 pub mod token;
 pub mod users;
@@ -29,6 +31,12 @@ pub enum ServiceError {
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
+    /// The object is managed elsewhere (the configuration file).
+    #[error("{0}")]
+    Locked(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("database unavailable")]
     Unavailable(String),
     #[error("internal error")]

@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
 use super::schema::{
-    audit_log, authorization_codes, clients, consents, grants, refresh_tokens, sessions,
-    signing_keys, users,
+    audit_log, authorization_codes, clients, consents, grants, groups, initial_access_tokens,
+    refresh_tokens, scopes, sessions, signing_keys, users,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, PartialEq)]
@@ -69,6 +69,11 @@ pub struct ClientRow {
     pub audiences: String,
     /// The client's `id_token_signed_response_alg`, if not the default.
     pub id_token_alg: Option<String>,
+    /// Declared in the configuration file: not editable by admins.
+    pub locked: bool,
+    /// SHA-256 of the RFC 7592 registration access token, for clients
+    /// that registered themselves.
+    pub registration_token_hash: Option<String>,
 }
 
 #[derive(Clone, Queryable, Selectable, Insertable, PartialEq)]
@@ -154,4 +159,32 @@ pub struct ConsentRow {
     pub client_id: String,
     pub scope: String,
     pub granted_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = groups)]
+pub struct GroupRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = scopes)]
+pub struct ScopeRow {
+    pub name: String,
+    pub description: String,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = initial_access_tokens)]
+pub struct InitialAccessTokenRow {
+    pub token_hash: String,
+    pub created_by: String,
+    pub created_at: PrimitiveDateTime,
+    pub expires_at: PrimitiveDateTime,
+    pub max_uses: i32,
+    pub uses: i32,
 }

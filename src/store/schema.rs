@@ -49,6 +49,8 @@ diesel::table! {
         updated_at -> Timestamp,
         audiences -> Text,
         id_token_alg -> Nullable<Text>,
+        locked -> Bool,
+        registration_token_hash -> Nullable<Text>,
     }
 }
 
@@ -141,7 +143,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    groups (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_groups (user_id, group_id) {
+        user_id -> Text,
+        group_id -> Text,
+    }
+}
+
+diesel::table! {
+    scopes (name) {
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    scope_groups (scope_name, group_id) {
+        scope_name -> Text,
+        group_id -> Text,
+    }
+}
+
+diesel::table! {
+    initial_access_tokens (token_hash) {
+        token_hash -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        max_uses -> Integer,
+        uses -> Integer,
+    }
+}
+
 diesel::joinable!(authorization_codes -> grants (grant_id));
+diesel::joinable!(user_groups -> groups (group_id));
+diesel::joinable!(user_groups -> users (user_id));
+diesel::joinable!(scope_groups -> groups (group_id));
+diesel::joinable!(scope_groups -> scopes (scope_name));
 diesel::joinable!(refresh_tokens -> grants (grant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -155,5 +203,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     refresh_tokens,
     consents,
-    revoked_tokens
+    revoked_tokens,
+    groups,
+    user_groups,
+    scopes,
+    scope_groups,
+    initial_access_tokens
 );

@@ -445,3 +445,84 @@ pub async fn authorize_in(
         .expect("location")
         .to_owned()
 }
+
+impl TestApp {
+    /// Defines custom scopes (any user may be granted them), unless they
+    /// already are.
+    pub fn define_scopes(&self, names: &[&str]) {
+        let mut c = conn(&self.db);
+        for name in names {
+            if latchkey::store::repo::scopes::get(&mut c, name)
+                .expect("scope lookup")
+                .is_some()
+            {
+                continue;
+            }
+            latchkey::service::scopes::create(
+                &mut c,
+                name,
+                &latchkey::service::scopes::ScopeInput {
+                    description: format!("Use {name}"),
+                    groups: Vec::new(),
+                },
+                &latchkey::service::audit::Actor::system(),
+                self.clock_now(),
+            )
+            .expect("define scope");
+        }
+    }
+}
+
+/// The PKCE pair of RFC 7636 appendix B.
+pub const PKCE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub const PKCE_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// The authorization code flow for a confidential client in a signed-in
+/// `browser`: returns the authorization redirect and, when it carried a
+/// code, the token response.
+pub async fn code_flow(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    client: (&str, &str),
+    redirect_uri: &str,
+    scope: &str,
+) -> (String, Option<serde_json::Value>) {
+    let (id, secret) = client;
+    let loc = authorize_in(
+        app,
+        browser,
+        &[
+            ("response_type", "code"),
+            ("client_id", id),
+            ("redirect_uri", redirect_uri),
+            ("scope", scope),
+            ("state", "s"),
+            ("code_challenge", PKCE_CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await;
+    let Some(code) = url::Url::parse(&loc)
+        .expect("redirect")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+    else {
+        return (loc, None);
+    };
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", PKCE_VERIFIER),
+        ])
+        .send()
+        .await
+        .expect("POST /token");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    (loc, Some(r.json().await.expect("token response")))
+}

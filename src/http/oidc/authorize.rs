@@ -101,12 +101,12 @@ async fn handle(
         }
         _ => return Ok(redirect_to_login(&params, valid.login_hint.as_deref())),
     };
-    let (v, user_id) = (valid.clone(), session.user.id.clone());
-    let needs_consent = state
-        .db
-        .run(move |conn| authz::consent_needed(conn, &v, &user_id))
-        .await?;
-    if needs_consent {
+    let prepared = match for_user(state, valid, &session).await? {
+        Ok(p) => p,
+        Err(resp) => return Ok(resp),
+    };
+    let valid = prepared.request;
+    if prepared.needs_consent {
         if valid.prompt.none {
             return Ok(respond_error(
                 state,
@@ -114,9 +114,38 @@ async fn handle(
                 &OAuthError::consent_required("consent is required"),
             ));
         }
-        return consent_page(req, state, &valid, &session, &params);
+        return consent_page(
+            req,
+            state,
+            &valid,
+            &prepared.descriptions,
+            &session,
+            &params,
+        );
     }
     issue(state, valid, session).await
+}
+
+/// The request narrowed to what this user may be granted, or the
+/// `invalid_scope` answer when that is nothing.
+async fn for_user(
+    state: &AppState,
+    valid: ValidRequest,
+    session: &ActiveSession,
+) -> Result<Result<authz::ForUser, HttpResponse>, AppError> {
+    let return_to = valid.return_to.clone();
+    let user = session.user.clone();
+    let prepared = state
+        .db
+        .run(move |conn| authz::for_user(conn, valid, &user))
+        .await?;
+    Ok(prepared.ok_or_else(|| {
+        respond_error(
+            state,
+            &return_to,
+            &OAuthError::invalid_scope("none of the requested scopes may be granted to this user"),
+        )
+    }))
 }
 
 /// The subject of an `id_token_hint` we issued (expired ones count: it is
@@ -160,27 +189,17 @@ fn redirect_to_login(params: &AuthorizeParams, login_hint: Option<&str>) -> Http
         .finish()
 }
 
-fn scope_description(scope: &str) -> String {
-    match scope {
-        "openid" => "Sign you in with your Latchkey account".into(),
-        "profile" => "See your name, username, picture and language".into(),
-        "email" => "See your email address".into(),
-        "offline_access" => "Keep access while you are away".into(),
-        other => format!("Use the \"{other}\" permission"),
-    }
-}
-
 fn consent_page(
     req: &HttpRequest,
     state: &AppState,
     valid: &ValidRequest,
+    descriptions: &[(String, String)],
     session: &ActiveSession,
     params: &AuthorizeParams,
 ) -> Result<HttpResponse, AppError> {
-    let scopes: Vec<serde_json::Value> = valid
-        .scope
+    let scopes: Vec<serde_json::Value> = descriptions
         .iter()
-        .map(|s| serde_json::json!({ "name": s, "description": scope_description(s) }))
+        .map(|(name, description)| serde_json::json!({ "name": name, "description": description }))
         .collect();
     let hidden: Vec<(String, String)> = serde_urlencoded::to_string(params)
         .ok()
@@ -221,6 +240,10 @@ pub async fn consent(
     };
     let Some(session) = extract::current_session(&req, &state).await? else {
         return Ok(redirect_to_login(&form.params, None));
+    };
+    let valid = match for_user(&state, valid, &session).await? {
+        Ok(p) => p.request,
+        Err(resp) => return Ok(resp),
     };
     match form.decision.as_str() {
         "allow" => {

@@ -21,7 +21,7 @@ pub fn document(config: &Config) -> Bytes {
         "jwks_uri": format!("{iss}/jwks"),
         "introspection_endpoint": format!("{iss}/introspect"),
         "revocation_endpoint": format!("{iss}/revoke"),
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access", "groups"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "fragment", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -35,7 +35,7 @@ pub fn document(config: &Config) -> Bytes {
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid",
             "name", "given_name", "family_name", "preferred_username", "picture", "locale",
-            "updated_at", "email", "email_verified"
+            "updated_at", "email", "email_verified", "groups"
         ],
         "claims_parameter_supported": false,
         "request_parameter_supported": false,

@@ -114,13 +114,21 @@ pub async fn userinfo(
             if access::is_revoked(conn, &c)? {
                 return Ok(None);
             }
-            Ok::<_, crate::store::StoreError>(
-                repo::users::by_id(conn, &c.sub)?.filter(|u| !u.disabled),
-            )
+            let Some(user) = repo::users::by_id(conn, &c.sub)?.filter(|u| !u.disabled) else {
+                return Ok(None);
+            };
+            let groups = if c.scope.contains("groups") {
+                repo::groups::names_for_user(conn, &user.id)?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, crate::store::StoreError>(Some((user, groups)))
         })
         .await;
     match user {
-        Ok(Some(user)) => no_store_json(StatusCode::OK, &user_claims(&user, &claims.scope)),
+        Ok(Some((user, groups))) => {
+            no_store_json(StatusCode::OK, &user_claims(&user, &claims.scope, &groups))
+        }
         Ok(None) => bearer_error(
             Some(&OAuthError::invalid_token("the access token was revoked")),
             None,

@@ -226,14 +226,7 @@ pub async fn revoke_app(
             name: format!("user:{}", s.user.username),
             ip,
         };
-        if account::revoke_app(conn, &s.user, &client_id, &actor, now)? {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound {
-                what: "authorized application",
-                id: client_id,
-            })
-        }
+        account::revoke_app(conn, &s.user, &client_id, &actor, now)
     })
     .await
 }

@@ -32,7 +32,18 @@ pub fn issue(
             .map_err(|e| OAuthError::server_error(e.problem))?,
     };
     let resource = super::effective_resource(client, req.resource.as_deref(), None)?;
-    let access = mint::access_token(ctx, client, &client.client_id, &scope, None, None, resource)?;
+    let access = mint::access_token(
+        ctx,
+        client,
+        mint::AccessSubject {
+            subject: &client.client_id,
+            scope: &scope,
+            auth_time: None,
+            grant_id: None,
+            resource,
+            groups: None,
+        },
+    )?;
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",

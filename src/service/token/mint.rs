@@ -58,30 +58,43 @@ fn sign_error(e: impl std::fmt::Display) -> OAuthError {
     OAuthError::server_error("token signing failed")
 }
 
+/// Who and what an access token is for.
+pub struct AccessSubject<'a> {
+    /// The user id, or the client id for `client_credentials`.
+    pub subject: &'a str,
+    pub scope: &'a ScopeSet,
+    pub auth_time: Option<OffsetDateTime>,
+    pub grant_id: Option<&'a str>,
+    pub resource: Option<&'a str>,
+    /// The user's group names, for the `groups` claim.
+    pub groups: Option<&'a [String]>,
+}
+
 /// A signed access token with a fresh `jti`, for `resource` if given.
 pub fn access_token(
     ctx: &TokenContext,
     client: &Client,
-    subject: &str,
-    scope: &ScopeSet,
-    auth_time: Option<OffsetDateTime>,
-    grant_id: Option<&str>,
-    resource: Option<&str>,
+    a: AccessSubject<'_>,
 ) -> Result<String, OAuthError> {
     let jti = uuid::Uuid::new_v4().to_string();
-    let audience =
-        claims::access_audience(resource, &client.settings.audiences, &ctx.audience, scope);
+    let audience = claims::access_audience(
+        a.resource,
+        &client.settings.audiences,
+        &ctx.audience,
+        a.scope,
+    );
     let payload = claims::access_token(AccessTokenInput {
         issuer: &ctx.issuer,
         audience: &audience,
         client_id: &client.client_id,
-        subject,
-        scope,
+        subject: a.subject,
+        scope: a.scope,
         now: ctx.now,
         ttl_secs: ctx.access_ttl,
         jti: &jti,
-        auth_time,
-        grant_id,
+        auth_time: a.auth_time,
+        grant_id: a.grant_id,
+        groups: a.groups,
     })
     .map_err(sign_error)?;
     ctx.keys
@@ -140,14 +153,22 @@ pub fn user_tokens(
         with_refresh,
     } = g;
     let auth_time = grant.auth_time.assume_utc();
+    let groups = if scope.contains("groups") {
+        repo::groups::names_for_user(conn, &user.id).map_err(db_error)?
+    } else {
+        Vec::new()
+    };
     let access = access_token(
         ctx,
         client,
-        &user.id,
-        scope,
-        Some(auth_time),
-        Some(&grant.id),
-        resource,
+        AccessSubject {
+            subject: &user.id,
+            scope,
+            auth_time: Some(auth_time),
+            grant_id: Some(&grant.id),
+            resource,
+            groups: Some(&groups),
+        },
     )?;
     let id_alg = client.settings.id_token_alg.unwrap_or(ctx.id_token_alg);
     let id_token = if scope.contains("openid") {
@@ -162,6 +183,7 @@ pub fn user_tokens(
             nonce,
             sid: grant.sid.as_deref(),
             at_hash: Some(claims::at_hash(&access, id_alg)),
+            groups: &groups,
         })
         .map_err(sign_error)?;
         Some(ctx.keys.sign(id_alg, "JWT", &payload).map_err(sign_error)?)

@@ -172,6 +172,21 @@ impl From<crate::store::StoreError> for OAuthError {
     }
 }
 
+impl From<crate::service::ServiceError> for OAuthError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        use crate::service::ServiceError;
+        match e {
+            ServiceError::Unavailable(_) => {
+                OAuthError::temporarily_unavailable("storage is unavailable; try again")
+            }
+            other => {
+                tracing::error!(error = %other, "token endpoint failure");
+                OAuthError::server_error("internal error")
+            }
+        }
+    }
+}
+
 /// The resource a token is for: the one asked at the token endpoint (it
 /// must be registered for the client, and within what was authorized),
 /// else the one authorized (RFC 8707 2.2).

@@ -64,6 +64,10 @@ pub fn exchange(
             _ => granted,
         };
         let user = grant_user(conn, &grant)?;
+        // The user may have lost a group (or admin rights) since: a
+        // refresh never carries more than they have now.
+        let scope = crate::service::scopes::permitted_for_user(conn, &user, &scope)
+            .map_err(|e| TxError::OAuth(OAuthError::from(e)))?;
         let resource =
             effective_resource(client, req.resource.as_deref(), grant.resource.as_deref())?;
         let tokens = mint::user_tokens(

@@ -1,0 +1,257 @@
+//! The scope registry: built-in scopes, and custom scopes an admin defines
+//! with a consent-page description and, optionally, the groups whose
+//! members may be granted them. A user is granted a custom scope only if
+//! it is unrestricted or one of their groups permits it, and
+//! `latchkey:admin` only if they are an admin: an app never gets more
+//! than its user has.
+
+use diesel::Connection;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::audit::{self, Actor};
+use super::{ServiceError, ServiceResult};
+use crate::clock::to_db;
+use crate::domain::Invalid;
+use crate::domain::scope::{
+    ADMIN_SCOPE, BUILTIN_SCOPES, DESCRIPTION_MAX, Scope, ScopeSet, builtin_description,
+};
+use crate::domain::text;
+use crate::store::models::{ScopeRow, UserRow};
+use crate::store::{DbConn, repo};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScopeView {
+    pub name: String,
+    pub description: String,
+    /// Groups whose members may be granted it; empty: any user.
+    pub groups: Vec<String>,
+    pub builtin: bool,
+}
+
+/// Every scope: built-ins first, then custom ones by name.
+pub fn list(conn: &mut DbConn) -> ServiceResult<Vec<ScopeView>> {
+    let restrictions = repo::scopes::group_names(conn)?;
+    let groups_of = |name: &str| -> Vec<String> {
+        restrictions
+            .iter()
+            .filter(|(s, _)| s == name)
+            .map(|(_, g)| g.clone())
+            .collect()
+    };
+    let mut out: Vec<ScopeView> = BUILTIN_SCOPES
+        .iter()
+        .map(|(name, description)| ScopeView {
+            name: (*name).to_owned(),
+            description: (*description).to_owned(),
+            groups: Vec::new(),
+            builtin: true,
+        })
+        .collect();
+    for row in repo::scopes::list(conn)? {
+        out.push(ScopeView {
+            groups: groups_of(&row.name),
+            name: row.name,
+            description: row.description,
+            builtin: false,
+        });
+    }
+    Ok(out)
+}
+
+pub fn show(conn: &mut DbConn, name: &str) -> ServiceResult<ScopeView> {
+    list(conn)?
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| ServiceError::NotFound {
+            what: "scope",
+            id: name.to_owned(),
+        })
+}
+
+/// The consent-page text for each scope in `set`, in order.
+pub fn descriptions(conn: &mut DbConn, set: &ScopeSet) -> ServiceResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for s in set.iter() {
+        let d = match builtin_description(s) {
+            Some(d) => d.to_owned(),
+            None => repo::scopes::get(conn, s)?
+                .map(|r| r.description)
+                .unwrap_or_else(|| format!("Use the \"{s}\" permission")),
+        };
+        out.push((s.to_owned(), d));
+    }
+    Ok(out)
+}
+
+/// Fails with `invalid scope` naming the first scope in `set` that is
+/// neither built in nor defined.
+pub fn check_known(conn: &mut DbConn, set: &ScopeSet) -> ServiceResult<()> {
+    for s in set.iter() {
+        if builtin_description(s).is_none() && repo::scopes::get(conn, s)?.is_none() {
+            return Err(Invalid::new(
+                "scope",
+                format!("unknown scope {s:?}: define it first (latchkey scope add, or Scopes in the console)"),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The part of `requested` that `user` may be granted.
+pub fn permitted_for_user(
+    conn: &mut DbConn,
+    user: &UserRow,
+    requested: &ScopeSet,
+) -> ServiceResult<ScopeSet> {
+    let restrictions = repo::scopes::group_names(conn)?;
+    let mut mine: Option<Vec<String>> = None;
+    let mut kept = Vec::new();
+    for s in requested.iter() {
+        let ok = if s == ADMIN_SCOPE {
+            user.is_admin
+        } else if builtin_description(s).is_some() {
+            true
+        } else if repo::scopes::get(conn, s)?.is_none() {
+            // Not defined (any more): nobody is granted it.
+            false
+        } else {
+            let allowed: Vec<&str> = restrictions
+                .iter()
+                .filter(|(scope, _)| scope == s)
+                .map(|(_, g)| g.as_str())
+                .collect();
+            if allowed.is_empty() {
+                true
+            } else {
+                if mine.is_none() {
+                    mine = Some(repo::groups::names_for_user(conn, &user.id)?);
+                }
+                let mine = mine.as_deref().unwrap_or_default();
+                allowed.iter().any(|g| mine.iter().any(|m| m == g))
+            }
+        };
+        if ok {
+            kept.push(s.to_owned());
+        }
+    }
+    Ok(ScopeSet::from_items(kept.iter().map(String::as_str))?)
+}
+
+/// What an admin gives to define or change a custom scope.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeInput {
+    pub description: String,
+    /// Group names; empty: any user may be granted it.
+    pub groups: Vec<String>,
+}
+
+fn group_ids(conn: &mut DbConn, names: &[String]) -> ServiceResult<Vec<String>> {
+    let mut ids = Vec::new();
+    for n in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let g = super::groups::find(conn, n)?;
+        if !ids.contains(&g.id) {
+            ids.push(g.id);
+        }
+    }
+    Ok(ids)
+}
+
+fn custom_name(name: &str) -> ServiceResult<String> {
+    let scope = Scope::parse(name.trim())?;
+    if builtin_description(scope.as_str()).is_some() {
+        return Err(ServiceError::Conflict(format!(
+            "{:?} is a built-in scope",
+            scope.as_str()
+        )));
+    }
+    Ok(scope.as_str().to_owned())
+}
+
+pub fn create(
+    conn: &mut DbConn,
+    name: &str,
+    input: &ScopeInput,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> ServiceResult<ScopeView> {
+    let name = custom_name(name)?;
+    let description = text::bounded("description", &input.description, DESCRIPTION_MAX)?;
+    conn.transaction(|conn| {
+        // Claim first (see store): the audit row is the first statement.
+        audit::record(conn, actor, "scope.create", &name, None, now)?;
+        if repo::scopes::get(conn, &name)?.is_some() {
+            return Err(ServiceError::Conflict(format!(
+                "scope {name:?} already exists"
+            )));
+        }
+        let ids = group_ids(conn, &input.groups)?;
+        repo::scopes::insert(
+            conn,
+            &ScopeRow {
+                name: name.clone(),
+                description,
+                created_at: to_db(now),
+                updated_at: to_db(now),
+            },
+        )?;
+        repo::scopes::set_groups(conn, &name, &ids)?;
+        show(conn, &name)
+    })
+}
+
+pub fn update(
+    conn: &mut DbConn,
+    name: &str,
+    input: &ScopeInput,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> ServiceResult<ScopeView> {
+    let name = custom_name(name)?;
+    let description = text::bounded("description", &input.description, DESCRIPTION_MAX)?;
+    conn.transaction(|conn| {
+        if repo::scopes::set_description(conn, &name, &description, to_db(now))? == 0 {
+            return Err(ServiceError::NotFound {
+                what: "scope",
+                id: name.clone(),
+            });
+        }
+        let ids = group_ids(conn, &input.groups)?;
+        repo::scopes::set_groups(conn, &name, &ids)?;
+        audit::record(conn, actor, "scope.update", &name, None, now)?;
+        show(conn, &name)
+    })
+}
+
+/// Deletes a custom scope. One that a client is still allowed is a
+/// `Conflict`: remove it from those clients first.
+pub fn delete(
+    conn: &mut DbConn,
+    name: &str,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> ServiceResult<()> {
+    let name = custom_name(name)?;
+    conn.transaction(|conn| {
+        audit::record(conn, actor, "scope.delete", &name, None, now)?;
+        let users: Vec<String> = repo::clients::list(conn)?
+            .into_iter()
+            .filter(|c| c.allowed_scopes.split(' ').any(|s| s == name))
+            .map(|c| c.name)
+            .collect();
+        if !users.is_empty() {
+            return Err(ServiceError::Conflict(format!(
+                "scope {name:?} is allowed for {}; remove it there first",
+                users.join(", ")
+            )));
+        }
+        if repo::scopes::delete(conn, &name)? == 0 {
+            return Err(ServiceError::NotFound {
+                what: "scope",
+                id: name.clone(),
+            });
+        }
+        Ok(())
+    })
+}
