@@ -34,6 +34,41 @@ pub struct Config {
     pub log: LogConfig,
     pub keys: KeysConfig,
     pub tokens: TokensConfig,
+    pub registration: RegistrationConfig,
+    /// Pre-configured clients (`[[clients]]`): created or updated at every
+    /// start, and locked against edits in the console and the API.
+    pub clients: Vec<DeclaredClient>,
+}
+
+/// Dynamic client registration (RFC 7591) at `/register`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Let anyone register a client without an initial access token. Off:
+    /// registration needs a token an admin issued.
+    pub open: bool,
+}
+
+/// A client declared in the configuration file, with a fixed `client_id`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeclaredClient {
+    pub client_id: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Allowed scopes (default: openid profile email).
+    pub scopes: Vec<String>,
+    /// Allowed grant types (default: authorization_code refresh_token).
+    pub grant_types: Vec<String>,
+    /// A public client (no secret, PKCE), e.g. a CLI tool.
+    pub public: bool,
+    pub first_party: bool,
+    pub audiences: Vec<String>,
+    pub id_token_alg: Option<String>,
+    /// For a confidential client: the environment variable holding its
+    /// secret (the secret never goes in this file).
+    pub secret_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -162,6 +197,8 @@ impl Default for Config {
             log: LogConfig::default(),
             keys: KeysConfig::default(),
             tokens: TokensConfig::default(),
+            registration: RegistrationConfig::default(),
+            clients: Vec::new(),
         }
     }
 }

@@ -66,6 +66,16 @@ pub fn run(config: Config) -> CliResult {
             );
         }
     }
+    let declared = crate::service::clients::sync_declared(
+        &mut conn,
+        &config.clients,
+        &|var| std::env::var(var).ok(),
+        clock.now(),
+    )
+    .map_err(|e| StartupError::Config(e.to_string()))?;
+    if !declared.is_empty() {
+        tracing::info!(clients = %declared.join(","), "pre-configured clients in place");
+    }
     drop(conn);
 
     let addr = config

@@ -181,7 +181,8 @@ pub struct ClientSettings {
 }
 
 /// Raw client settings as typed by an admin or a registration request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ClientInput {
     pub name: String,
     pub redirect_uris: Vec<String>,

@@ -1,6 +1,7 @@
 //! HTTP: the route table and the pieces handlers share. Handlers are thin:
 //! read the request, call one service function, write the response.
 
+pub mod admin;
 pub mod cookies;
 pub mod cors;
 pub mod csrf;
@@ -8,6 +9,7 @@ pub mod extract;
 pub mod form;
 pub mod health;
 pub mod oidc;
+pub mod register;
 pub mod request_log;
 pub mod templates;
 pub mod ui;
@@ -48,6 +50,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/introspect", web::post().to(oidc::introspect::introspect))
         .route("/revoke", web::post().to(oidc::introspect::revoke))
+        .route("/register", web::post().to(register::register))
+        .service(
+            web::resource("/register/{client_id}")
+                .route(web::get().to(register::read))
+                .route(web::put().to(register::update))
+                .route(web::delete().to(register::delete)),
+        )
+        .configure(admin::configure_api)
         .route("/", web::get().to(ui::home::show))
         .service(
             web::resource("/login")

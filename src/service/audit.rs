@@ -41,7 +41,9 @@ pub fn record(
     repo::audit::insert(
         conn,
         &AuditRow {
-            id: uuid::Uuid::new_v4().to_string(),
+            // Time-ordered (v7), so entries of the same second list in
+            // the order they happened.
+            id: uuid::Uuid::now_v7().to_string(),
             at: to_db(now),
             actor: actor.name.clone(),
             action: action.into(),

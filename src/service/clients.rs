@@ -195,18 +195,22 @@ pub fn create(
 ) -> ServiceResult<IssuedClient> {
     let settings = ClientSettings::parse(input)?;
     super::scopes::check_known(conn, &settings.allowed_scopes)?;
+    ensure_unique_name(conn, &settings.name, None)?;
     let client_id = match client_id {
         Some(id) => ClientId::parse(id)?,
         None => ClientId::generate(),
     };
-    insert_new(conn, client_id, settings, false, now)
+    insert_new(conn, client_id, settings, false, None, now)
 }
 
-fn insert_new(
+/// Inserts a validated client (scopes already checked) with a fresh secret
+/// when confidential.
+pub(crate) fn insert_new(
     conn: &mut DbConn,
     client_id: ClientId,
     settings: ClientSettings,
     locked: bool,
+    registration_token_hash: Option<String>,
     now: OffsetDateTime,
 ) -> ServiceResult<IssuedClient> {
     let secret = match settings.kind {
@@ -220,7 +224,7 @@ fn insert_new(
         created_at: now,
         updated_at: now,
         locked,
-        registration_token_hash: None,
+        registration_token_hash,
     };
     let row = to_row(&client, &client.settings, now)?;
     match repo::clients::insert(conn, &row) {
@@ -240,6 +244,20 @@ fn insert_new(
         client: client.view(),
         client_secret: secret.map(|s| s.expose().to_owned()),
     })
+}
+
+/// Two apps with one name would look alike on the consent page: names are
+/// unique, ignoring case.
+fn ensure_unique_name(conn: &mut DbConn, name: &str, except: Option<&str>) -> ServiceResult<()> {
+    let taken = repo::clients::list(conn)?.into_iter().any(|c| {
+        Some(c.client_id.as_str()) != except && c.name.to_lowercase() == name.to_lowercase()
+    });
+    if taken {
+        return Err(ServiceError::Conflict(format!(
+            "another client is already named {name:?}"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses changes to a client declared in the configuration file.
@@ -276,7 +294,8 @@ pub fn list(conn: &mut DbConn) -> ServiceResult<Vec<ClientView>> {
 }
 
 /// Changes to apply; `None` keeps the current value.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ClientChanges {
     pub name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
@@ -285,7 +304,8 @@ pub struct ClientChanges {
     pub grant_types: Option<Vec<String>>,
     pub first_party: Option<bool>,
     pub audiences: Option<Vec<String>>,
-    /// `Some(None)` clears it.
+    /// `Some(None)` (JSON `null`) clears it.
+    #[serde(deserialize_with = "present_or_null")]
     pub id_token_alg: Option<Option<String>>,
 }
 
@@ -324,6 +344,7 @@ pub fn update(
     };
     let settings = ClientSettings::parse(&input)?;
     super::scopes::check_known(conn, &settings.allowed_scopes)?;
+    ensure_unique_name(conn, &settings.name, Some(client_id))?;
     let row = to_row(&current, &settings, now)?;
     repo::clients::update(conn, &row)?;
     Client::from_row(row).map(|c| c.view())
@@ -365,4 +386,124 @@ pub fn delete(conn: &mut DbConn, client_id: &str) -> ServiceResult<()> {
         });
     }
     Ok(())
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn present_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// Replaces a client's settings (already validated, scopes checked)
+/// without the lock check: for its own RFC 7592 management and for the
+/// configuration file. `secret_hash` and `registration_token_hash`, when
+/// given, replace the stored ones.
+pub(crate) fn replace(
+    conn: &mut DbConn,
+    mut current: Client,
+    settings: ClientSettings,
+    secret_hash: Option<Option<String>>,
+    registration_token_hash: Option<String>,
+    now: OffsetDateTime,
+) -> ServiceResult<Client> {
+    if let Some(h) = secret_hash {
+        current.secret_hash = h;
+    }
+    if let Some(h) = registration_token_hash {
+        current.registration_token_hash = Some(h);
+    }
+    let row = to_row(&current, &settings, now)?;
+    repo::clients::update(conn, &row)?;
+    Client::from_row(row)
+}
+
+/// Makes the clients declared in the configuration file exist as declared
+/// and locked; a confidential one's secret comes from the environment
+/// variable it names (via `secret_of`). Clients no longer declared are
+/// unlocked, so admins can manage or delete them. Returns the ids touched.
+pub fn sync_declared(
+    conn: &mut DbConn,
+    declared: &[crate::config::DeclaredClient],
+    secret_of: &dyn Fn(&str) -> Option<String>,
+    now: OffsetDateTime,
+) -> ServiceResult<Vec<String>> {
+    let mut ids = Vec::new();
+    for d in declared {
+        let input = ClientInput {
+            name: d.name.clone(),
+            redirect_uris: d.redirect_uris.clone(),
+            post_logout_redirect_uris: d.post_logout_redirect_uris.clone(),
+            scopes: d.scopes.clone(),
+            grant_types: d.grant_types.clone(),
+            public: d.public,
+            first_party: d.first_party,
+            audiences: d.audiences.clone(),
+            id_token_alg: d.id_token_alg.clone(),
+        };
+        let in_config = |e: ServiceError| {
+            ServiceError::Invalid(crate::domain::Invalid::new(
+                "clients",
+                format!("client {:?} in the configuration file: {e}", d.client_id),
+            ))
+        };
+        let settings = ClientSettings::parse(&input).map_err(|e| in_config(e.into()))?;
+        super::scopes::check_known(conn, &settings.allowed_scopes).map_err(in_config)?;
+        let client_id = ClientId::parse(&d.client_id).map_err(|e| in_config(e.into()))?;
+        let secret_hash = match (settings.kind, &d.secret_env) {
+            (ClientKind::Public, None) => None,
+            (ClientKind::Public, Some(_)) => {
+                return Err(in_config(ServiceError::Conflict(
+                    "a public client has no secret; remove secret_env".into(),
+                )));
+            }
+            (ClientKind::Confidential, None) => {
+                return Err(in_config(ServiceError::Conflict(
+                    "a confidential client needs secret_env (the variable holding its secret)"
+                        .into(),
+                )));
+            }
+            (ClientKind::Confidential, Some(var)) => match secret_of(var) {
+                Some(secret) if secret.len() >= 32 => {
+                    Some(crate::token::opaque::hash_secret(&secret))
+                }
+                _ => {
+                    return Err(in_config(ServiceError::Conflict(format!(
+                        "environment variable {var} must hold its secret (at least 32 characters)"
+                    ))));
+                }
+            },
+        };
+        match find_optional(conn, client_id.as_str())? {
+            Some(current) => {
+                let mut current = current;
+                current.locked = true;
+                replace(conn, current, settings, Some(secret_hash), None, now)?;
+            }
+            None => {
+                insert_new(conn, client_id.clone(), settings, true, None, now)?;
+                let current = find(conn, client_id.as_str())?;
+                replace(
+                    conn,
+                    current.clone(),
+                    current.settings,
+                    Some(secret_hash),
+                    None,
+                    now,
+                )?;
+            }
+        }
+        ids.push(d.client_id.clone());
+    }
+    for row in repo::clients::list(conn)? {
+        if row.locked && !ids.contains(&row.client_id) {
+            let mut c = Client::from_row(row)?;
+            c.locked = false;
+            let settings = c.settings.clone();
+            replace(conn, c, settings, None, None, now)?;
+        }
+    }
+    Ok(ids)
 }

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod account;
 pub mod audit;
+pub mod audit_query;
 pub mod authorize;
 pub mod bootstrap;
 pub mod clients;
@@ -15,6 +16,7 @@ pub mod groups;
 pub mod housekeeping;
 pub mod login;
 pub mod password;
+pub mod registration;
 pub mod scopes;
 pub mod sessions;
 pub mod token;

@@ -176,7 +176,121 @@ pub fn delete(conn: &mut DbConn, username: &str) -> ServiceResult<()> {
     let user = find(conn, username)?;
     conn.transaction(|conn| {
         repo::sessions::delete_for_user(conn, &user.id)?;
-        repo::users::delete(conn, &user.id)
+        repo::users::delete(conn, &user.id)?;
+        if user.is_admin && !user.disabled && repo::users::count_active_admins(conn)? == 0 {
+            return Err(ServiceError::Conflict(
+                "this is the last enabled admin; make someone else an admin first".into(),
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// A page of users matching a search.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UserPage {
+    pub users: Vec<UserView>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Users whose username, email or name contains `q` (all when empty).
+pub fn search(conn: &mut DbConn, q: &str, limit: i64, offset: i64) -> ServiceResult<UserPage> {
+    let (limit, offset) = (limit.clamp(1, 1000), offset.max(0));
+    let q: String = q.trim().chars().take(200).collect();
+    let (rows, total) = repo::users::search(conn, &q, limit, offset)?;
+    Ok(UserPage {
+        users: rows.into_iter().map(UserView::from).collect(),
+        total,
+        limit,
+        offset,
+    })
+}
+
+/// Changes an admin may make to a user; `None` keeps the current value.
+/// For email and profile fields, an empty string clears the value.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChanges {
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub picture: Option<String>,
+    pub locale: Option<String>,
+    pub is_admin: Option<bool>,
+    pub disabled: Option<bool>,
+}
+
+/// Applies `changes`, all or nothing. Taking away the last enabled
+/// admin's rights (demoting or disabling) is a `Conflict`. Disabling ends
+/// the user's sessions and revokes their grants.
+pub fn update(
+    conn: &mut DbConn,
+    username: &str,
+    changes: &UserChanges,
+    now: OffsetDateTime,
+) -> ServiceResult<UserView> {
+    let user = find(conn, username)?;
+    let pick = |new: &Option<String>, old: &Option<String>| -> Option<String> {
+        match new {
+            None => old.clone(),
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => Some(v.clone()),
+        }
+    };
+    let email = pick(&changes.email, &user.email)
+        .map(|e| Email::parse(&e).map(Email::into_inner))
+        .transpose()?;
+    let (name, given_name, family_name, picture, locale) = (
+        pick(&changes.name, &user.name),
+        pick(&changes.given_name, &user.given_name),
+        pick(&changes.family_name, &user.family_name),
+        pick(&changes.picture, &user.picture),
+        pick(&changes.locale, &user.locale),
+    );
+    let profile = Profile::parse(&ProfileInput {
+        name: name.as_deref(),
+        given_name: given_name.as_deref(),
+        family_name: family_name.as_deref(),
+        picture: picture.as_deref(),
+        locale: locale.as_deref(),
     })?;
-    Ok(())
+    let email_changed = email != user.email;
+    let email_verified = changes
+        .email_verified
+        .unwrap_or(user.email_verified && !email_changed);
+    let is_admin = changes.is_admin.unwrap_or(user.is_admin);
+    let disabled = changes.disabled.unwrap_or(user.disabled);
+    conn.transaction(|conn| {
+        repo::users::set_account(
+            conn,
+            &user.id,
+            email.as_deref(),
+            email_verified,
+            is_admin,
+            to_db(now),
+        )?;
+        repo::users::set_profile(conn, &user.id, &profile, to_db(now))?;
+        if disabled != user.disabled {
+            repo::users::set_disabled(conn, &user.id, disabled, to_db(now))?;
+            if disabled {
+                repo::sessions::delete_for_user(conn, &user.id)?;
+                repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
+            }
+        }
+        if user.is_admin
+            && !user.disabled
+            && (!is_admin || disabled)
+            && repo::users::count_active_admins(conn)? == 0
+        {
+            return Err(ServiceError::Conflict(
+                "this is the last enabled admin; make someone else an admin first".into(),
+            ));
+        }
+        Ok(())
+    })?;
+    show(conn, username)
 }

@@ -21,6 +21,7 @@ pub fn document(config: &Config) -> Bytes {
         "jwks_uri": format!("{iss}/jwks"),
         "introspection_endpoint": format!("{iss}/introspect"),
         "revocation_endpoint": format!("{iss}/revoke"),
+        "registration_endpoint": format!("{iss}/register"),
         "scopes_supported": ["openid", "profile", "email", "offline_access", "groups"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "fragment", "form_post"],

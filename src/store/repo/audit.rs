@@ -30,3 +30,36 @@ pub fn recent(
         .select(AuditRow::as_select())
         .load(conn)
 }
+
+/// Newest first, filtered by exact actor, action prefix and exact target.
+pub fn search(
+    conn: &mut DbConn,
+    actor: Option<&str>,
+    action_prefix: Option<&str>,
+    target: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<AuditRow>> {
+    let mut q = dsl::audit_log.into_boxed();
+    if let Some(a) = actor {
+        q = q.filter(dsl::actor.eq(a.to_owned()));
+    }
+    if let Some(p) = action_prefix {
+        q = q.filter(
+            dsl::action
+                .like(format!(
+                    "{}%",
+                    p.replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_")
+                ))
+                .escape('\\'),
+        );
+    }
+    if let Some(t) = target {
+        q = q.filter(dsl::target.eq(t.to_owned()));
+    }
+    q.order((dsl::at.desc(), dsl::id.desc()))
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)
+}

@@ -36,3 +36,37 @@ pub fn update(conn: &mut DbConn, row: &ClientRow) -> QueryResult<usize> {
 pub fn delete(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
     diesel::delete(dsl::clients.find(client_id)).execute(conn)
 }
+
+/// Replaces a client's registration token hash if `old_hash` is the
+/// current one; true when it was (one conditional write, so it can open a
+/// transaction).
+pub fn swap_registration_token(
+    conn: &mut DbConn,
+    client_id: &str,
+    old_hash: &str,
+    new_hash: &str,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        dsl::clients
+            .find(client_id)
+            .filter(dsl::registration_token_hash.eq(old_hash)),
+    )
+    .set(dsl::registration_token_hash.eq(new_hash))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Deletes a client if `token_hash` is its registration token hash.
+pub fn delete_registered(
+    conn: &mut DbConn,
+    client_id: &str,
+    token_hash: &str,
+) -> QueryResult<bool> {
+    let n = diesel::delete(
+        dsl::clients
+            .find(client_id)
+            .filter(dsl::registration_token_hash.eq(token_hash)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
+}

@@ -83,3 +83,70 @@ pub fn set_profile(
         ))
         .execute(conn)
 }
+
+/// Users whose username, email or name contains `q` (case-insensitive on
+/// both backends: usernames are stored lowercase, the rest is compared
+/// lowercased), by username, with the total count.
+pub fn search(
+    conn: &mut DbConn,
+    q: &str,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<UserRow>, i64)> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    let pattern = format!(
+        "%{}%",
+        q.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    // LOWER() on both backends; the pattern is a bound parameter.
+    let filter = || {
+        sql::<Bool>("(LOWER(username) LIKE ")
+            .bind::<Text, _>(pattern.clone())
+            .sql(" ESCAPE '\\' OR LOWER(COALESCE(email, '')) LIKE ")
+            .bind::<Text, _>(pattern.clone())
+            .sql(" ESCAPE '\\' OR LOWER(COALESCE(name, '')) LIKE ")
+            .bind::<Text, _>(pattern.clone())
+            .sql(" ESCAPE '\\')")
+    };
+    let total = dsl::users.filter(filter()).count().get_result(conn)?;
+    let rows = dsl::users
+        .filter(filter())
+        .order(dsl::username.asc())
+        .limit(limit)
+        .offset(offset)
+        .select(UserRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Email, verification and admin flag, as an admin sets them.
+pub fn set_account(
+    conn: &mut DbConn,
+    id: &str,
+    email: Option<&str>,
+    email_verified: bool,
+    is_admin: bool,
+    now: PrimitiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(dsl::users.find(id))
+        .set((
+            dsl::email.eq(email),
+            dsl::email_verified.eq(email_verified),
+            dsl::is_admin.eq(is_admin),
+            dsl::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// Enabled admins.
+pub fn count_active_admins(conn: &mut DbConn) -> QueryResult<i64> {
+    dsl::users
+        .filter(dsl::is_admin.eq(true))
+        .filter(dsl::disabled.eq(false))
+        .count()
+        .get_result(conn)
+}

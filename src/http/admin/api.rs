@@ -1,0 +1,578 @@
+//! The admin JSON API, `/admin/api/v1/…`: the console's operations for
+//! scripts and tools. Every call needs a bearer token with
+//! `latchkey:admin`; every change is audited with the caller and IP, in
+//! the same transaction as the change. `openapi.json` describes it.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::CACHE_CONTROL;
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::Connection;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::error::ApiError;
+use super::principal::api_caller;
+use crate::app::AppState;
+use crate::domain::client::ClientInput;
+use crate::domain::user::ProfileInput;
+use crate::keys::SigningAlg;
+use crate::service::audit::{self, Actor};
+use crate::service::audit_query::{self, AuditFilter};
+use crate::service::clients::{self, ClientChanges};
+use crate::service::scopes::{self, ScopeInput};
+use crate::service::users::{self, NewUser, UserChanges, UserView};
+use crate::service::{groups, registration};
+use crate::store::DbConn;
+
+type Data = web::Data<AppState>;
+type Answer = Result<HttpResponse, ApiError>;
+
+fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(body)
+}
+
+/// A read by an authenticated admin.
+async fn read<T, F>(req: &HttpRequest, state: &AppState, f: F) -> Answer
+where
+    F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+    T: Serialize + Send + 'static,
+{
+    api_caller(req, state).await?;
+    let v = state.db.run(f).await?;
+    Ok(json(StatusCode::OK, &v))
+}
+
+/// A change by an authenticated admin. With `audit`, the audit row
+/// (action, target) is the transaction's first statement ("claim first")
+/// and is rolled back with a change that fails.
+async fn change<T, F>(
+    req: &HttpRequest,
+    state: &AppState,
+    audit: Option<(&'static str, String)>,
+    f: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConn, &Actor, OffsetDateTime) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let actor = api_caller(req, state).await?;
+    let now = state.clock.now();
+    state
+        .db
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                if let Some((action, target)) = &audit {
+                    audit::record(conn, &actor, action, target, None, now)?;
+                }
+                f(conn, &actor, now)
+            })
+        })
+        .await
+}
+
+// ---- clients ----------------------------------------------------------
+
+pub async fn list_clients(req: HttpRequest, state: Data) -> Answer {
+    read(&req, &state, |conn| Ok(clients::list(conn)?)).await
+}
+
+pub async fn get_client(req: HttpRequest, state: Data, id: web::Path<String>) -> Answer {
+    let id = id.into_inner();
+    read(&req, &state, move |conn| {
+        Ok(clients::find(conn, &id)?.view())
+    })
+    .await
+}
+
+pub async fn create_client(req: HttpRequest, state: Data, body: web::Json<ClientInput>) -> Answer {
+    let input = body.into_inner();
+    let target = input.name.clone();
+    let issued = change(
+        &req,
+        &state,
+        Some(("client.create", target)),
+        move |conn, _, now| Ok(clients::create(conn, None, &input, now)?),
+    )
+    .await?;
+    Ok(json(StatusCode::CREATED, &issued))
+}
+
+pub async fn update_client(
+    req: HttpRequest,
+    state: Data,
+    id: web::Path<String>,
+    body: web::Json<ClientChanges>,
+) -> Answer {
+    let id = id.into_inner();
+    let changes = body.into_inner();
+    let cid = id.clone();
+    let view = change(
+        &req,
+        &state,
+        Some(("client.update", id.clone())),
+        move |conn, _, now| Ok(clients::update(conn, &cid, changes, now)?),
+    )
+    .await?;
+    state.clients.forget(&id);
+    Ok(json(StatusCode::OK, &view))
+}
+
+pub async fn delete_client(req: HttpRequest, state: Data, id: web::Path<String>) -> Answer {
+    let id = id.into_inner();
+    let cid = id.clone();
+    change(
+        &req,
+        &state,
+        Some(("client.delete", id.clone())),
+        move |conn, _, _| Ok(clients::delete(conn, &cid)?),
+    )
+    .await?;
+    state.clients.forget(&id);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn rotate_client_secret(req: HttpRequest, state: Data, id: web::Path<String>) -> Answer {
+    let id = id.into_inner();
+    let cid = id.clone();
+    let issued = change(
+        &req,
+        &state,
+        Some(("client.rotate_secret", id.clone())),
+        move |conn, _, now| Ok(clients::rotate_secret(conn, &cid, now)?),
+    )
+    .await?;
+    state.clients.forget(&id);
+    Ok(json(StatusCode::OK, &issued))
+}
+
+// ---- scopes -------------------------------------------------------------
+
+pub async fn list_scopes(req: HttpRequest, state: Data) -> Answer {
+    read(&req, &state, |conn| Ok(scopes::list(conn)?)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewScope {
+    name: String,
+    description: String,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeBody {
+    description: String,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+pub async fn create_scope(req: HttpRequest, state: Data, body: web::Json<NewScope>) -> Answer {
+    let b = body.into_inner();
+    let view = change(&req, &state, None, move |conn, actor, now| {
+        let input = ScopeInput {
+            description: b.description,
+            groups: b.groups,
+        };
+        Ok(scopes::create(conn, &b.name, &input, actor, now)?)
+    })
+    .await?;
+    Ok(json(StatusCode::CREATED, &view))
+}
+
+pub async fn update_scope(
+    req: HttpRequest,
+    state: Data,
+    name: web::Path<String>,
+    body: web::Json<ScopeBody>,
+) -> Answer {
+    let name = name.into_inner();
+    let b = body.into_inner();
+    let view = change(&req, &state, None, move |conn, actor, now| {
+        let input = ScopeInput {
+            description: b.description,
+            groups: b.groups,
+        };
+        Ok(scopes::update(conn, &name, &input, actor, now)?)
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &view))
+}
+
+pub async fn delete_scope(req: HttpRequest, state: Data, name: web::Path<String>) -> Answer {
+    let name = name.into_inner();
+    change(&req, &state, None, move |conn, actor, now| {
+        Ok(scopes::delete(conn, &name, actor, now)?)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ---- users --------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub struct UserQuery {
+    #[serde(default)]
+    q: String,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+pub async fn list_users(req: HttpRequest, state: Data, q: web::Query<UserQuery>) -> Answer {
+    let q = q.into_inner();
+    read(&req, &state, move |conn| {
+        Ok(users::search(
+            conn,
+            &q.q,
+            q.limit.unwrap_or(50),
+            q.offset.unwrap_or(0),
+        )?)
+    })
+    .await
+}
+
+/// A user with their groups.
+#[derive(Serialize)]
+pub struct UserDetail {
+    #[serde(flatten)]
+    user: UserView,
+    groups: Vec<String>,
+}
+
+fn detail(conn: &mut DbConn, username: &str) -> Result<UserDetail, ApiError> {
+    let user = users::show(conn, username)?;
+    let groups = groups::of_user(conn, &user.id)?;
+    Ok(UserDetail { user, groups })
+}
+
+pub async fn get_user(req: HttpRequest, state: Data, name: web::Path<String>) -> Answer {
+    let name = name.into_inner();
+    read(&req, &state, move |conn| detail(conn, &name)).await
+}
+
+/// A new user. Without `password` the account cannot sign in until one
+/// is set.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    username: String,
+    password: Option<String>,
+    email: Option<String>,
+    #[serde(default)]
+    email_verified: bool,
+    name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    picture: Option<String>,
+    locale: Option<String>,
+    #[serde(default)]
+    is_admin: bool,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+pub async fn create_user(req: HttpRequest, state: Data, body: web::Json<NewUserBody>) -> Answer {
+    let b = body.into_inner();
+    let target = b.username.clone();
+    let created = change(
+        &req,
+        &state,
+        Some(("user.create", target)),
+        move |conn, actor, now| {
+            let user = users::create(
+                conn,
+                &NewUser {
+                    username: &b.username,
+                    email: b.email.as_deref(),
+                    email_verified: b.email_verified,
+                    profile: ProfileInput {
+                        name: b.name.as_deref(),
+                        given_name: b.given_name.as_deref(),
+                        family_name: b.family_name.as_deref(),
+                        picture: b.picture.as_deref(),
+                        locale: b.locale.as_deref(),
+                    },
+                    is_admin: b.is_admin,
+                },
+                b.password.as_deref(),
+                now,
+            )?;
+            if !b.groups.is_empty() {
+                groups::set_user_groups(conn, &user.username, &b.groups, actor, now)?;
+            }
+            detail(conn, &user.username)
+        },
+    )
+    .await?;
+    Ok(json(StatusCode::CREATED, &created))
+}
+
+pub async fn update_user(
+    req: HttpRequest,
+    state: Data,
+    name: web::Path<String>,
+    body: web::Json<UserChanges>,
+) -> Answer {
+    let name = name.into_inner();
+    let changes = body.into_inner();
+    let updated = change(
+        &req,
+        &state,
+        Some(("user.update", name.clone())),
+        move |conn, _, now| {
+            users::update(conn, &name, &changes, now)?;
+            detail(conn, &name)
+        },
+    )
+    .await?;
+    Ok(json(StatusCode::OK, &updated))
+}
+
+pub async fn delete_user(req: HttpRequest, state: Data, name: web::Path<String>) -> Answer {
+    let name = name.into_inner();
+    change(
+        &req,
+        &state,
+        Some(("user.delete", name.clone())),
+        move |conn, _, _| Ok(users::delete(conn, &name)?),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    password: String,
+}
+
+pub async fn set_user_password(
+    req: HttpRequest,
+    state: Data,
+    name: web::Path<String>,
+    body: web::Json<PasswordBody>,
+) -> Answer {
+    let name = name.into_inner();
+    let password = body.into_inner().password;
+    change(
+        &req,
+        &state,
+        Some(("user.set_password", name.clone())),
+        move |conn, _, now| Ok(users::set_password(conn, &name, &password, now)?),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsBody {
+    groups: Vec<String>,
+}
+
+pub async fn set_user_groups(
+    req: HttpRequest,
+    state: Data,
+    name: web::Path<String>,
+    body: web::Json<GroupsBody>,
+) -> Answer {
+    let name = name.into_inner();
+    let names = body.into_inner().groups;
+    let updated = change(&req, &state, None, move |conn, actor, now| {
+        groups::set_user_groups(conn, &name, &names, actor, now)?;
+        detail(conn, &name)
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &updated))
+}
+
+// ---- groups -------------------------------------------------------------
+
+pub async fn list_groups(req: HttpRequest, state: Data) -> Answer {
+    read(&req, &state, |conn| Ok(groups::list(conn)?)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupBody {
+    name: String,
+}
+
+pub async fn create_group(req: HttpRequest, state: Data, body: web::Json<GroupBody>) -> Answer {
+    let name = body.into_inner().name;
+    let created = change(&req, &state, None, move |conn, actor, now| {
+        Ok(groups::create(conn, &name, actor, now)?)
+    })
+    .await?;
+    Ok(json(StatusCode::CREATED, &created))
+}
+
+pub async fn rename_group(
+    req: HttpRequest,
+    state: Data,
+    name: web::Path<String>,
+    body: web::Json<GroupBody>,
+) -> Answer {
+    let name = name.into_inner();
+    let new_name = body.into_inner().name;
+    let members = change(&req, &state, None, move |conn, actor, now| {
+        groups::rename(conn, &name, &new_name, actor, now)?;
+        Ok(groups::list(conn)?
+            .into_iter()
+            .find(|g| g.name == new_name.trim()))
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &members))
+}
+
+pub async fn delete_group(req: HttpRequest, state: Data, name: web::Path<String>) -> Answer {
+    let name = name.into_inner();
+    change(&req, &state, None, move |conn, actor, now| {
+        Ok(groups::delete(conn, &name, actor, now)?)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn group_members(req: HttpRequest, state: Data, name: web::Path<String>) -> Answer {
+    let name = name.into_inner();
+    read(&req, &state, move |conn| Ok(groups::members(conn, &name)?)).await
+}
+
+// ---- signing keys -------------------------------------------------------
+
+pub async fn list_keys(req: HttpRequest, state: Data) -> Answer {
+    let policy = state.keys.policy().clone();
+    read(&req, &state, move |conn| {
+        Ok(crate::keys::service::list(conn, &policy)?)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    alg: Option<String>,
+    /// Sign with the new key now (the old one retires), instead of after
+    /// the pre-publication delay.
+    #[serde(default)]
+    immediately: bool,
+}
+
+/// Runs a key operation, then reloads this instance's key set so the
+/// change shows in `/jwks` and signing at once.
+async fn key_change<F>(
+    req: &HttpRequest,
+    state: &AppState,
+    f: F,
+) -> Result<serde_json::Value, ApiError>
+where
+    F: FnOnce(
+            &mut DbConn,
+            &crate::keys::KeyStore,
+            &Actor,
+            OffsetDateTime,
+        ) -> Result<serde_json::Value, ApiError>
+        + Send
+        + 'static,
+{
+    let keys = state.keys.clone();
+    change(req, state, None, move |conn, actor, now| {
+        let out = f(conn, &keys, actor, now)?;
+        Ok((out, keys))
+    })
+    .await
+    .and_then(|(out, keys)| {
+        let now = state.clock.now();
+        let mut conn = state.db.get().map_err(ApiError::from_store)?;
+        keys.refresh(&mut conn, now)?;
+        Ok(out)
+    })
+}
+
+pub async fn rotate_key(req: HttpRequest, state: Data, body: web::Json<RotateBody>) -> Answer {
+    let b = body.into_inner();
+    let alg = match b.alg.as_deref() {
+        None => state.keys.access_token_alg(),
+        Some(a) => a
+            .parse::<SigningAlg>()
+            .map_err(|e| ApiError::invalid_request(e.to_string()))?,
+    };
+    let out = key_change(&req, &state, move |conn, keys, actor, now| {
+        let kid = crate::keys::service::rotate(
+            conn,
+            keys.kek(),
+            alg,
+            b.immediately,
+            now,
+            keys.policy(),
+            actor,
+        )?;
+        Ok(serde_json::json!({ "kid": kid, "alg": alg.as_str() }))
+    })
+    .await?;
+    Ok(json(StatusCode::CREATED, &out))
+}
+
+pub async fn retire_key(req: HttpRequest, state: Data, kid: web::Path<String>) -> Answer {
+    let kid = kid.into_inner();
+    key_change(&req, &state, move |conn, keys, actor, now| {
+        crate::keys::service::retire(conn, &kid, now, keys.policy(), actor)?;
+        Ok(serde_json::Value::Null)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn revoke_key(req: HttpRequest, state: Data, kid: web::Path<String>) -> Answer {
+    let kid = kid.into_inner();
+    key_change(&req, &state, move |conn, keys, actor, now| {
+        crate::keys::service::revoke(conn, keys.kek(), &kid, now, keys.policy(), actor)?;
+        Ok(serde_json::Value::Null)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ---- audit log ----------------------------------------------------------
+
+pub async fn audit_log(req: HttpRequest, state: Data, q: web::Query<AuditFilter>) -> Answer {
+    let filter = q.into_inner();
+    read(&req, &state, move |conn| {
+        Ok(audit_query::list(conn, &filter)?)
+    })
+    .await
+}
+
+// ---- dynamic registration -----------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitialTokenBody {
+    /// Lifetime in seconds (default one day, at most 30 days).
+    expires_in: Option<i64>,
+    /// How many registrations it allows (default 1).
+    max_uses: Option<i32>,
+}
+
+pub async fn create_initial_access_token(
+    req: HttpRequest,
+    state: Data,
+    body: web::Json<InitialTokenBody>,
+) -> Answer {
+    let b = body.into_inner();
+    let issued = change(&req, &state, None, move |conn, actor, now| {
+        Ok(registration::issue_initial_access_token(
+            conn,
+            actor,
+            b.expires_in.unwrap_or(86_400),
+            b.max_uses.unwrap_or(1),
+            now,
+        )?)
+    })
+    .await?;
+    Ok(json(StatusCode::CREATED, &issued))
+}

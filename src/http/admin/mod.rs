@@ -1,0 +1,99 @@
+//! Administration: the JSON API under `/admin/api/v1` (bearer tokens with
+//! `latchkey:admin`) and the console pages under `/admin` (an admin's
+//! browser session, CSRF on every form).
+
+pub mod api;
+pub mod error;
+pub mod openapi;
+pub mod principal;
+
+use actix_web::web;
+
+use error::ApiError;
+
+/// Largest JSON body the admin API reads.
+const JSON_LIMIT: usize = 64 * 1024;
+
+pub fn configure_api(cfg: &mut web::ServiceConfig) {
+    let json = web::JsonConfig::default()
+        .limit(JSON_LIMIT)
+        .error_handler(|e, _| ApiError::invalid_request(format!("invalid JSON body: {e}")).into());
+    let query = web::QueryConfig::default()
+        .error_handler(|e, _| ApiError::invalid_request(format!("invalid query: {e}")).into());
+    let path = web::PathConfig::default()
+        .error_handler(|e, _| ApiError::invalid_request(format!("invalid path: {e}")).into());
+    cfg.service(
+        web::scope("/admin/api/v1")
+            .app_data(json)
+            .app_data(query)
+            .app_data(path)
+            .route("/openapi.json", web::get().to(openapi::document))
+            .service(
+                web::resource("/clients")
+                    .route(web::get().to(api::list_clients))
+                    .route(web::post().to(api::create_client)),
+            )
+            .service(
+                web::resource("/clients/{client_id}")
+                    .route(web::get().to(api::get_client))
+                    .route(web::patch().to(api::update_client))
+                    .route(web::delete().to(api::delete_client)),
+            )
+            .route(
+                "/clients/{client_id}/secret",
+                web::post().to(api::rotate_client_secret),
+            )
+            .service(
+                web::resource("/scopes")
+                    .route(web::get().to(api::list_scopes))
+                    .route(web::post().to(api::create_scope)),
+            )
+            .service(
+                web::resource("/scopes/{name}")
+                    .route(web::put().to(api::update_scope))
+                    .route(web::delete().to(api::delete_scope)),
+            )
+            .service(
+                web::resource("/users")
+                    .route(web::get().to(api::list_users))
+                    .route(web::post().to(api::create_user)),
+            )
+            .service(
+                web::resource("/users/{username}")
+                    .route(web::get().to(api::get_user))
+                    .route(web::patch().to(api::update_user))
+                    .route(web::delete().to(api::delete_user)),
+            )
+            .route(
+                "/users/{username}/password",
+                web::put().to(api::set_user_password),
+            )
+            .route(
+                "/users/{username}/groups",
+                web::put().to(api::set_user_groups),
+            )
+            .service(
+                web::resource("/groups")
+                    .route(web::get().to(api::list_groups))
+                    .route(web::post().to(api::create_group)),
+            )
+            .service(
+                web::resource("/groups/{name}")
+                    .route(web::patch().to(api::rename_group))
+                    .route(web::delete().to(api::delete_group)),
+            )
+            .route("/groups/{name}/members", web::get().to(api::group_members))
+            .route("/keys", web::get().to(api::list_keys))
+            .route("/keys/rotate", web::post().to(api::rotate_key))
+            .route("/keys/{kid}/retire", web::post().to(api::retire_key))
+            .route("/keys/{kid}/revoke", web::post().to(api::revoke_key))
+            .route("/audit", web::get().to(api::audit_log))
+            .route(
+                "/initial-access-tokens",
+                web::post().to(api::create_initial_access_token),
+            )
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::not_found())
+            })),
+    );
+}

@@ -1,0 +1,79 @@
+//! Who is administering: for the JSON API, the bearer of a Latchkey access
+//! token with the `latchkey:admin` scope (a client via `client_credentials`,
+//! or an admin user's own authorization); for the console, a signed-in
+//! admin's browser session. Either way an [`Actor`] for the audit log.
+
+use actix_web::HttpRequest;
+use actix_web::http::header::AUTHORIZATION;
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::domain::scope::ADMIN_SCOPE;
+use crate::http::extract;
+use crate::service::access;
+use crate::service::audit::Actor;
+use crate::store::{StoreError, repo};
+
+/// The bearer token of an `Authorization: Bearer` header.
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    let Some(h) = req.headers().get(AUTHORIZATION) else {
+        return Err(ApiError::unauthenticated(None));
+    };
+    let v = h
+        .to_str()
+        .map_err(|_| ApiError::invalid_request("malformed Authorization header"))?;
+    match v.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim().to_owned())
+        }
+        _ => Err(ApiError::unauthenticated(None)),
+    }
+}
+
+/// Checks the API caller: a valid, unrevoked access token for this issuer
+/// carrying `latchkey:admin`; for a user's token, the user must still be
+/// an enabled admin.
+pub async fn api_caller(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
+    let token = bearer(req)?;
+    let now = state.clock.now();
+    let claims = access::verify(&state.keys.current(), &token, &state.config.issuer, now)
+        .map_err(|_| ApiError::unauthenticated(Some("the access token is invalid or expired")))?;
+    let audience = state.config.default_audience();
+    if !claims
+        .aud
+        .iter()
+        .any(|a| a == audience || a == &state.config.issuer)
+    {
+        return Err(ApiError::unauthenticated(Some(
+            "the access token is not for this server",
+        )));
+    }
+    if !claims.scope.contains(ADMIN_SCOPE) {
+        return Err(ApiError::insufficient_scope());
+    }
+    let ip = extract::client_ip(req, state);
+    let c = claims.clone();
+    let who = state
+        .db
+        .run(move |conn| {
+            if access::is_revoked(conn, &c)? {
+                return Ok::<_, StoreError>(Err(ApiError::unauthenticated(Some(
+                    "the access token was revoked",
+                ))));
+            }
+            if c.auth_time.is_none() && c.sub == c.client_id {
+                return Ok(Ok(format!("client:{}", c.client_id)));
+            }
+            Ok(match repo::users::by_id(conn, &c.sub)? {
+                Some(u) if u.is_admin && !u.disabled => Ok(format!("user:{}", u.username)),
+                _ => Err(ApiError::forbidden(
+                    "this token no longer grants admin rights",
+                )),
+            })
+        })
+        .await
+        .map_err(ApiError::from_store)?;
+    who.map(|name| Actor { name, ip })
+}

@@ -1,0 +1,169 @@
+//! Dynamic client registration endpoints: `POST /register` (RFC 7591) and
+//! `GET/PUT/DELETE /register/{client_id}` (RFC 7592). Errors are RFC 7591
+//! 3.2.2 JSON; token problems are 401 with a Bearer challenge.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::extract;
+use super::oidc::response::no_store_json;
+use crate::app::AppState;
+use crate::service::audit::Actor;
+use crate::service::registration::{self, ClientMetadata, RegistrationError};
+
+fn error(e: &RegistrationError) -> HttpResponse {
+    let (status, description) = match e {
+        RegistrationError::InvalidToken(m) => (StatusCode::UNAUTHORIZED, (*m).to_owned()),
+        RegistrationError::Service(inner) => {
+            tracing::error!(error = %inner, "registration failed");
+            let status = match inner {
+                crate::service::ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (status, "the registration could not be stored".to_owned())
+        }
+        other => (StatusCode::BAD_REQUEST, other.to_string()),
+    };
+    let mut resp = no_store_json(
+        status,
+        &json!({ "error": e.code(), "error_description": description }),
+    );
+    if status == StatusCode::UNAUTHORIZED
+        && let Ok(v) = "Bearer error=\"invalid_token\"".parse()
+    {
+        resp.headers_mut().insert(WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let v = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_owned())
+}
+
+fn metadata(body: &[u8]) -> Result<ClientMetadata, RegistrationError> {
+    serde_json::from_slice(body).map_err(|e| {
+        RegistrationError::InvalidClientMetadata(format!(
+            "the body must be a JSON object of client metadata: {e}"
+        ))
+    })
+}
+
+fn actor(req: &HttpRequest, state: &AppState) -> Actor {
+    Actor {
+        name: "registration".into(),
+        ip: extract::client_ip(req, state),
+    }
+}
+
+/// POST /register
+pub async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let m = match metadata(&body) {
+        Ok(m) => m,
+        Err(e) => return error(&e),
+    };
+    let token = bearer(&req);
+    let (open, issuer, now, actor) = (
+        state.config.registration.open,
+        state.config.issuer.clone(),
+        state.clock.now(),
+        actor(&req, &state),
+    );
+    let result = state
+        .db
+        .run(move |conn| {
+            registration::register(conn, &m, token.as_deref(), open, &issuer, &actor, now)
+        })
+        .await;
+    match result {
+        Ok(info) => no_store_json(StatusCode::CREATED, &info),
+        Err(e) => error(&e),
+    }
+}
+
+fn missing_token() -> HttpResponse {
+    error(&RegistrationError::InvalidToken(
+        "a registration access token is required",
+    ))
+}
+
+/// GET /register/{client_id}
+pub async fn read(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let Some(token) = bearer(&req) else {
+        return missing_token();
+    };
+    let (id, issuer) = (id.into_inner(), state.config.issuer.clone());
+    match state
+        .db
+        .run(move |conn| registration::read(conn, &id, &token, &issuer))
+        .await
+    {
+        Ok(info) => no_store_json(StatusCode::OK, &info),
+        Err(e) => error(&e),
+    }
+}
+
+/// PUT /register/{client_id}
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let Some(token) = bearer(&req) else {
+        return missing_token();
+    };
+    let m = match metadata(&body) {
+        Ok(m) => m,
+        Err(e) => return error(&e),
+    };
+    let (id, issuer, now) = (
+        id.into_inner(),
+        state.config.issuer.clone(),
+        state.clock.now(),
+    );
+    let cache_id = id.clone();
+    let result = state
+        .db
+        .run(move |conn| registration::update(conn, &id, &token, &m, &issuer, now))
+        .await;
+    state.clients.forget(&cache_id);
+    match result {
+        Ok(info) => no_store_json(StatusCode::OK, &info),
+        Err(e) => error(&e),
+    }
+}
+
+/// DELETE /register/{client_id}
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let Some(token) = bearer(&req) else {
+        return missing_token();
+    };
+    let (id, now, actor) = (id.into_inner(), state.clock.now(), actor(&req, &state));
+    let cache_id = id.clone();
+    let result = state
+        .db
+        .run(move |conn| registration::delete(conn, &id, &token, &actor, now))
+        .await;
+    state.clients.forget(&cache_id);
+    match result {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => error(&e),
+    }
+}

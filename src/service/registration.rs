@@ -1,0 +1,452 @@
+//! Dynamic client registration (RFC 7591) and its management protocol
+//! (RFC 7592). Registration needs an initial access token an admin issued,
+//! unless the configuration opens it. A registered client manages itself
+//! with its registration access token, which is stored hashed and rotated
+//! on every use (RFC 7592 section 3 lets the server issue a new one; it
+//! must be in every response, and only its hash is kept). Dynamically
+//! registered clients are never first-party and never get
+//! `latchkey:admin`.
+
+use diesel::Connection;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::{Duration, OffsetDateTime};
+
+use super::audit::{self, Actor};
+use super::clients::{self, Client};
+use super::{ServiceError, ServiceResult};
+use crate::clock::to_db;
+use crate::domain::client::{ClientId, ClientInput, ClientKind, ClientSettings, GrantType};
+use crate::domain::scope::ADMIN_SCOPE;
+use crate::store::models::InitialAccessTokenRow;
+use crate::store::{DbConn, repo};
+use crate::token::opaque::{OpaqueSecret, ct_eq, hash_secret};
+
+/// An initial access token, shown once.
+#[derive(Serialize)]
+pub struct IssuedInitialToken {
+    pub initial_access_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub max_uses: i32,
+}
+
+/// Issues an initial access token for `/register`, valid `expires_in`
+/// seconds (at most 30 days) for `max_uses` registrations (1..=1000).
+pub fn issue_initial_access_token(
+    conn: &mut DbConn,
+    actor: &Actor,
+    expires_in: i64,
+    max_uses: i32,
+    now: OffsetDateTime,
+) -> ServiceResult<IssuedInitialToken> {
+    if !(60..=30 * 86_400).contains(&expires_in) {
+        return Err(
+            crate::domain::Invalid::new("expires_in", "between 60 seconds and 30 days").into(),
+        );
+    }
+    if !(1..=1000).contains(&max_uses) {
+        return Err(crate::domain::Invalid::new("max_uses", "between 1 and 1000").into());
+    }
+    let token = OpaqueSecret::generate()?;
+    let expires_at = now + Duration::seconds(expires_in);
+    repo::initial_access::insert(
+        conn,
+        &InitialAccessTokenRow {
+            token_hash: token.hash(),
+            created_by: actor.name.clone(),
+            created_at: to_db(now),
+            expires_at: to_db(expires_at),
+            max_uses,
+            uses: 0,
+        },
+    )?;
+    audit::record(
+        conn,
+        actor,
+        "registration.initial_token",
+        &format!("{max_uses} use(s)"),
+        Some(format!("expires_at={}", to_db(expires_at))),
+        now,
+    )?;
+    Ok(IssuedInitialToken {
+        initial_access_token: token.expose().to_owned(),
+        expires_at: crate::clock::from_db(to_db(expires_at)),
+        max_uses,
+    })
+}
+
+/// Client metadata (RFC 7591 section 2) as sent. Unknown members are
+/// accepted and ignored, as section 2 asks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ClientMetadata {
+    pub redirect_uris: Vec<String>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub response_types: Option<Vec<String>>,
+    pub client_name: Option<String>,
+    pub scope: Option<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub id_token_signed_response_alg: Option<String>,
+    /// Present in RFC 7592 updates; must name the client.
+    pub client_id: Option<String>,
+    /// Present in RFC 7592 updates; if sent, must be the current secret.
+    pub client_secret: Option<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// RFC 7591 section 3.2.2 errors, and the token errors of RFC 7592.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+    #[error("{0}")]
+    InvalidClientMetadata(String),
+    /// Missing, unknown, expired or used-up token (401).
+    #[error("{0}")]
+    InvalidToken(&'static str),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<crate::store::StoreError> for RegistrationError {
+    fn from(e: crate::store::StoreError) -> Self {
+        RegistrationError::Service(e.into())
+    }
+}
+
+impl From<diesel::result::Error> for RegistrationError {
+    fn from(e: diesel::result::Error) -> Self {
+        RegistrationError::Service(e.into())
+    }
+}
+
+impl RegistrationError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RegistrationError::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            RegistrationError::InvalidClientMetadata(_) => "invalid_client_metadata",
+            RegistrationError::InvalidToken(_) => "invalid_token",
+            RegistrationError::Service(_) => "server_error",
+        }
+    }
+}
+
+/// The client information response (RFC 7591 3.2.1, RFC 7592 3).
+#[derive(Serialize)]
+pub struct ClientInformation {
+    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub client_id_issued_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_expires_at: Option<i64>,
+    pub registration_access_token: String,
+    pub registration_client_uri: String,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub response_types: Vec<String>,
+    pub token_endpoint_auth_method: &'static str,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
+}
+
+fn metadata_error(e: crate::domain::Invalid) -> RegistrationError {
+    let msg = e.to_string();
+    if e.field.contains("redirect_uri") {
+        RegistrationError::InvalidRedirectUri(msg)
+    } else {
+        RegistrationError::InvalidClientMetadata(msg)
+    }
+}
+
+/// Checks metadata and turns it into client settings.
+fn settings_from(m: &ClientMetadata) -> Result<ClientSettings, RegistrationError> {
+    let bad = |s: &str| RegistrationError::InvalidClientMetadata(s.to_owned());
+    let public = match m.token_endpoint_auth_method.as_deref() {
+        None | Some("client_secret_basic") | Some("client_secret_post") => false,
+        Some("none") => true,
+        Some(_) => {
+            return Err(bad(
+                "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none",
+            ));
+        }
+    };
+    // RFC 7591 2: grant_types defaults to authorization_code, and
+    // response_types to code.
+    let grant_types = m
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    let parsed: Vec<GrantType> = grant_types
+        .iter()
+        .map(|g| g.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            bad("grant_types may contain authorization_code, refresh_token and client_credentials")
+        })?;
+    let response_types = m.response_types.clone().unwrap_or_else(|| {
+        if parsed.contains(&GrantType::AuthorizationCode) {
+            vec!["code".into()]
+        } else {
+            Vec::new()
+        }
+    });
+    let wants_code = parsed.contains(&GrantType::AuthorizationCode);
+    let responses_ok = if wants_code {
+        response_types == ["code"]
+    } else {
+        response_types.is_empty()
+    };
+    if !responses_ok {
+        return Err(bad(
+            "response_types must be [\"code\"] with the authorization_code grant, and empty without it",
+        ));
+    }
+    let scope = m
+        .scope
+        .clone()
+        .unwrap_or_else(|| "openid profile email".into());
+    if scope.split(' ').any(|s| s == ADMIN_SCOPE) {
+        return Err(bad("latchkey:admin cannot be registered dynamically"));
+    }
+    let name = match m.client_name.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => n.to_owned(),
+        _ => m
+            .redirect_uris
+            .first()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "Unnamed app".into()),
+    };
+    ClientSettings::parse(&ClientInput {
+        name,
+        redirect_uris: m.redirect_uris.clone(),
+        post_logout_redirect_uris: m.post_logout_redirect_uris.clone(),
+        scopes: vec![scope],
+        grant_types,
+        public,
+        first_party: false,
+        audiences: Vec::new(),
+        id_token_alg: m.id_token_signed_response_alg.clone(),
+    })
+    .map_err(metadata_error)
+}
+
+fn information(
+    client: &Client,
+    secret: Option<String>,
+    registration_access_token: String,
+    auth_method: &'static str,
+    issuer: &str,
+) -> ClientInformation {
+    let s = &client.settings;
+    let grant_types: Vec<String> = s
+        .grant_types
+        .iter()
+        .map(|g| g.as_str().to_owned())
+        .collect();
+    ClientInformation {
+        client_secret_expires_at: secret.as_ref().map(|_| 0),
+        client_secret: secret,
+        client_id_issued_at: client.created_at.unix_timestamp(),
+        registration_access_token,
+        registration_client_uri: format!("{issuer}/register/{}", client.client_id),
+        client_name: s.name.clone(),
+        redirect_uris: s.redirect_uris.clone(),
+        post_logout_redirect_uris: s.post_logout_redirect_uris.clone(),
+        response_types: if s.grant_types.contains(&GrantType::AuthorizationCode) {
+            vec!["code".into()]
+        } else {
+            Vec::new()
+        },
+        grant_types,
+        token_endpoint_auth_method: auth_method,
+        scope: s.allowed_scopes.to_string(),
+        id_token_signed_response_alg: s.id_token_alg.map(|a| a.as_str().to_owned()),
+        client_id: client.client_id.clone(),
+    }
+}
+
+fn auth_method(m: &ClientMetadata, kind: ClientKind) -> &'static str {
+    match (kind, m.token_endpoint_auth_method.as_deref()) {
+        (ClientKind::Public, _) => "none",
+        (_, Some("client_secret_post")) => "client_secret_post",
+        _ => "client_secret_basic",
+    }
+}
+
+/// RFC 7591 3: registers a client. `initial_token` is required unless
+/// `open`; each use counts against the token's allowance.
+pub fn register(
+    conn: &mut DbConn,
+    metadata: &ClientMetadata,
+    initial_token: Option<&str>,
+    open: bool,
+    issuer: &str,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<ClientInformation, RegistrationError> {
+    let settings = settings_from(metadata)?;
+    conn.transaction(|conn| {
+        // Claim first: spending the initial token is the first write.
+        match initial_token {
+            Some(t) => {
+                if !repo::initial_access::consume(conn, &hash_secret(t), to_db(now))? {
+                    return Err(RegistrationError::InvalidToken(
+                        "the initial access token is invalid, expired or used up",
+                    ));
+                }
+            }
+            None if open => {}
+            None => {
+                return Err(RegistrationError::InvalidToken(
+                    "registration needs an initial access token",
+                ));
+            }
+        }
+        super::scopes::check_known(conn, &settings.allowed_scopes)
+            .map_err(|e| RegistrationError::InvalidClientMetadata(e.to_string()))?;
+        let reg_token = OpaqueSecret::generate().map_err(ServiceError::from)?;
+        let kind = settings.kind;
+        let issued = clients::insert_new(
+            conn,
+            ClientId::generate(),
+            settings,
+            false,
+            Some(reg_token.hash()),
+            now,
+        )?;
+        audit::record(
+            conn,
+            actor,
+            "client.register",
+            &issued.client.client_id,
+            None,
+            now,
+        )?;
+        let client = clients::find(conn, &issued.client.client_id)?;
+        Ok(information(
+            &client,
+            issued.client_secret,
+            reg_token.expose().to_owned(),
+            auth_method(metadata, kind),
+            issuer,
+        ))
+    })
+}
+
+/// Checks the registration access token by replacing it (one conditional
+/// write, the transaction's first statement) and returns the client and
+/// the new token. Unknown clients and wrong tokens look the same.
+fn authorize_and_rotate(
+    conn: &mut DbConn,
+    client_id: &str,
+    token: &str,
+) -> Result<(Client, OpaqueSecret), RegistrationError> {
+    let next = OpaqueSecret::generate().map_err(ServiceError::from)?;
+    if !repo::clients::swap_registration_token(conn, client_id, &hash_secret(token), &next.hash())?
+    {
+        return Err(RegistrationError::InvalidToken(
+            "the registration access token is invalid",
+        ));
+    }
+    Ok((clients::find(conn, client_id)?, next))
+}
+
+/// RFC 7592 2.1: reads the client's registration (with a new
+/// registration access token).
+pub fn read(
+    conn: &mut DbConn,
+    client_id: &str,
+    token: &str,
+    issuer: &str,
+) -> Result<ClientInformation, RegistrationError> {
+    conn.transaction(|conn| {
+        let (client, reg_token) = authorize_and_rotate(conn, client_id, token)?;
+        let method = if client.settings.kind == ClientKind::Public {
+            "none"
+        } else {
+            "client_secret_basic"
+        };
+        Ok(information(
+            &client,
+            None,
+            reg_token.expose().to_owned(),
+            method,
+            issuer,
+        ))
+    })
+}
+
+/// RFC 7592 2.2: replaces the registration with `metadata` (omitted
+/// fields take their defaults). The client type cannot change.
+pub fn update(
+    conn: &mut DbConn,
+    client_id: &str,
+    token: &str,
+    metadata: &ClientMetadata,
+    issuer: &str,
+    now: OffsetDateTime,
+) -> Result<ClientInformation, RegistrationError> {
+    if metadata.client_id.as_deref() != Some(client_id) {
+        return Err(RegistrationError::InvalidClientMetadata(
+            "client_id must be sent and match the client".into(),
+        ));
+    }
+    let settings = settings_from(metadata)?;
+    conn.transaction(|conn| {
+        let (client, reg_token) = authorize_and_rotate(conn, client_id, token)?;
+        if settings.kind != client.settings.kind {
+            return Err(RegistrationError::InvalidClientMetadata(
+                "token_endpoint_auth_method cannot change between none and a secret".into(),
+            ));
+        }
+        if let Some(sent) = &metadata.client_secret {
+            let ok = client
+                .secret_hash
+                .as_deref()
+                .is_some_and(|h| ct_eq(h.as_bytes(), hash_secret(sent).as_bytes()));
+            if !ok {
+                return Err(RegistrationError::InvalidClientMetadata(
+                    "client_secret does not match".into(),
+                ));
+            }
+        }
+        super::scopes::check_known(conn, &settings.allowed_scopes)
+            .map_err(|e| RegistrationError::InvalidClientMetadata(e.to_string()))?;
+        let kind = settings.kind;
+        let client = clients::replace(conn, client, settings, None, None, now)?;
+        Ok(information(
+            &client,
+            None,
+            reg_token.expose().to_owned(),
+            auth_method(metadata, kind),
+            issuer,
+        ))
+    })
+}
+
+/// RFC 7592 2.3: deletes the client (its grants and tokens go with it).
+pub fn delete(
+    conn: &mut DbConn,
+    client_id: &str,
+    token: &str,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<(), RegistrationError> {
+    conn.transaction(|conn| {
+        if !repo::clients::delete_registered(conn, client_id, &hash_secret(token))? {
+            return Err(RegistrationError::InvalidToken(
+                "the registration access token is invalid",
+            ));
+        }
+        audit::record(conn, actor, "client.unregister", client_id, None, now)?;
+        Ok(())
+    })
+}
