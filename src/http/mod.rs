@@ -58,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(register::delete)),
         )
         .configure(admin::configure_api)
+        .configure(admin::configure_console)
         .route("/", web::get().to(ui::home::show))
         .service(
             web::resource("/login")

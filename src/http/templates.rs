@@ -18,6 +18,54 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("home.html", include_str!("../../templates/home.html")),
     ("account.html", include_str!("../../templates/account.html")),
+    (
+        "admin/base.html",
+        include_str!("../../templates/admin/base.html"),
+    ),
+    (
+        "admin/home.html",
+        include_str!("../../templates/admin/home.html"),
+    ),
+    (
+        "admin/clients.html",
+        include_str!("../../templates/admin/clients.html"),
+    ),
+    (
+        "admin/client.html",
+        include_str!("../../templates/admin/client.html"),
+    ),
+    (
+        "admin/client_fields.html",
+        include_str!("../../templates/admin/client_fields.html"),
+    ),
+    (
+        "admin/secret.html",
+        include_str!("../../templates/admin/secret.html"),
+    ),
+    (
+        "admin/scopes.html",
+        include_str!("../../templates/admin/scopes.html"),
+    ),
+    (
+        "admin/users.html",
+        include_str!("../../templates/admin/users.html"),
+    ),
+    (
+        "admin/user.html",
+        include_str!("../../templates/admin/user.html"),
+    ),
+    (
+        "admin/groups.html",
+        include_str!("../../templates/admin/groups.html"),
+    ),
+    (
+        "admin/keys.html",
+        include_str!("../../templates/admin/keys.html"),
+    ),
+    (
+        "admin/audit.html",
+        include_str!("../../templates/admin/audit.html"),
+    ),
     ("error.html", include_str!("../../templates/error.html")),
     ("consent.html", include_str!("../../templates/consent.html")),
     (
@@ -77,6 +125,15 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpRespons
     let mut ctx = Context::new();
     ctx.insert("title", title);
     ctx.insert("message", message);
+    page(status, "error.html", &ctx)
+}
+
+/// An error page with a link back to the page the form was on.
+pub fn error_page_back(status: StatusCode, title: &str, message: &str, back: &str) -> HttpResponse {
+    let mut ctx = Context::new();
+    ctx.insert("title", title);
+    ctx.insert("message", message);
+    ctx.insert("back", back);
     page(status, "error.html", &ctx)
 }
 

@@ -3,6 +3,7 @@
 //! browser session, CSRF on every form).
 
 pub mod api;
+pub mod console;
 pub mod error;
 pub mod openapi;
 pub mod principal;
@@ -96,4 +97,82 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
                 Err::<actix_web::HttpResponse, _>(ApiError::not_found())
             })),
     );
+}
+
+/// The console pages (an admin's browser session, CSRF on every form).
+pub fn configure_console(cfg: &mut web::ServiceConfig) {
+    use console as c;
+    cfg.route("/admin", web::get().to(c::home))
+        .service(
+            web::resource("/admin/clients")
+                .route(web::get().to(c::clients_page))
+                .route(web::post().to(c::create_client)),
+        )
+        .service(
+            web::resource("/admin/clients/{client_id}")
+                .route(web::get().to(c::client_page))
+                .route(web::post().to(c::update_client)),
+        )
+        .route(
+            "/admin/clients/{client_id}/secret",
+            web::post().to(c::rotate_client_secret),
+        )
+        .route(
+            "/admin/clients/{client_id}/delete",
+            web::post().to(c::delete_client),
+        )
+        .route(
+            "/admin/registration-tokens",
+            web::post().to(c::issue_initial_token),
+        )
+        .service(
+            web::resource("/admin/scopes")
+                .route(web::get().to(c::scopes_page))
+                .route(web::post().to(c::create_scope)),
+        )
+        .route("/admin/scopes/{name}", web::post().to(c::update_scope))
+        .route(
+            "/admin/scopes/{name}/delete",
+            web::post().to(c::delete_scope),
+        )
+        .service(
+            web::resource("/admin/users")
+                .route(web::get().to(c::users_page))
+                .route(web::post().to(c::create_user)),
+        )
+        .service(
+            web::resource("/admin/users/{username}")
+                .route(web::get().to(c::user_page))
+                .route(web::post().to(c::update_user)),
+        )
+        .route(
+            "/admin/users/{username}/groups",
+            web::post().to(c::set_user_groups),
+        )
+        .route(
+            "/admin/users/{username}/password",
+            web::post().to(c::set_user_password),
+        )
+        .route(
+            "/admin/users/{username}/delete",
+            web::post().to(c::delete_user),
+        )
+        .service(
+            web::resource("/admin/groups")
+                .route(web::get().to(c::groups_page))
+                .route(web::post().to(c::create_group)),
+        )
+        .route(
+            "/admin/groups/{name}/rename",
+            web::post().to(c::rename_group),
+        )
+        .route(
+            "/admin/groups/{name}/delete",
+            web::post().to(c::delete_group),
+        )
+        .route("/admin/keys", web::get().to(c::keys_page))
+        .route("/admin/keys/rotate", web::post().to(c::rotate_key))
+        .route("/admin/keys/{kid}/retire", web::post().to(c::retire_key))
+        .route("/admin/keys/{kid}/revoke", web::post().to(c::revoke_key))
+        .route("/admin/audit", web::get().to(c::audit_page));
 }
