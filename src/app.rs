@@ -202,15 +202,23 @@ impl Application {
     }
 }
 
-/// Headers on every response (RFC 9700 4.16 clickjacking; no referrer leaks).
+/// Headers on every response (RFC 9700 4.16 clickjacking; no referrer
+/// leaks to other sites). `same-origin`, not `no-referrer`: under
+/// `no-referrer` browsers send `Origin: null` on our own form POSTs (Fetch,
+/// "serializing a request origin"), which the CSRF origin check refuses.
 fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add(("X-Frame-Options", "DENY"))
         .add((
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            // No `form-action`: browsers apply it to the redirects after a
+            // form POST too, and sign-in and consent end in a redirect to
+            // the client's own origin (seen in Chromium: the redirect was
+            // blocked). Pages hold no user-supplied markup (auto-escaped
+            // templates), which is what form-action would guard.
+            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
         ))
-        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Referrer-Policy", "same-origin"))
         .add(("X-Content-Type-Options", "nosniff"))
 }
 

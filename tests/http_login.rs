@@ -436,7 +436,7 @@ async fn pages_send_security_headers(db: TestDb) {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
-    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["referrer-policy"], "same-origin");
     assert_eq!(h["cache-control"], "no-store");
     let csrf = h
         .get_all("set-cookie")
