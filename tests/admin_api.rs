@@ -24,6 +24,7 @@ dual_backend!(
     keys_rotate_and_show_at_once,
     dynamic_registration_needs_an_initial_token,
     registered_clients_manage_themselves,
+    an_admins_own_authorization_works_until_demoted,
 );
 
 struct Caller {
@@ -827,4 +828,82 @@ async fn registered_clients_manage_themselves(db: TestDb) {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, ["client.unregister", "client.register"]);
+}
+
+async fn an_admins_own_authorization_works_until_demoted(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    for (name, admin) in [("root", true), ("alice", false)] {
+        let mut c = common::conn(&app.db);
+        latchkey::service::users::create(
+            &mut c,
+            &latchkey::service::users::NewUser {
+                username: name,
+                is_admin: admin,
+                ..Default::default()
+            },
+            Some("correct horse battery"),
+            app.clock_now(),
+        )
+        .unwrap();
+    }
+    let (id, secret) = {
+        let mut c = common::conn(&app.db);
+        let issued = clients::create(
+            &mut c,
+            None,
+            &ClientInput {
+                name: "Admin CLI".into(),
+                redirect_uris: vec!["http://127.0.0.1/cb".into()],
+                scopes: vec!["openid latchkey:admin".into()],
+                ..Default::default()
+            },
+            app.clock_now(),
+        )
+        .unwrap();
+        (issued.client.client_id, issued.client_secret.unwrap())
+    };
+    let mut tokens = Vec::new();
+    for user in ["root", "alice"] {
+        let b = app.new_browser();
+        app.login(&b, user, "correct horse battery").await;
+        let (_, t) = common::code_flow(
+            &app,
+            &b,
+            (&id, &secret),
+            "http://127.0.0.1/cb",
+            "openid latchkey:admin",
+        )
+        .await;
+        tokens.push(t.unwrap()["access_token"].as_str().unwrap().to_owned());
+    }
+    let (status, _, _) = call(&app, Some(&tokens[0]), Method::GET, "/users", None).await;
+    assert_eq!(status, StatusCode::OK, "root's own token works");
+    let (status, body, _) = call(&app, Some(&tokens[1]), Method::GET, "/users", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "alice was never granted the scope");
+    assert_eq!(body["error"], "insufficient_scope");
+
+    // Another admin demotes root: root's token stops working at once.
+    let bot = admin_token(&app).await;
+    let (status, _, _) = call(
+        &app,
+        Some(&bot),
+        Method::PATCH,
+        "/users/alice",
+        Some(json!({"is_admin": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = call(
+        &app,
+        Some(&bot),
+        Method::PATCH,
+        "/users/root",
+        Some(json!({"is_admin": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, _) = call(&app, Some(&tokens[0]), Method::GET, "/users", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (_, audit, _) = call(&app, Some(&bot), Method::GET, "/audit?action=user.update&target=root", None).await;
+    assert!(audit[0]["actor"].as_str().unwrap().starts_with("client:"));
 }
