@@ -879,7 +879,11 @@ async fn an_admins_own_authorization_works_until_demoted(db: TestDb) {
     let (status, _, _) = call(&app, Some(&tokens[0]), Method::GET, "/users", None).await;
     assert_eq!(status, StatusCode::OK, "root's own token works");
     let (status, body, _) = call(&app, Some(&tokens[1]), Method::GET, "/users", None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "alice was never granted the scope");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "alice was never granted the scope"
+    );
     assert_eq!(body["error"], "insufficient_scope");
 
     // Another admin demotes root: root's token stops working at once.
@@ -904,6 +908,13 @@ async fn an_admins_own_authorization_works_until_demoted(db: TestDb) {
     assert_eq!(status, StatusCode::OK);
     let (status, body, _) = call(&app, Some(&tokens[0]), Method::GET, "/users", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let (_, audit, _) = call(&app, Some(&bot), Method::GET, "/audit?action=user.update&target=root", None).await;
+    let (_, audit, _) = call(
+        &app,
+        Some(&bot),
+        Method::GET,
+        "/audit?action=user.update&target=root",
+        None,
+    )
+    .await;
     assert!(audit[0]["actor"].as_str().unwrap().starts_with("client:"));
 }

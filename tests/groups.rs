@@ -23,6 +23,7 @@ dual_backend!(
     groups_claim_in_id_token_access_token_and_userinfo,
     refresh_narrows_when_a_user_leaves_a_group,
     admin_scope_only_for_admins,
+    deleting_a_group_never_widens_a_scope,
 );
 
 fn claims_of(jwt: &str) -> serde_json::Value {
@@ -363,4 +364,35 @@ async fn admin_scope_only_for_admins(db: TestDb) {
     )
     .await;
     assert_eq!(t.unwrap()["scope"], "latchkey:admin openid");
+}
+
+async fn deleting_a_group_never_widens_a_scope(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    restricted(&app, "read:payroll", "finance");
+    let mut c = common::conn(&app.db);
+    let actor = Actor::system();
+    let err = groups::delete(&mut c, "finance", &actor, app.clock_now()).unwrap_err();
+    assert!(err.to_string().contains("read:payroll"), "{err}");
+    assert_eq!(
+        scopes::show(&mut c, "read:payroll").unwrap().groups,
+        ["finance"]
+    );
+    // With a second group on the scope, deleting one narrows it.
+    groups::create(&mut c, "auditors", &actor, app.clock_now()).unwrap();
+    scopes::update(
+        &mut c,
+        "read:payroll",
+        &ScopeInput {
+            description: "Read payroll".into(),
+            groups: vec!["finance".into(), "auditors".into()],
+        },
+        &actor,
+        app.clock_now(),
+    )
+    .unwrap();
+    groups::delete(&mut c, "finance", &actor, app.clock_now()).unwrap();
+    assert_eq!(
+        scopes::show(&mut c, "read:payroll").unwrap().groups,
+        ["auditors"]
+    );
 }

@@ -103,7 +103,9 @@ pub fn rename(
 }
 
 /// Deletes a group. Its members lose the scopes it granted from their
-/// next token on (refresh narrows to what the user still has).
+/// next token on (refresh narrows to what the user still has). A group
+/// that is the only one a scope is limited to cannot be deleted: the
+/// scope would become open to everyone.
 pub fn delete(
     conn: &mut DbConn,
     name: &str,
@@ -113,6 +115,21 @@ pub fn delete(
     conn.transaction(|conn| {
         audit::record(conn, actor, "group.delete", name, None, now)?;
         let g = find(conn, name)?;
+        // A scope with no group is open to every user: deleting the only
+        // group a scope is limited to would widen it, so refuse.
+        let restrictions = repo::scopes::group_names(conn)?;
+        let only_here: Vec<&str> = restrictions
+            .iter()
+            .filter(|(_, group)| *group == g.name)
+            .map(|(scope, _)| scope.as_str())
+            .filter(|scope| restrictions.iter().filter(|(s, _)| s == scope).count() == 1)
+            .collect();
+        if !only_here.is_empty() {
+            return Err(ServiceError::Conflict(format!(
+                "scope(s) {} are limited to group {name:?} alone; change or delete them first",
+                only_here.join(", ")
+            )));
+        }
         repo::groups::delete(conn, &g.id)?;
         Ok(())
     })
