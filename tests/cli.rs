@@ -820,8 +820,49 @@ fn group_and_scope_commands() {
     assert_eq!(payroll["groups"], serde_json::json!(["finance"]));
     assert_eq!(payroll["builtin"], false);
     ok(&run(d, &["group", "rename", "finance", "payroll-team"]));
+    // The scope is limited to this group alone: deleting it would open
+    // the scope to everyone, so it is refused until the scope changes.
+    assert_clean_failure(
+        &run(d, &["group", "delete", "payroll-team"]),
+        1,
+        "read:payroll",
+    );
+    ok(&run(
+        d,
+        &[
+            "scope",
+            "update",
+            "read:payroll",
+            "--description",
+            "Read payroll",
+            "--group",
+            "payroll-team",
+        ],
+    ));
+    ok(&run(d, &["group", "add", "auditors"]));
+    ok(&run(
+        d,
+        &[
+            "scope",
+            "update",
+            "read:payroll",
+            "--description",
+            "Read payroll",
+            "--group",
+            "payroll-team",
+            "--group",
+            "auditors",
+        ],
+    ));
     ok(&run(d, &["group", "delete", "payroll-team"]));
+    assert_clean_failure(&run(d, &["group", "delete", "auditors"]), 1, "read:payroll");
     let groups: serde_json::Value =
         serde_json::from_str(&stdout(&run(d, &["group", "list", "--json"]))).unwrap();
-    assert_eq!(groups, serde_json::json!([]));
+    let names: Vec<&str> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["auditors"]);
 }
