@@ -169,6 +169,31 @@ async fn api_needs_a_token_with_the_admin_scope(db: TestDb) {
 async fn every_documented_operation_is_routed(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let token = admin_token(&app).await;
+    let reader = cc_client(&app, "Reader", "read:notes");
+    let weak = token_for(&app, &reader).await;
+    let audit_rows = app.count("audit_log");
+    for op in OPERATIONS {
+        // Without a token: 401; with a token lacking latchkey:admin: 403.
+        let path = op.path.replace('{', "x").replace('}', "");
+        let method = Method::from_bytes(op.method.to_uppercase().as_bytes()).unwrap();
+        let body = op.body.map(|_| json!({}));
+        let (status, _, _) = call(&app, None, method.clone(), &path, body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{} {}",
+            op.method,
+            op.path
+        );
+        let (status, err, _) = call(&app, Some(&weak), method, &path, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{} {}", op.method, op.path);
+        assert_eq!(err["error"], "insufficient_scope");
+    }
+    assert_eq!(
+        app.count("audit_log"),
+        audit_rows,
+        "refused calls change nothing"
+    );
     for op in OPERATIONS {
         let path = op
             .path

@@ -827,18 +827,6 @@ fn group_and_scope_commands() {
         1,
         "read:payroll",
     );
-    ok(&run(
-        d,
-        &[
-            "scope",
-            "update",
-            "read:payroll",
-            "--description",
-            "Read payroll",
-            "--group",
-            "payroll-team",
-        ],
-    ));
     ok(&run(d, &["group", "add", "auditors"]));
     ok(&run(
         d,

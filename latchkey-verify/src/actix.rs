@@ -48,9 +48,14 @@ pub trait ScopeRequirement {
 
 /// Declares a type naming the scopes a route requires, for [`Scoped`]:
 ///
-/// ```ignore
+/// ```no_run
+/// use latchkey_verify::actix::Scoped;
+///
 /// latchkey_verify::required_scopes!(pub ReadNotes = "read:notes");
-/// async fn list(auth: Scoped<ReadNotes>) -> impl Responder { … }
+///
+/// async fn list(auth: Scoped<ReadNotes>) -> String {
+///     format!("notes of {}", auth.subject)
+/// }
 /// ```
 #[macro_export]
 macro_rules! required_scopes {

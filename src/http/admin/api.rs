@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::error::ApiError;
-use super::principal::api_caller;
+use super::principal::authenticated;
 use crate::app::AppState;
 use crate::domain::client::ClientInput;
 use crate::domain::user::ProfileInput;
@@ -39,7 +39,7 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     T: Serialize + Send + 'static,
 {
-    api_caller(req, state).await?;
+    authenticated(req)?;
     let v = state.db.run(f).await?;
     Ok(json(StatusCode::OK, &v))
 }
@@ -57,7 +57,7 @@ where
     F: FnOnce(&mut DbConn, &Actor, OffsetDateTime) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let actor = api_caller(req, state).await?;
+    let actor = authenticated(req)?;
     let now = state.clock.now();
     state
         .db

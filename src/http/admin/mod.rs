@@ -8,9 +8,34 @@ pub mod error;
 pub mod openapi;
 pub mod principal;
 
-use actix_web::web;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{HttpMessage, ResponseError, web};
 
 use error::ApiError;
+
+use crate::app::AppState;
+
+/// Authenticates every admin API call before anything else reads the
+/// request (a body that does not parse must not tell an anonymous caller
+/// more than 401), and hands the [`Actor`](crate::service::audit::Actor)
+/// to the handler through the request extensions.
+async fn require_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError("no app state"));
+    };
+    match principal::api_caller(req.request(), &state).await {
+        Ok(actor) => {
+            req.extensions_mut().insert(actor);
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Err(e) => Ok(req.into_response(e.error_response())),
+    }
+}
 
 /// Largest JSON body the admin API reads.
 const JSON_LIMIT: usize = 64 * 1024;
@@ -23,12 +48,17 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .error_handler(|e, _| ApiError::invalid_request(format!("invalid query: {e}")).into());
     let path = web::PathConfig::default()
         .error_handler(|e, _| ApiError::invalid_request(format!("invalid path: {e}")).into());
+    // Public: it describes the API and grants nothing.
+    cfg.route(
+        "/admin/api/v1/openapi.json",
+        web::get().to(openapi::document),
+    );
     cfg.service(
         web::scope("/admin/api/v1")
+            .wrap(from_fn(require_admin))
             .app_data(json)
             .app_data(query)
             .app_data(path)
-            .route("/openapi.json", web::get().to(openapi::document))
             .service(
                 web::resource("/clients")
                     .route(web::get().to(api::list_clients))

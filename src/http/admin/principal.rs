@@ -77,3 +77,12 @@ pub async fn api_caller(req: &HttpRequest, state: &AppState) -> Result<Actor, Ap
         .map_err(ApiError::from_store)?;
     who.map(|name| Actor { name, ip })
 }
+
+/// The caller [`require_admin`](super) authenticated for this request.
+pub fn authenticated(req: &HttpRequest) -> Result<Actor, ApiError> {
+    use actix_web::HttpMessage;
+    req.extensions()
+        .get::<Actor>()
+        .cloned()
+        .ok_or_else(|| ApiError::unauthenticated(None))
+}
