@@ -513,6 +513,9 @@ async fn serve_twice_on_postgres() {
 fn admin_password_from_env_is_used_and_not_printed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    // Migrate first, so the polling below only reads while serve starts.
+    let o = run(d, &["migrate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
     let port = free_port();
     let child = latchkey(d)
         .args([
@@ -528,11 +531,27 @@ fn admin_password_from_env_is_used_and_not_printed() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Wait for the bootstrap itself (it runs before the bind), not for the
+    // port: a port picked as free may be taken by a parallel test, and then
+    // another test's server would answer.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline);
+    let mut child = child;
+    let admin = loop {
+        let o = run(d, &["user", "show", "admin", "--json"]);
+        if o.status.success() {
+            break serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap();
+        }
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "serve exited early: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(Instant::now() < deadline, "no admin after 30 s");
         std::thread::sleep(Duration::from_millis(100));
-    }
+    };
+    assert_eq!(admin["is_admin"], true);
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -541,9 +560,6 @@ fn admin_password_from_env_is_used_and_not_printed() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("from the environment"), "{err}");
     assert!(!err.contains("password: "), "{err}");
-    let o = run(d, &["user", "show", "admin", "--json"]);
-    let admin: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(admin["is_admin"], true);
 }
 
 #[test]
