@@ -24,6 +24,7 @@ dual_backend!(
     disabling_a_user_ends_sessions,
     throttle_counts_every_failure,
     housekeeping_purges_only_what_expired,
+    concurrent_first_migrations_all_succeed,
 );
 
 async fn migrations_go_up_down_and_up_again(db: TestDb) {
@@ -523,4 +524,31 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
             .unwrap()
             .is_some()
     );
+}
+
+/// Instances starting at once on a fresh database all migrate it: on
+/// PostgreSQL they queue on an advisory lock, on SQLite the losers retry.
+async fn concurrent_first_migrations_all_succeed(db: TestDb) {
+    let url = db.url.clone();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let config = common::test_config(&url);
+                let pool = latchkey::app::open_pool(&config).expect("pool");
+                latchkey::app::migrate(&pool).map(|applied| applied.len())
+            })
+        })
+        .collect();
+    let applied: Vec<usize> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().expect("every instance migrates"))
+        .collect();
+    assert_eq!(
+        applied.iter().sum::<usize>(),
+        5,
+        "each migration applied once: {applied:?}"
+    );
+    let pool = open_db(&db);
+    assert!(migrations::pending(&mut conn(&pool)).unwrap().is_empty());
 }

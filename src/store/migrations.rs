@@ -11,14 +11,56 @@ const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 #[error("migration failed: {0}")]
 pub struct MigrationError(String);
 
+/// Key of the PostgreSQL advisory lock that serializes migrations between
+/// processes (any constant works; this spells "latchkey").
+const PG_MIGRATION_LOCK: i64 = 0x6c61_7463_686b_6579;
+
+/// How often a SQLite migration run is retried when another process was
+/// migrating the same file at the same moment.
+const SQLITE_ATTEMPTS: u32 = 20;
+
 /// Applies every pending migration; returns the versions applied.
+///
+/// Several processes may start at once on a fresh database (instances of
+/// `serve`, or a CLI command beside `serve`). On PostgreSQL they queue on
+/// an advisory lock. On SQLite, whose writes are serialized anyway, a run
+/// that lost the race (its migration was applied meanwhile, or the file
+/// was busy) is retried with a fresh list of pending migrations.
 pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, MigrationError> {
     let applied = match conn {
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE),
-        DbConn::Pg(c) => c.run_pending_migrations(POSTGRES),
+        DbConn::Sqlite(c) => {
+            let mut attempt = 1;
+            loop {
+                match c.run_pending_migrations(SQLITE) {
+                    Ok(v) => break Ok(v.into_iter().map(|v| v.to_string()).collect()),
+                    Err(e) if attempt < SQLITE_ATTEMPTS => {
+                        tracing::debug!(attempt, error = %e, "migration raced another process; retrying");
+                        attempt += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(50 * u64::from(attempt)));
+                    }
+                    Err(e) => break Err(e.to_string()),
+                }
+            }
+        }
+        DbConn::Pg(c) => {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))
+                .execute(c)
+                .map_err(|e| MigrationError(e.to_string()))?;
+            let result = c
+                .run_pending_migrations(POSTGRES)
+                .map(|v| v.into_iter().map(|v| v.to_string()).collect::<Vec<_>>())
+                .map_err(|e| e.to_string());
+            let unlock = diesel::sql_query(format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"))
+                .execute(c);
+            if let Err(e) = unlock {
+                tracing::warn!(error = %e, "could not release the migration lock");
+            }
+            result
+        }
     }
-    .map_err(|e| MigrationError(e.to_string()))?;
-    Ok(applied.into_iter().map(|v| v.to_string()).collect())
+    .map_err(MigrationError)?;
+    Ok(applied)
 }
 
 /// Reverts every applied migration (used by the up/down/up test).

@@ -106,9 +106,12 @@ impl Manager {
                     std::fs::create_dir_all(dir)?;
                 }
                 let mut conn = SqliteConnection::establish(&s)?;
+                // busy_timeout first: switching a fresh file to WAL needs a
+                // moment of exclusive access, and another process may be
+                // opening it too.
                 conn.batch_execute(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON;"
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
                 ))?;
                 Ok(DbConn::Sqlite(conn))
             }
