@@ -106,13 +106,25 @@ impl Manager {
                     std::fs::create_dir_all(dir)?;
                 }
                 let mut conn = SqliteConnection::establish(&s)?;
-                // busy_timeout first: switching a fresh file to WAL needs a
-                // moment of exclusive access, and another process may be
-                // opening it too.
-                conn.batch_execute(&format!(
+                // busy_timeout first. Switching a fresh file to WAL needs a
+                // moment of exclusive access; when another process opens it
+                // at the same time SQLite may answer "locked" without
+                // waiting, so that step is retried briefly.
+                let setup = format!(
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
-                ))?;
+                );
+                let mut attempt = 0u64;
+                loop {
+                    match conn.batch_execute(&setup) {
+                        Ok(()) => break,
+                        Err(e) if attempt < 40 && e.to_string().contains("locked") => {
+                            attempt += 1;
+                            std::thread::sleep(Duration::from_millis(10 * attempt));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 Ok(DbConn::Sqlite(conn))
             }
             DatabaseUrl::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url)?)),
