@@ -7,69 +7,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::proxy::Proxy;
 use common::{TestApp, TestDb};
 use reqwest::StatusCode;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
-
-/// Forwards connections to PostgreSQL while up; when cut, drops every open
-/// connection and refuses new ones. Runs on its own thread and runtime, so
-/// blocking database calls on the test thread cannot stall it.
-struct Proxy {
-    port: u16,
-    up: Arc<Mutex<bool>>,
-    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    fn start(target: String) -> Proxy {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        std_listener.set_nonblocking(true).unwrap();
-        let port = std_listener.local_addr().unwrap().port();
-        let up = Arc::new(Mutex::new(true));
-        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let (up2, conns2) = (up.clone(), conns.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = TcpListener::from_std(std_listener).unwrap();
-                while let Ok((mut inbound, _)) = listener.accept().await {
-                    if !*up2.lock().unwrap() {
-                        drop(inbound);
-                        continue;
-                    }
-                    let target = target.clone();
-                    let handle = tokio::spawn(async move {
-                        if let Ok(mut outbound) = TcpStream::connect(target).await {
-                            let _ =
-                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                        }
-                    });
-                    conns2.lock().unwrap().push(handle);
-                }
-            });
-        });
-        Proxy { port, up, conns }
-    }
-
-    fn cut(&self) {
-        *self.up.lock().unwrap() = false;
-        for h in self.conns.lock().unwrap().drain(..) {
-            h.abort();
-        }
-    }
-
-    fn restore(&self) {
-        *self.up.lock().unwrap() = true;
-    }
-}
 
 #[actix_web::test]
 #[cfg_attr(

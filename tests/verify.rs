@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::proxy::Proxy;
 use common::{TestApp, TestDb};
 use josekit::jwt::JwtPayload;
 use latchkey::domain::client::ClientInput;
@@ -379,40 +380,15 @@ async fn id_tokens_are_not_access_tokens(db: TestDb) {
     assert!(v.verify(&long).await.is_ok());
 }
 
-/// A TCP forwarder to `target` that can be cut.
-struct Proxy {
-    addr: std::net::SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(target: std::net::SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            let mut conns = tokio::task::JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                conns.spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        });
-        Self { addr, task }
-    }
-}
-
 async fn cached_keys_serve_while_latchkey_is_unreachable(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let client = api_client(&app, "read:notes");
-    let target: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
-    let proxy = Proxy::start(target).await;
+    let proxy = Proxy::start(app.base.trim_start_matches("http://").to_owned());
     // Keys reach the verifier only through the proxy, and are stale at
     // once (cache TTL capped at zero), so every verification tries to
     // refresh.
     let v = Verifier::builder(&app.config.issuer, API)
-        .jwks_uri(format!("http://{}/jwks", proxy.addr))
+        .jwks_uri(format!("http://127.0.0.1:{}/jwks", proxy.port))
         .min_refresh_interval(Duration::ZERO)
         .max_cache_ttl(Duration::ZERO)
         .build()
@@ -421,9 +397,7 @@ async fn cached_keys_serve_while_latchkey_is_unreachable(db: TestDb) {
     let token = client_token(&app, &client).await;
     assert!(v.verify(&token).await.is_ok());
 
-    proxy.task.abort();
-    let _ = proxy.task.await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    proxy.cut();
     assert!(v.prefetch().await.is_err(), "Latchkey is unreachable now");
     for _ in 0..3 {
         let t = v
@@ -434,7 +408,7 @@ async fn cached_keys_serve_while_latchkey_is_unreachable(db: TestDb) {
     }
     // A new verifier that never saw the keys cannot judge the token.
     let cold = Verifier::builder(&app.config.issuer, API)
-        .jwks_uri(format!("http://{}/jwks", proxy.addr))
+        .jwks_uri(format!("http://127.0.0.1:{}/jwks", proxy.port))
         .build()
         .unwrap();
     assert_eq!(

@@ -39,6 +39,29 @@ pub fn session_meta(req: &HttpRequest, state: &AppState) -> SessionMeta {
     }
 }
 
+/// The token of an `Authorization: Bearer …` header (RFC 6750 2.1; the
+/// scheme is case-insensitive). `Ok(None)`: no header, another scheme or
+/// an empty token, i.e. no bearer credentials. `Err`: a header that is not
+/// visible ASCII.
+pub fn bearer_token(req: &HttpRequest) -> Result<Option<String>, MalformedAuthorization> {
+    let Some(h) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let v = h.to_str().map_err(|_| MalformedAuthorization)?;
+    Ok(match v.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Some(token.trim().to_owned())
+        }
+        _ => None,
+    })
+}
+
+/// An `Authorization` header that is not visible ASCII.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedAuthorization;
+
 /// The signed-in session for this request, if any (expired ones read as none).
 pub async fn current_session(
     req: &HttpRequest,

@@ -3,7 +3,7 @@
 //! 3.2.2 JSON; token problems are 401 with a Bearer challenge.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::http::header::WWW_AUTHENTICATE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
@@ -38,11 +38,9 @@ fn error(e: &RegistrationError) -> HttpResponse {
     resp
 }
 
+/// The bearer token; a malformed header counts as none (401 either way).
 fn bearer(req: &HttpRequest) -> Option<String> {
-    let v = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .then(|| token.trim().to_owned())
+    extract::bearer_token(req).ok().flatten()
 }
 
 fn metadata(body: &[u8]) -> Result<ClientMetadata, RegistrationError> {

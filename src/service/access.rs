@@ -22,6 +22,16 @@ pub struct AccessClaims {
     pub grant_id: Option<String>,
 }
 
+impl AccessClaims {
+    /// Whether the token is meant for this server: its `aud` names the
+    /// default audience or the issuer (tokens granted with `openid` do).
+    pub fn is_for_this_server(&self, default_audience: &str, issuer: &str) -> bool {
+        self.aud
+            .iter()
+            .any(|a| a == default_audience || a == issuer)
+    }
+}
+
 fn invalid() -> OAuthError {
     OAuthError::invalid_token("the access token is invalid or expired")
 }

@@ -53,3 +53,26 @@ pub fn record(
         },
     )
 }
+
+/// Runs `f` in a transaction whose first statement is the audit row for
+/// `entry` (action, target), when given: the write comes first ("claim
+/// first", see `store`), and a failing `f` rolls the row back with it.
+pub fn audited<T, E, F>(
+    conn: &mut DbConn,
+    actor: &Actor,
+    entry: Option<(&str, &str)>,
+    now: OffsetDateTime,
+    f: F,
+) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::Connection;
+    conn.transaction(|conn| {
+        if let Some((action, target)) = entry {
+            record(conn, actor, action, target, None, now)?;
+        }
+        f(conn)
+    })
+}

@@ -208,11 +208,10 @@ fn settings_from(m: &ClientMetadata) -> Result<ClientSettings, RegistrationError
             "response_types must be [\"code\"] with the authorization_code grant, and empty without it",
         ));
     }
-    let scope = m
-        .scope
-        .clone()
-        .unwrap_or_else(|| "openid profile email".into());
-    if scope.split(' ').any(|s| s == ADMIN_SCOPE) {
+    if m.scope
+        .as_deref()
+        .is_some_and(|s| s.split(' ').any(|s| s == ADMIN_SCOPE))
+    {
         return Err(bad("latchkey:admin cannot be registered dynamically"));
     }
     let name = match m.client_name.as_deref().map(str::trim) {
@@ -228,7 +227,8 @@ fn settings_from(m: &ClientMetadata) -> Result<ClientSettings, RegistrationError
         name,
         redirect_uris: m.redirect_uris.clone(),
         post_logout_redirect_uris: m.post_logout_redirect_uris.clone(),
-        scopes: vec![scope],
+        // Absent: the defaults every client gets (DEFAULT_SCOPES).
+        scopes: m.scope.clone().into_iter().collect(),
         grant_types,
         public,
         first_party: false,

@@ -69,42 +69,58 @@ pub fn show(conn: &mut DbConn, name: &str) -> ServiceResult<ScopeView> {
         })
 }
 
+/// The custom scopes, by name, with their consent-page text: one query.
+fn custom(conn: &mut DbConn) -> ServiceResult<std::collections::HashMap<String, String>> {
+    Ok(repo::scopes::list(conn)?
+        .into_iter()
+        .map(|r| (r.name, r.description))
+        .collect())
+}
+
 /// The consent-page text for each scope in `set`, in order.
 pub fn descriptions(conn: &mut DbConn, set: &ScopeSet) -> ServiceResult<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for s in set.iter() {
-        let d = match builtin_description(s) {
-            Some(d) => d.to_owned(),
-            None => repo::scopes::get(conn, s)?
-                .map(|r| r.description)
-                .unwrap_or_else(|| format!("Use the \"{s}\" permission")),
-        };
-        out.push((s.to_owned(), d));
-    }
-    Ok(out)
+    let custom = custom(conn)?;
+    Ok(set
+        .iter()
+        .map(|s| {
+            let d = match builtin_description(s) {
+                Some(d) => d.to_owned(),
+                None => custom
+                    .get(s)
+                    .cloned()
+                    .unwrap_or_else(|| format!("Use the \"{s}\" permission")),
+            };
+            (s.to_owned(), d)
+        })
+        .collect())
 }
 
 /// Fails with `invalid scope` naming the first scope in `set` that is
 /// neither built in nor defined.
 pub fn check_known(conn: &mut DbConn, set: &ScopeSet) -> ServiceResult<()> {
-    for s in set.iter() {
-        if builtin_description(s).is_none() && repo::scopes::get(conn, s)?.is_none() {
-            return Err(Invalid::new(
-                "scope",
-                format!("unknown scope {s:?}: define it first (latchkey scope add, or Scopes in the console)"),
-            )
-            .into());
-        }
+    let custom = custom(conn)?;
+    match set
+        .iter()
+        .find(|s| builtin_description(s).is_none() && !custom.contains_key(*s))
+    {
+        None => Ok(()),
+        Some(s) => Err(Invalid::new(
+            "scope",
+            format!("unknown scope {s:?}: define it first (latchkey scope add, or Scopes in the console)"),
+        )
+        .into()),
     }
-    Ok(())
 }
 
-/// The part of `requested` that `user` may be granted.
+/// The part of `requested` that `user` may be granted. Two queries (the
+/// registry and its group limits), plus the user's groups when a limited
+/// scope is asked for.
 pub fn permitted_for_user(
     conn: &mut DbConn,
     user: &UserRow,
     requested: &ScopeSet,
 ) -> ServiceResult<ScopeSet> {
+    let custom = custom(conn)?;
     let restrictions = repo::scopes::group_names(conn)?;
     let mut mine: Option<Vec<String>> = None;
     let mut kept = Vec::new();
@@ -113,7 +129,7 @@ pub fn permitted_for_user(
             user.is_admin
         } else if builtin_description(s).is_some() {
             true
-        } else if repo::scopes::get(conn, s)?.is_none() {
+        } else if !custom.contains_key(s) {
             // Not defined (any more): nobody is granted it.
             false
         } else {

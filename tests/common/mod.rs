@@ -3,6 +3,8 @@
 //! clock and a cookie-keeping HTTP client.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 

@@ -4,9 +4,7 @@
 //! the same transaction as the change. `openapi.json` describes it.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -15,6 +13,7 @@ use super::principal::authenticated;
 use crate::app::AppState;
 use crate::domain::client::ClientInput;
 use crate::domain::user::ProfileInput;
+use crate::http::oidc::response::no_store_json as json;
 use crate::keys::SigningAlg;
 use crate::service::audit::{self, Actor};
 use crate::service::audit_query::{self, AuditFilter};
@@ -26,12 +25,6 @@ use crate::store::DbConn;
 
 type Data = web::Data<AppState>;
 type Answer = Result<HttpResponse, ApiError>;
-
-fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .json(body)
-}
 
 /// A read by an authenticated admin.
 async fn read<T, F>(req: &HttpRequest, state: &AppState, f: F) -> Answer
@@ -62,12 +55,8 @@ where
     state
         .db
         .run(move |conn| {
-            conn.transaction(|conn| {
-                if let Some((action, target)) = &audit {
-                    audit::record(conn, &actor, action, target, None, now)?;
-                }
-                f(conn, &actor, now)
-            })
+            let entry = audit.as_ref().map(|(a, t)| (*a, t.as_str()));
+            audit::audited(conn, &actor, entry, now, |conn| f(conn, &actor, now))
         })
         .await
 }
@@ -462,8 +451,7 @@ pub struct RotateBody {
     immediately: bool,
 }
 
-/// Runs a key operation, then reloads this instance's key set so the
-/// change shows in `/jwks` and signing at once.
+/// Runs a key operation, then reloads this instance's key set.
 async fn key_change<F>(
     req: &HttpRequest,
     state: &AppState,
@@ -480,17 +468,12 @@ where
         + 'static,
 {
     let keys = state.keys.clone();
-    change(req, state, None, move |conn, actor, now| {
-        let out = f(conn, &keys, actor, now)?;
-        Ok((out, keys))
+    let out = change(req, state, None, move |conn, actor, now| {
+        f(conn, &keys, actor, now)
     })
-    .await
-    .and_then(|(out, keys)| {
-        let now = state.clock.now();
-        let mut conn = state.db.get().map_err(ApiError::from_store)?;
-        keys.refresh(&mut conn, now)?;
-        Ok(out)
-    })
+    .await?;
+    super::reload_keys(state).await?;
+    Ok(out)
 }
 
 pub async fn rotate_key(req: HttpRequest, state: Data, body: web::Json<RotateBody>) -> Answer {

@@ -8,7 +8,6 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::Connection;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use tera::Context;
@@ -198,12 +197,8 @@ where
     let result = state
         .db
         .run(move |conn| {
-            conn.transaction(|conn| {
-                if let Some((action, target)) = &audit {
-                    audit::record(conn, &actor, action, target, None, now)?;
-                }
-                f(conn, &actor, now)
-            })
+            let entry = audit.as_ref().map(|(a, t)| (*a, t.as_str()));
+            audit::audited(conn, &actor, entry, now, |conn| f(conn, &actor, now))
         })
         .await;
     result.map_err(|e| match e {
@@ -1137,25 +1132,18 @@ where
         + 'static,
 {
     let keys = state.keys.clone();
-    let k = keys.clone();
     change(
         req,
         state,
         csrf_token,
         "/admin/keys",
         None,
-        move |conn, actor, now| f(conn, &k, actor, now),
+        move |conn, actor, now| f(conn, &keys, actor, now),
     )
     .await?;
-    let now = state.clock.now();
-    let refreshed = state
-        .db
-        .run(move |conn| keys.refresh(conn, now).map_err(ChangeError::from))
-        .await;
-    refreshed.map(|_| ()).map_err(|e| match e {
-        ChangeError::Service(s) => service_refusal(s, "/admin/keys"),
-        ChangeError::Key(k) => key_refusal(k, "/admin/keys"),
-    })
+    super::reload_keys(state)
+        .await
+        .map_err(|e| key_refusal(e, "/admin/keys"))
 }
 
 #[derive(Deserialize)]

@@ -17,6 +17,17 @@ use error::ApiError;
 
 use crate::app::AppState;
 
+/// Reloads this instance's key set after a committed key change, so its
+/// `/jwks` and signing show the change at once (other instances follow at
+/// their reload interval). Off the event loop, like all database work.
+pub(crate) async fn reload_keys(state: &AppState) -> Result<(), crate::keys::KeyError> {
+    let (keys, now) = (state.keys.clone(), state.clock.now());
+    state
+        .db
+        .run(move |conn| keys.refresh(conn, now).map(|_| ()))
+        .await
+}
+
 /// Authenticates every admin API call before anything else reads the
 /// request (a body that does not parse must not tell an anonymous caller
 /// more than 401), and hands the [`Actor`](crate::service::audit::Actor)

@@ -4,7 +4,6 @@
 //! admin's browser session. Either way an [`Actor`] for the audit log.
 
 use actix_web::HttpRequest;
-use actix_web::http::header::AUTHORIZATION;
 
 use super::error::ApiError;
 use crate::app::AppState;
@@ -14,21 +13,11 @@ use crate::service::access;
 use crate::service::audit::Actor;
 use crate::store::{StoreError, repo};
 
-/// The bearer token of an `Authorization: Bearer` header.
 fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
-    let Some(h) = req.headers().get(AUTHORIZATION) else {
-        return Err(ApiError::unauthenticated(None));
-    };
-    let v = h
-        .to_str()
-        .map_err(|_| ApiError::invalid_request("malformed Authorization header"))?;
-    match v.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(token.trim().to_owned())
-        }
-        _ => Err(ApiError::unauthenticated(None)),
+    match extract::bearer_token(req) {
+        Ok(Some(token)) => Ok(token),
+        Ok(None) => Err(ApiError::unauthenticated(None)),
+        Err(_) => Err(ApiError::invalid_request("malformed Authorization header")),
     }
 }
 
@@ -40,12 +29,7 @@ pub async fn api_caller(req: &HttpRequest, state: &AppState) -> Result<Actor, Ap
     let now = state.clock.now();
     let claims = access::verify(&state.keys.current(), &token, &state.config.issuer, now)
         .map_err(|_| ApiError::unauthenticated(Some("the access token is invalid or expired")))?;
-    let audience = state.config.default_audience();
-    if !claims
-        .aud
-        .iter()
-        .any(|a| a == audience || a == &state.config.issuer)
-    {
+    if !claims.is_for_this_server(state.config.default_audience(), &state.config.issuer) {
         return Err(ApiError::unauthenticated(Some(
             "the access token is not for this server",
         )));

@@ -86,12 +86,7 @@ pub async fn userinfo(
         Ok(c) => c,
         Err(e) => return bearer_error(Some(&e), None),
     };
-    let audience = state.config.default_audience();
-    if !claims
-        .aud
-        .iter()
-        .any(|a| a == audience || a == &state.config.issuer)
-    {
+    if !claims.is_for_this_server(state.config.default_audience(), &state.config.issuer) {
         return bearer_error(
             Some(&OAuthError::invalid_token(
                 "the token is not for this audience",
