@@ -19,13 +19,14 @@ use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine;
-use latchkey::app::{self, AppState, Application};
+use latchkey::app::{self, Application};
 use latchkey::clock::{SharedClock, SystemClock};
 use latchkey::config::Config;
 use latchkey::domain::client::ClientInput;
-use latchkey::keys::{KeyStore, SigningAlg};
+use latchkey::keys::{JoseAlg, KeyStore, SigningAlg};
 use latchkey::oidc::authorize::{AuthorizeParams, validate};
 use latchkey::service::{authorize as authz, clients, sessions, users};
+use latchkey::state::AppState;
 use latchkey::store::Db;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -312,7 +313,7 @@ fn setup_client(db: &Db) -> Client {
             description: "Read your notes".into(),
             groups: Vec::new(),
         },
-        &latchkey::service::audit::Actor::system(),
+        &latchkey::domain::audit::Actor::system(),
         time::OffsetDateTime::now_utc(),
     )
     .unwrap();

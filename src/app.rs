@@ -11,57 +11,9 @@ use actix_web::{App, HttpServer, web};
 
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::http::cookies::CookiePolicy;
-use crate::keys::KeyStore;
-use crate::service::login::ThrottlePolicy;
 use crate::service::sessions::SessionPolicy;
+use crate::state::AppState;
 use crate::store::{self, DatabaseUrl, Db, PoolOptions};
-
-/// Shared, read-only state handed to every handler.
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub clock: SharedClock,
-    pub cookies: CookiePolicy,
-    pub session_policy: SessionPolicy,
-    pub throttle_policy: ThrottlePolicy,
-    /// `scheme://host[:port]` of the issuer, for Origin checks.
-    pub issuer_origin: String,
-    pub keys: KeyStore,
-    /// The discovery document, built once.
-    pub discovery: actix_web::web::Bytes,
-    /// Recently used client registrations (token endpoint).
-    pub clients: crate::service::token::ClientCache,
-}
-
-impl AppState {
-    pub fn new(
-        config: Arc<Config>,
-        db: Db,
-        clock: SharedClock,
-        keys: KeyStore,
-    ) -> Result<Self, StartupError> {
-        let issuer = config
-            .issuer_url()
-            .map_err(|e| StartupError::Config(e.to_string()))?;
-        let session_policy = SessionPolicy::from_config(&config.session);
-        Ok(Self {
-            cookies: CookiePolicy {
-                secure: config.secure_cookies(),
-                session_max_age_secs: session_policy.absolute_timeout.whole_seconds(),
-            },
-            throttle_policy: ThrottlePolicy::from_config(&config.login),
-            issuer_origin: issuer.origin().ascii_serialization(),
-            session_policy,
-            discovery: crate::http::oidc::discovery::document(&config),
-            clients: crate::service::token::ClientCache::new(Duration::from_secs(5)),
-            config,
-            db,
-            clock,
-            keys,
-        })
-    }
-}
 
 /// Start-up failures, each with one clear sentence (the CLI exits 2).
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +33,12 @@ pub enum StartupError {
     },
     #[error("{0}")]
     Other(String),
+}
+
+impl From<crate::config::ConfigError> for StartupError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        StartupError::Config(e.to_string())
+    }
 }
 
 /// Connects to the database. An unreachable database is an error here,

@@ -8,8 +8,8 @@ mod common;
 
 use base64::Engine;
 use common::{TestApp, TestDb, code_flow};
+use latchkey::domain::audit::Actor;
 use latchkey::domain::client::ClientInput;
-use latchkey::service::audit::Actor;
 use latchkey::service::scopes::{self, ScopeInput};
 use latchkey::service::{ServiceError, clients, groups};
 use reqwest::StatusCode;

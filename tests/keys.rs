@@ -7,17 +7,17 @@
 mod common;
 
 use common::{TestApp, TestDb, verify_with_jwks};
+use latchkey::domain::audit::Actor;
 use latchkey::keys::lifecycle::KeyState;
-use latchkey::keys::service;
+use latchkey::keys::ops;
 use latchkey::keys::{KeyError, KeyStore, SigningAlg, VerifyError};
-use latchkey::service::audit::Actor;
 use latchkey::store::repo;
 use reqwest::StatusCode;
 use time::Duration;
 
 /// A routine (not immediate) RS256 rotation by an admin; returns the kid.
 fn rotate(app: &TestApp, c: &mut latchkey::store::DbConn) -> String {
-    service::rotate(
+    ops::rotate(
         c,
         app.keys.kek(),
         SigningAlg::RS256,
@@ -136,7 +136,7 @@ async fn revoked_key_tokens_fail_at_once(db: TestDb) {
     let kid = kid_of(&token);
     {
         let mut c = common::conn(&app.db);
-        service::revoke(
+        ops::revoke(
             &mut c,
             app.keys.kek(),
             &kid,
@@ -160,26 +160,26 @@ async fn retire_rules(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let mut c = common::conn(&app.db);
     let (now, policy, actor) = (app.clock_now(), app.keys.policy().clone(), Actor::cli());
-    let keys = service::list(&mut c, &policy).unwrap();
+    let keys = ops::list(&mut c, &policy).unwrap();
     assert_eq!(keys.len(), 1);
     let active = keys[0].kid.clone();
-    let err = service::retire(&mut c, &active, now, &policy, &actor).unwrap_err();
+    let err = ops::retire(&mut c, &active, now, &policy, &actor).unwrap_err();
     assert!(
         matches!(err, KeyError::Conflict(_)),
         "the only key cannot retire: {err}"
     );
     assert!(matches!(
-        service::retire(&mut c, "nope", now, &policy, &actor),
+        ops::retire(&mut c, "nope", now, &policy, &actor),
         Err(KeyError::NotFound(_))
     ));
     assert_eq!(
-        service::list(&mut c, &policy).unwrap()[0].state,
+        ops::list(&mut c, &policy).unwrap()[0].state,
         "active",
         "unchanged"
     );
 
     // With a pending key, retiring the active one hands over at once.
-    let next = service::rotate(
+    let next = ops::rotate(
         &mut c,
         app.keys.kek(),
         SigningAlg::RS256,
@@ -189,13 +189,13 @@ async fn retire_rules(db: TestDb) {
         &actor,
     )
     .unwrap();
-    service::retire(&mut c, &active, now, &policy, &actor).unwrap();
-    let keys = service::list(&mut c, &policy).unwrap();
+    ops::retire(&mut c, &active, now, &policy, &actor).unwrap();
+    let keys = ops::list(&mut c, &policy).unwrap();
     let state = |kid: &str| keys.iter().find(|k| k.kid == kid).unwrap().state.clone();
     assert_eq!(state(&active), KeyState::Retired.as_str());
     assert_eq!(state(&next), KeyState::Active.as_str());
     assert!(matches!(
-        service::retire(&mut c, &active, now, &policy, &actor),
+        ops::retire(&mut c, &active, now, &policy, &actor),
         Err(KeyError::Conflict(_))
     ));
 }

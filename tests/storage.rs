@@ -6,10 +6,10 @@ mod common;
 
 use common::{TestDb, conn, open_db, start_time};
 use latchkey::domain::client::ClientInput;
+use latchkey::domain::secret::verify_secret;
 use latchkey::service::users::{self, NewUser};
 use latchkey::service::{ServiceError, clients, sessions};
 use latchkey::store::{migrations, repo};
-use latchkey::token::opaque::verify_secret;
 use time::Duration;
 
 dual_backend!(

@@ -19,9 +19,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::proxy::Proxy;
 use common::{TestApp, TestDb};
 use josekit::jwt::JwtPayload;
+use latchkey::domain::audit::Actor;
 use latchkey::domain::client::ClientInput;
 use latchkey::keys::SigningAlg;
-use latchkey::service::audit::Actor;
 use latchkey::service::clients;
 use latchkey_verify::{Verifier, VerifyError};
 use reqwest::StatusCode;
@@ -419,7 +419,7 @@ async fn cached_keys_serve_while_latchkey_is_unreachable(db: TestDb) {
 
 fn rotate_now(app: &TestApp) -> String {
     let mut c = common::conn(&app.db);
-    let kid = latchkey::keys::service::rotate(
+    let kid = latchkey::keys::ops::rotate(
         &mut c,
         app.keys.kek(),
         SigningAlg::RS256,

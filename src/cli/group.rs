@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 
 use super::{CliResult, open_db, output};
 use crate::config::Config;
-use crate::service::audit::Actor;
+use crate::domain::audit::Actor;
 use crate::service::groups;
 use crate::service::scopes::{self, ScopeInput, ScopeView};
 

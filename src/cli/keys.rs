@@ -8,10 +8,10 @@ use clap::{Subcommand, ValueEnum};
 
 use super::{CliError, CliResult, open_db, output};
 use crate::config::Config;
+use crate::domain::audit::Actor;
 use crate::keys::lifecycle::LifecyclePolicy;
-use crate::keys::service::{self, ExportFormat};
-use crate::keys::{KeyError, SigningAlg, store::load_kek};
-use crate::service::audit::Actor;
+use crate::keys::ops::{self as service, ExportFormat};
+use crate::keys::{KeyError, SigningAlg, key_store::load_kek};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -70,7 +70,7 @@ pub enum FormatArg {
 
 fn parse_alg(s: &str) -> Result<SigningAlg, String> {
     s.parse()
-        .map_err(|e: crate::keys::alg::UnsupportedAlg| e.to_string())
+        .map_err(|e: crate::domain::alg::UnsupportedAlg| e.to_string())
 }
 
 impl From<KeyError> for CliError {

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{CliError, CliResult};
-use crate::app::{self, AppState, Application, StartupError};
+use crate::app::{self, Application, StartupError};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Overrides};
 use crate::keys::KeyStore;
 use crate::service::bootstrap::{self, Bootstrap};
+use crate::state::AppState;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -85,7 +86,7 @@ pub fn run(config: Config) -> CliResult {
         addr: addr.to_string(),
         source,
     })?;
-    let state = AppState::new(config.clone(), db, clock, keys)?;
+    let state = AppState::new(config.clone(), db, clock, keys).map_err(StartupError::from)?;
     let application = Application::build(state, listener)?;
     tracing::info!(%addr, issuer = %config.issuer, backend = %db_backend(&config), "latchkey listening");
     actix_web::rt::System::new()

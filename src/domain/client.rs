@@ -2,11 +2,12 @@
 //! that tie them together (RFC 6749 3.1.2, RFC 8252, RFC 9700 2.1).
 
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 
+use super::alg::SigningAlg;
 use super::scope::ScopeSet;
 use super::{Invalid, text};
-use crate::keys::SigningAlg;
 
 pub const CLIENT_ID_MAX: usize = 128;
 pub const CLIENT_NAME_MAX: usize = 200;
@@ -140,7 +141,7 @@ pub fn validate_redirect_uri(raw: &str, kind: ClientKind) -> Result<String, Inva
     }
     match url.scheme() {
         "https" => Ok(raw.to_owned()),
-        "http" if crate::config::is_loopback_host(&url) => Ok(raw.to_owned()),
+        "http" if is_loopback_host(&url) => Ok(raw.to_owned()),
         "http" => Err(Invalid::new(
             F,
             format!("{raw:?} must use https (plain http only on a loopback host)"),
@@ -312,6 +313,31 @@ fn uri_list(raw: &[String], kind: ClientKind, field: &'static str) -> Result<Vec
         }
     }
     Ok(out)
+}
+
+/// A client as stored, decoded into domain types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub client_id: String,
+    pub secret_hash: Option<String>,
+    pub settings: ClientSettings,
+    pub created_at: time::OffsetDateTime,
+    pub updated_at: time::OffsetDateTime,
+    /// Declared in the configuration file; admins cannot change it.
+    pub locked: bool,
+    /// SHA-256 of its RFC 7592 registration access token, if it
+    /// registered itself.
+    pub registration_token_hash: Option<String>,
+}
+
+/// Whether a URL's host is a loopback address (or `localhost`).
+pub fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
 }
 
 #[cfg(test)]

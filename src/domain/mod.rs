@@ -3,9 +3,12 @@
 //! Every value that enters from a request, the CLI or a config file passes
 //! through one of these parsers, which bound its size and shape.
 
+pub mod alg;
+pub mod audit;
 pub mod client;
 pub mod group;
 pub mod scope;
+pub mod secret;
 pub mod text;
 pub mod user;
 

@@ -162,6 +162,22 @@ pub fn check_new_password(pw: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// What ID tokens and userinfo may release about a user (OIDC Core 5.1),
+/// borrowed from wherever the user was loaded.
+#[derive(Debug, Clone, Copy)]
+pub struct UserClaims<'a> {
+    pub sub: &'a str,
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub email_verified: bool,
+    pub name: Option<&'a str>,
+    pub given_name: Option<&'a str>,
+    pub family_name: Option<&'a str>,
+    pub picture: Option<&'a str>,
+    pub locale: Option<&'a str>,
+    pub updated_at: time::OffsetDateTime,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,11 @@
-//! Cookie names and attributes. Cookies are HttpOnly and SameSite=Lax;
+//! Cookie names and attributes (the policy itself is decided in `state`). Cookies are HttpOnly and SameSite=Lax;
 //! on an https issuer they are Secure and carry the `__Host-` prefix (bound
 //! to this host, path `/`, no Domain).
 
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
 
-#[derive(Debug, Clone)]
-pub struct CookiePolicy {
-    pub secure: bool,
-    pub session_max_age_secs: i64,
-}
+pub use crate::state::CookiePolicy;
 
 impl CookiePolicy {
     pub fn session_name(&self) -> &'static str {

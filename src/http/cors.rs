@@ -9,7 +9,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, web};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 const CORS_PATHS: &[&str] = &["/token", "/userinfo", "/revoke"];
 

@@ -7,9 +7,9 @@
 use actix_web::HttpRequest;
 use actix_web::http::header::ORIGIN;
 
-use crate::app::AppState;
-use crate::error::AppError;
-use crate::token::opaque::{OpaqueSecret, ct_eq};
+use crate::domain::secret::{OpaqueSecret, ct_eq};
+use crate::http::error::AppError;
+use crate::state::AppState;
 
 /// The token for a form being rendered: the current cookie's, or a new one
 /// that the caller must set as a cookie (`Some` second value).

@@ -3,9 +3,9 @@
 
 use actix_web::HttpRequest;
 
-use crate::app::AppState;
-use crate::error::AppError;
+use crate::http::error::AppError;
 use crate::service::sessions::{self, ActiveSession, SessionMeta};
+use crate::state::AppState;
 
 /// The client's IP: the socket peer, or the proxy-reported one when
 /// `server.trust_forwarded_for` is set.

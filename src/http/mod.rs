@@ -5,11 +5,11 @@ pub mod admin;
 pub mod cookies;
 pub mod cors;
 pub mod csrf;
+pub mod error;
 pub mod extract;
 pub mod form;
 pub mod health;
 pub mod oidc;
-pub mod register;
 pub mod request_log;
 pub mod templates;
 pub mod ui;
@@ -45,17 +45,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/token", web::post().to(oidc::token::token))
         .service(
             web::resource("/userinfo")
-                .route(web::get().to(oidc::userinfo::userinfo))
-                .route(web::post().to(oidc::userinfo::userinfo)),
+                .route(web::get().to(oidc::userinfo::show))
+                .route(web::post().to(oidc::userinfo::show)),
         )
         .route("/introspect", web::post().to(oidc::introspect::introspect))
         .route("/revoke", web::post().to(oidc::introspect::revoke))
-        .route("/register", web::post().to(register::register))
+        .route("/register", web::post().to(oidc::register::register))
         .service(
             web::resource("/register/{client_id}")
-                .route(web::get().to(register::read))
-                .route(web::put().to(register::update))
-                .route(web::delete().to(register::delete)),
+                .route(web::get().to(oidc::register::read))
+                .route(web::put().to(oidc::register::update))
+                .route(web::delete().to(oidc::register::delete)),
         )
         .configure(admin::configure_api)
         .configure(admin::configure_console)
@@ -101,6 +101,6 @@ async fn stylesheet() -> HttpResponse {
 }
 
 /// Answer for unknown paths.
-pub async fn not_found() -> Result<HttpResponse, crate::error::AppError> {
-    Err(crate::error::AppError::NotFound)
+pub async fn not_found() -> Result<HttpResponse, crate::http::error::AppError> {
+    Err(crate::http::error::AppError::NotFound)
 }

@@ -1,14 +1,14 @@
 //! The keys one instance holds in memory: signers for active keys,
 //! verifiers for every published key, and the JWKS as precomputed bytes.
 
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use josekit::jwk::{Jwk, JwkSet};
 use josekit::jws::{JwsHeader, JwsSigner, JwsVerifier};
 use josekit::jwt::{self, JwtPayload};
 use sha2::{Digest, Sha256};
 
 use super::lifecycle::KeyState;
-use super::{Kek, KeyError, SigningAlg};
+use super::{JoseAlg, Kek, KeyError, SigningAlg};
 use crate::store::models::SigningKeyRow;
 
 pub struct LoadedKey {

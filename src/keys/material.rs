@@ -5,7 +5,7 @@ use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
 use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jwk::{Jwk, KeyPair};
 
-use super::SigningAlg;
+use super::{JoseAlg, SigningAlg};
 
 /// RSA modulus size for generated keys.
 pub const RSA_BITS: u32 = 2048;

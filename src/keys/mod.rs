@@ -7,16 +7,16 @@
 
 pub mod alg;
 pub mod kek;
+pub mod key_store;
 pub mod keyset;
 pub mod lifecycle;
 pub mod material;
-pub mod service;
-pub mod store;
+pub mod ops;
 
-pub use alg::SigningAlg;
+pub use alg::{JoseAlg, SigningAlg};
 pub use kek::{Kek, KekError};
+pub use key_store::KeyStore;
 pub use keyset::{KeySet, VerifyError};
-pub use store::KeyStore;
 
 use crate::store::StoreError;
 

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{OAuthError, pkce};
+use crate::domain::client::Client;
 use crate::domain::client::{ClientKind, GrantType, OOB_REDIRECT_URI};
 use crate::domain::scope::ScopeSet;
-use crate::service::clients::Client;
 
 /// Longest value accepted for any authorization request parameter.
 pub const PARAM_MAX: usize = 2048;
@@ -394,7 +394,7 @@ mod tests {
 
     fn error_of(r: Result<ValidRequest, Rejection>) -> &'static str {
         match r {
-            Err(Rejection::Redirect(_, e)) => e.error,
+            Err(Rejection::Redirect(_, e)) => e.error.as_str(),
             Err(Rejection::Page(_)) => "page",
             Ok(_) => "ok",
         }

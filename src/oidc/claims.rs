@@ -8,9 +8,9 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256, Sha512};
 use time::OffsetDateTime;
 
+use crate::domain::alg::SigningAlg;
 use crate::domain::scope::ScopeSet;
-use crate::keys::SigningAlg;
-use crate::store::models::UserRow;
+use crate::domain::user::UserClaims;
 
 /// `at_hash`: base64url of the left half of the hash of the access token,
 /// the hash being the one of the ID token's signing algorithm (SHA-512 for
@@ -30,32 +30,33 @@ pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
 
 /// Claims about the user released by the granted scopes (OIDC Core 5.4),
 /// plus `groups` (the names of the user's groups) with the `groups` scope.
-pub fn user_claims(user: &UserRow, scope: &ScopeSet, groups: &[String]) -> Map<String, Value> {
+pub fn user_claims(
+    user: &UserClaims<'_>,
+    scope: &ScopeSet,
+    groups: &[String],
+) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("sub".into(), json!(user.id));
+    m.insert("sub".into(), json!(user.sub));
     if scope.contains("groups") {
         m.insert("groups".into(), json!(groups));
     }
     if scope.contains("profile") {
         m.insert("preferred_username".into(), json!(user.username));
         for (k, v) in [
-            ("name", &user.name),
-            ("given_name", &user.given_name),
-            ("family_name", &user.family_name),
-            ("picture", &user.picture),
-            ("locale", &user.locale),
+            ("name", user.name),
+            ("given_name", user.given_name),
+            ("family_name", user.family_name),
+            ("picture", user.picture),
+            ("locale", user.locale),
         ] {
             if let Some(v) = v {
                 m.insert(k.into(), json!(v));
             }
         }
-        m.insert(
-            "updated_at".into(),
-            json!(user.updated_at.assume_utc().unix_timestamp()),
-        );
+        m.insert("updated_at".into(), json!(user.updated_at.unix_timestamp()));
     }
     if scope.contains("email")
-        && let Some(email) = &user.email
+        && let Some(email) = user.email
     {
         m.insert("email".into(), json!(email));
         m.insert("email_verified".into(), json!(user.email_verified));
@@ -91,7 +92,7 @@ pub fn access_audience(
 pub struct IdTokenInput<'a> {
     pub issuer: &'a str,
     pub client_id: &'a str,
-    pub user: &'a UserRow,
+    pub user: UserClaims<'a>,
     pub scope: &'a ScopeSet,
     pub now: OffsetDateTime,
     pub ttl_secs: i64,
@@ -104,7 +105,7 @@ pub struct IdTokenInput<'a> {
 }
 
 pub fn id_token(i: IdTokenInput<'_>) -> Result<JwtPayload, josekit::JoseError> {
-    let mut m = user_claims(i.user, i.scope, i.groups);
+    let mut m = user_claims(&i.user, i.scope, i.groups);
     m.insert("iss".into(), json!(i.issuer));
     m.insert("aud".into(), json!(i.client_id));
     m.insert("azp".into(), json!(i.client_id));

@@ -4,7 +4,8 @@
 
 pub mod authorize;
 pub mod claims;
+pub mod discovery;
 pub mod error;
 pub mod pkce;
 
-pub use error::OAuthError;
+pub use error::{ErrorCode, OAuthError};

@@ -4,7 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::token::opaque::ct_eq;
+use crate::domain::secret::ct_eq;
 
 fn unreserved(s: &str) -> bool {
     s.bytes()

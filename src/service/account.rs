@@ -8,12 +8,13 @@ use diesel::Connection;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::audit::{self, Actor};
 use super::{ServiceError, ServiceResult, password};
 use crate::clock::{from_db, to_db};
 use crate::domain::Invalid;
+use crate::domain::audit::Actor;
 use crate::domain::scope::ScopeSet;
 use crate::domain::user::{Profile, ProfileInput, check_new_password};
+use crate::store::audit;
 use crate::store::models::UserRow;
 use crate::store::{DbConn, repo};
 

@@ -1,15 +1,221 @@
-//! After validation and sign-in: consent, and issuing the code.
+//! The `/authorize` use case: validate the request, decide whether the
+//! person must sign in (again) or consent, and issue the code. The answer
+//! is a [`Decision`] that `http` renders; no HTTP type is seen here.
+
+use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
-use super::{ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult, clients};
 use crate::clock::to_db;
+use crate::domain::client::CLIENT_ID_MAX;
 use crate::domain::scope::ScopeSet;
-use crate::oidc::authorize::ValidRequest;
+use crate::domain::secret::OpaqueSecret;
+use crate::keys::KeySet;
+use crate::oidc::OAuthError;
+use crate::oidc::authorize::{self, AuthorizeParams, Rejection, ReturnTo, ValidRequest};
 use crate::service::sessions::ActiveSession;
 use crate::store::models::{CodeRow, ConsentRow, GrantRow, UserRow};
-use crate::store::{DbConn, repo};
-use crate::token::opaque::OpaqueSecret;
+use crate::store::{Db, DbConn, repo};
+
+/// What `/authorize` does next.
+pub enum Decision {
+    /// The client or its redirect URI cannot be trusted: show an error
+    /// page, never redirect (RFC 6749 4.1.2.1).
+    ErrorPage(String),
+    /// Send this error back to the client.
+    Error(ReturnTo, OAuthError),
+    /// The person must sign in (again) first, then come back.
+    Login { login_hint: Option<String> },
+    /// Ask the signed-in person for consent.
+    Consent(ConsentPrompt),
+    /// A code was issued; send it back to the client.
+    Code(IssuedCode),
+}
+
+pub struct ConsentPrompt {
+    pub request: ValidRequest,
+    /// `(scope, consent-page text)` for each scope asked.
+    pub descriptions: Vec<(String, String)>,
+    pub username: String,
+}
+
+pub struct IssuedCode {
+    pub request: ValidRequest,
+    pub code: OpaqueSecret,
+    pub ttl_secs: i64,
+}
+
+/// What the decision needs besides the request and the session.
+pub struct AuthorizeContext<'a> {
+    pub db: &'a Db,
+    pub keys: Arc<KeySet>,
+    pub issuer: &'a str,
+    pub now: OffsetDateTime,
+    pub code_ttl_secs: i64,
+}
+
+async fn validated(
+    ctx: &AuthorizeContext<'_>,
+    params: &AuthorizeParams,
+) -> ServiceResult<Result<ValidRequest, Decision>> {
+    let client = match params.client_id.as_deref() {
+        Some(id) if id.len() <= CLIENT_ID_MAX => {
+            let id = id.to_owned();
+            ctx.db
+                .run(move |conn| clients::find_optional(conn, &id))
+                .await?
+        }
+        _ => None,
+    };
+    Ok(authorize::validate(params, client).map_err(|r| match r {
+        Rejection::Page(msg) => Decision::ErrorPage(msg),
+        Rejection::Redirect(to, e) => Decision::Error(to, e),
+    }))
+}
+
+/// `GET/POST /authorize` for a person with `session` (if signed in).
+pub async fn decide(
+    ctx: &AuthorizeContext<'_>,
+    params: &AuthorizeParams,
+    session: Option<ActiveSession>,
+) -> ServiceResult<Decision> {
+    let valid = match validated(ctx, params).await? {
+        Ok(v) => v,
+        Err(d) => return Ok(d),
+    };
+    let now = ctx.now;
+    let fresh_enough = |s: &ActiveSession| {
+        valid
+            .max_age
+            .is_none_or(|max| (now - s.auth_time).whole_seconds() <= max)
+    };
+    let hinted = params
+        .id_token_hint
+        .as_deref()
+        .and_then(|h| hinted_subject(&ctx.keys, ctx.issuer, h));
+    let same_user = |s: &ActiveSession| hinted.as_deref().is_none_or(|sub| sub == s.user.id);
+    let session = match session {
+        Some(s) if !valid.prompt.login && fresh_enough(&s) && same_user(&s) => s,
+        _ if valid.prompt.none => {
+            return Ok(Decision::Error(
+                valid.return_to,
+                OAuthError::login_required("the user is not signed in"),
+            ));
+        }
+        _ => {
+            return Ok(Decision::Login {
+                login_hint: valid.login_hint,
+            });
+        }
+    };
+    let prepared = match narrowed(ctx, valid, &session).await? {
+        Ok(p) => p,
+        Err(d) => return Ok(d),
+    };
+    let valid = prepared.request;
+    if prepared.needs_consent {
+        if valid.prompt.none {
+            return Ok(Decision::Error(
+                valid.return_to,
+                OAuthError::consent_required("consent is required"),
+            ));
+        }
+        return Ok(Decision::Consent(ConsentPrompt {
+            request: valid,
+            descriptions: prepared.descriptions,
+            username: session.user.username.clone(),
+        }));
+    }
+    issue(ctx, valid, session).await
+}
+
+/// `POST /authorize/consent`: the request is validated again; Allow
+/// records consent and issues the code, Deny answers `access_denied`.
+pub async fn answer_consent(
+    ctx: &AuthorizeContext<'_>,
+    params: &AuthorizeParams,
+    session: Option<ActiveSession>,
+    allow: bool,
+) -> ServiceResult<Decision> {
+    let valid = match validated(ctx, params).await? {
+        Ok(v) => v,
+        Err(d) => return Ok(d),
+    };
+    let Some(session) = session else {
+        return Ok(Decision::Login { login_hint: None });
+    };
+    let valid = match narrowed(ctx, valid, &session).await? {
+        Ok(p) => p.request,
+        Err(d) => return Ok(d),
+    };
+    if !allow {
+        return Ok(Decision::Error(
+            valid.return_to,
+            OAuthError::access_denied("the user denied access"),
+        ));
+    }
+    let (user_id, client_id, scope, now) = (
+        session.user.id.clone(),
+        valid.client.client_id.clone(),
+        valid.scope.clone(),
+        ctx.now,
+    );
+    ctx.db
+        .run(move |conn| record_consent(conn, &user_id, &client_id, &scope, now))
+        .await?;
+    issue(ctx, valid, session).await
+}
+
+/// The request narrowed to what this user may be granted, or the
+/// `invalid_scope` answer when that is nothing.
+async fn narrowed(
+    ctx: &AuthorizeContext<'_>,
+    valid: ValidRequest,
+    session: &ActiveSession,
+) -> ServiceResult<Result<ForUser, Decision>> {
+    let return_to = valid.return_to.clone();
+    let user = session.user.clone();
+    let prepared = ctx.db.run(move |conn| for_user(conn, valid, &user)).await?;
+    Ok(prepared.ok_or_else(|| {
+        Decision::Error(
+            return_to,
+            OAuthError::invalid_scope("none of the requested scopes may be granted to this user"),
+        )
+    }))
+}
+
+async fn issue(
+    ctx: &AuthorizeContext<'_>,
+    request: ValidRequest,
+    session: ActiveSession,
+) -> ServiceResult<Decision> {
+    let (now, ttl_secs) = (ctx.now, ctx.code_ttl_secs);
+    let v = request.clone();
+    let code = ctx
+        .db
+        .run(move |conn| issue_code(conn, &v, &session, now, ttl_secs))
+        .await?;
+    Ok(Decision::Code(IssuedCode {
+        request,
+        code,
+        ttl_secs,
+    }))
+}
+
+/// The subject of an `id_token_hint` we issued (expired ones count: it is
+/// only a hint). Hints we cannot verify are ignored.
+fn hinted_subject(keys: &KeySet, issuer: &str, hint: &str) -> Option<String> {
+    let (payload, _) = keys.verify(hint).ok()?;
+    let claims = payload.claims_set();
+    if claims.get("iss").and_then(|v| v.as_str()) != Some(issuer) {
+        return None;
+    }
+    claims
+        .get("sub")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
 
 /// A request narrowed to what the signed-in user may be granted.
 pub struct ForUser {

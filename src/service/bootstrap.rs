@@ -4,8 +4,8 @@ use time::OffsetDateTime;
 
 use super::users::{self, NewUser};
 use super::{ServiceError, ServiceResult};
+use crate::domain::secret::OpaqueSecret;
 use crate::store::{DbConn, repo};
-use crate::token::opaque::OpaqueSecret;
 
 pub const ADMIN_USERNAME: &str = "admin";
 

@@ -8,24 +8,11 @@ use super::{ServiceError, ServiceResult};
 use crate::clock::{from_db, to_db};
 use crate::domain::client::{ClientId, ClientInput, ClientKind, ClientSettings, GrantType};
 use crate::domain::scope::ScopeSet;
+use crate::domain::secret::OpaqueSecret;
 use crate::store::models::ClientRow;
 use crate::store::{DbConn, repo};
-use crate::token::opaque::OpaqueSecret;
 
-/// A client as stored, decoded into domain types.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Client {
-    pub client_id: String,
-    pub secret_hash: Option<String>,
-    pub settings: ClientSettings,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
-    /// Declared in the configuration file; admins cannot change it.
-    pub locked: bool,
-    /// SHA-256 of its RFC 7592 registration access token, if it
-    /// registered itself.
-    pub registration_token_hash: Option<String>,
-}
+pub use crate::domain::client::Client;
 
 /// A client as shown to admins (no secret, no hash).
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -467,7 +454,7 @@ pub fn sync_declared(
             }
             (ClientKind::Confidential, Some(var)) => match secret_of(var) {
                 Some(secret) if secret.len() >= 32 => {
-                    Some(crate::token::opaque::hash_secret(&secret))
+                    Some(crate::domain::secret::hash_secret(&secret))
                 }
                 _ => {
                     return Err(in_config(ServiceError::Conflict(format!(

@@ -5,10 +5,11 @@ use diesel::Connection;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::audit::{self, Actor};
 use super::{ServiceError, ServiceResult};
 use crate::clock::{from_db, to_db};
+use crate::domain::audit::Actor;
 use crate::domain::group::group_name;
+use crate::store::audit;
 use crate::store::models::GroupRow;
 use crate::store::{DbConn, repo};
 

@@ -7,19 +7,20 @@
 
 pub mod access;
 pub mod account;
-pub mod audit;
 pub mod audit_query;
 pub mod authorize;
 pub mod bootstrap;
 pub mod clients;
 pub mod groups;
 pub mod housekeeping;
+pub mod introspection;
 pub mod login;
 pub mod password;
 pub mod registration;
 pub mod scopes;
 pub mod sessions;
 pub mod token;
+pub mod userinfo;
 pub mod users;
 
 use crate::domain::Invalid;
@@ -60,8 +61,8 @@ impl From<diesel::result::Error> for ServiceError {
     }
 }
 
-impl From<crate::token::opaque::RngError> for ServiceError {
-    fn from(e: crate::token::opaque::RngError) -> Self {
+impl From<crate::domain::secret::RngError> for ServiceError {
+    fn from(e: crate::domain::secret::RngError) -> Self {
         ServiceError::Internal(e.to_string())
     }
 }

@@ -12,15 +12,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
-use super::audit::{self, Actor};
 use super::clients::{self, Client};
 use super::{ServiceError, ServiceResult};
 use crate::clock::to_db;
+use crate::domain::audit::Actor;
 use crate::domain::client::{ClientId, ClientInput, ClientKind, ClientSettings, GrantType};
 use crate::domain::scope::ADMIN_SCOPE;
+use crate::domain::secret::{OpaqueSecret, ct_eq, hash_secret};
+use crate::store::audit;
 use crate::store::models::InitialAccessTokenRow;
 use crate::store::{DbConn, repo};
-use crate::token::opaque::{OpaqueSecret, ct_eq, hash_secret};
 
 /// An initial access token, shown once.
 #[derive(Serialize)]

@@ -9,14 +9,15 @@ use diesel::Connection;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::audit::{self, Actor};
 use super::{ServiceError, ServiceResult};
 use crate::clock::to_db;
 use crate::domain::Invalid;
+use crate::domain::audit::Actor;
 use crate::domain::scope::{
     ADMIN_SCOPE, BUILTIN_SCOPES, DESCRIPTION_MAX, Scope, ScopeSet, builtin_description,
 };
 use crate::domain::text;
+use crate::store::audit;
 use crate::store::models::{ScopeRow, UserRow};
 use crate::store::{DbConn, repo};
 

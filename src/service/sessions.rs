@@ -5,9 +5,9 @@ use time::{Duration, OffsetDateTime};
 
 use super::ServiceResult;
 use crate::clock::{from_db, to_db};
+use crate::domain::secret::{OpaqueSecret, hash_secret};
 use crate::store::models::{SessionRow, UserRow};
 use crate::store::{DbConn, repo};
-use crate::token::opaque::{OpaqueSecret, hash_secret};
 
 /// Writes of `last_seen_at` are skipped when the last one is this recent,
 /// so a busy page does not write on every request.

@@ -11,6 +11,7 @@
 //! that reads, then writes, fails with SQLITE_BUSY instead of waiting when
 //! another writer committed in between (busy_timeout does not apply).
 
+pub mod audit;
 pub mod migrations;
 pub mod models;
 pub mod repo;

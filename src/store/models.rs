@@ -28,6 +28,24 @@ pub struct UserRow {
     pub updated_at: PrimitiveDateTime,
 }
 
+impl UserRow {
+    /// The claims view that `oidc::claims` releases from.
+    pub fn claims(&self) -> crate::domain::user::UserClaims<'_> {
+        crate::domain::user::UserClaims {
+            sub: &self.id,
+            username: &self.username,
+            email: self.email.as_deref(),
+            email_verified: self.email_verified,
+            name: self.name.as_deref(),
+            given_name: self.given_name.as_deref(),
+            family_name: self.family_name.as_deref(),
+            picture: self.picture.as_deref(),
+            locale: self.locale.as_deref(),
+            updated_at: self.updated_at.assume_utc(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
 #[diesel(table_name = sessions)]
 pub struct SessionRow {

@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
-use latchkey::app::{self, AppState, Application};
+use latchkey::app::{self, Application};
 use latchkey::clock::{ManualClock, SharedClock};
 use latchkey::config::Config;
 use latchkey::service::users::{self, NewUser};
+use latchkey::state::AppState;
 use latchkey::store::{Db, DbConn};
 use time::OffsetDateTime;
 
@@ -340,7 +341,7 @@ pub async fn login_at(
 /// Verifies a JWT against a JWKS document as a resource server would: the
 /// key named by `kid`, with the algorithm the JWK names.
 pub fn verify_with_jwks(jwks_json: &str, token: &str) -> Result<serde_json::Value, String> {
-    use latchkey::keys::SigningAlg;
+    use latchkey::keys::{JoseAlg, SigningAlg};
     let set = josekit::jwk::JwkSet::from_bytes(jwks_json.as_bytes()).map_err(|e| e.to_string())?;
     let header = josekit::jwt::decode_header(token).map_err(|e| e.to_string())?;
     let kid = header
@@ -467,7 +468,7 @@ impl TestApp {
                     description: format!("Use {name}"),
                     groups: Vec::new(),
                 },
-                &latchkey::service::audit::Actor::system(),
+                &latchkey::domain::audit::Actor::system(),
                 self.clock_now(),
             )
             .expect("define scope");

@@ -10,18 +10,19 @@ use time::OffsetDateTime;
 
 use super::error::ApiError;
 use super::principal::authenticated;
-use crate::app::AppState;
+use crate::domain::audit::Actor;
 use crate::domain::client::ClientInput;
 use crate::domain::user::ProfileInput;
 use crate::http::oidc::response::no_store_json as json;
 use crate::keys::SigningAlg;
-use crate::service::audit::{self, Actor};
 use crate::service::audit_query::{self, AuditFilter};
 use crate::service::clients::{self, ClientChanges};
 use crate::service::scopes::{self, ScopeInput};
 use crate::service::users::{self, NewUser, UserChanges, UserView};
 use crate::service::{groups, registration};
+use crate::state::AppState;
 use crate::store::DbConn;
+use crate::store::audit;
 
 type Data = web::Data<AppState>;
 type Answer = Result<HttpResponse, ApiError>;
@@ -436,7 +437,7 @@ pub async fn group_members(req: HttpRequest, state: Data, name: web::Path<String
 pub async fn list_keys(req: HttpRequest, state: Data) -> Answer {
     let policy = state.keys.policy().clone();
     read(&req, &state, move |conn| {
-        Ok(crate::keys::service::list(conn, &policy)?)
+        Ok(crate::keys::ops::list(conn, &policy)?)
     })
     .await
 }
@@ -485,7 +486,7 @@ pub async fn rotate_key(req: HttpRequest, state: Data, body: web::Json<RotateBod
             .map_err(|e| ApiError::invalid_request(e.to_string()))?,
     };
     let out = key_change(&req, &state, move |conn, keys, actor, now| {
-        let kid = crate::keys::service::rotate(
+        let kid = crate::keys::ops::rotate(
             conn,
             keys.kek(),
             alg,
@@ -503,7 +504,7 @@ pub async fn rotate_key(req: HttpRequest, state: Data, body: web::Json<RotateBod
 pub async fn retire_key(req: HttpRequest, state: Data, kid: web::Path<String>) -> Answer {
     let kid = kid.into_inner();
     key_change(&req, &state, move |conn, keys, actor, now| {
-        crate::keys::service::retire(conn, &kid, now, keys.policy(), actor)?;
+        crate::keys::ops::retire(conn, &kid, now, keys.policy(), actor)?;
         Ok(serde_json::Value::Null)
     })
     .await?;
@@ -513,7 +514,7 @@ pub async fn retire_key(req: HttpRequest, state: Data, kid: web::Path<String>) -
 pub async fn revoke_key(req: HttpRequest, state: Data, kid: web::Path<String>) -> Answer {
     let kid = kid.into_inner();
     key_change(&req, &state, move |conn, keys, actor, now| {
-        crate::keys::service::revoke(conn, keys.kek(), &kid, now, keys.policy(), actor)?;
+        crate::keys::ops::revoke(conn, keys.kek(), &kid, now, keys.policy(), actor)?;
         Ok(serde_json::Value::Null)
     })
     .await?;

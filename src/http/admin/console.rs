@@ -13,21 +13,22 @@ use serde::{Deserialize, Serialize};
 use tera::Context;
 use time::OffsetDateTime;
 
-use crate::app::AppState;
+use crate::domain::audit::Actor;
 use crate::domain::client::ClientInput;
 use crate::domain::user::ProfileInput;
-use crate::error::AppError;
+use crate::http::error::AppError;
 use crate::http::form::Form;
 use crate::http::templates::error_page_back;
 use crate::http::{csrf, extract};
 use crate::keys::{KeyError, SigningAlg};
-use crate::service::audit::{self, Actor};
 use crate::service::audit_query::{self, AuditFilter};
 use crate::service::clients::{self, ClientChanges, ClientView};
 use crate::service::scopes::{self, ScopeInput};
 use crate::service::users::{self, NewUser, UserChanges};
 use crate::service::{ServiceError, groups, registration};
+use crate::state::AppState;
 use crate::store::DbConn;
+use crate::store::audit;
 
 type Data = web::Data<AppState>;
 
@@ -253,7 +254,7 @@ pub async fn home(req: HttpRequest, state: Data) -> HttpResponse {
                     "clients": clients::list(conn)?.len(),
                     "users": crate::store::repo::users::count(conn)?,
                     "groups": groups::list(conn)?.len(),
-                    "keys": crate::keys::service::list(conn, &policy)
+                    "keys": crate::keys::ops::list(conn, &policy)
                         .map_err(|e| ServiceError::Internal(e.to_string()))?
                         .len(),
                 }))
@@ -1099,7 +1100,7 @@ pub async fn keys_page(req: HttpRequest, state: Data, q: web::Query<Done>) -> Ht
             admin(&req, &state).await?;
             let policy = state.keys.policy().clone();
             let keys = read(&state, "/admin", move |conn| {
-                crate::keys::service::list(conn, &policy)
+                crate::keys::ops::list(conn, &policy)
                     .map_err(|e| ServiceError::Internal(e.to_string()))
             })
             .await?;
@@ -1174,7 +1175,7 @@ pub async fn rotate_key(req: HttpRequest, state: Data, form: Form<RotateForm>) -
                 &state,
                 &f.csrf_token,
                 move |conn, keys, actor, now| {
-                    crate::keys::service::rotate(
+                    crate::keys::ops::rotate(
                         conn,
                         keys.kek(),
                         alg,
@@ -1207,7 +1208,7 @@ pub async fn retire_key(
                 &state,
                 &form.csrf_token,
                 move |conn, keys, actor, now| {
-                    crate::keys::service::retire(conn, &kid, now, keys.policy(), actor)?;
+                    crate::keys::ops::retire(conn, &kid, now, keys.policy(), actor)?;
                     Ok(())
                 },
             )
@@ -1232,14 +1233,7 @@ pub async fn revoke_key(
                 &state,
                 &form.csrf_token,
                 move |conn, keys, actor, now| {
-                    crate::keys::service::revoke(
-                        conn,
-                        keys.kek(),
-                        &kid,
-                        now,
-                        keys.policy(),
-                        actor,
-                    )?;
+                    crate::keys::ops::revoke(conn, keys.kek(), &kid, now, keys.policy(), actor)?;
                     Ok(())
                 },
             )

@@ -15,7 +15,7 @@ use actix_web::{HttpMessage, ResponseError, web};
 
 use error::ApiError;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Reloads this instance's key set after a committed key change, so its
 /// `/jwks` and signing show the change at once (other instances follow at

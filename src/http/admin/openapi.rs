@@ -413,7 +413,7 @@ pub fn build(issuer: &str) -> Value {
 
 /// `GET /admin/api/v1/openapi.json` (public: it describes, it grants
 /// nothing). Built per request: it is small and rarely fetched.
-pub async fn document(state: web::Data<crate::app::AppState>) -> HttpResponse {
+pub async fn document(state: web::Data<crate::state::AppState>) -> HttpResponse {
     let body = build(&state.config.issuer).to_string();
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "application/json"))

@@ -6,11 +6,11 @@
 use actix_web::HttpRequest;
 
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::domain::audit::Actor;
 use crate::domain::scope::ADMIN_SCOPE;
 use crate::http::extract;
 use crate::service::access;
-use crate::service::audit::Actor;
+use crate::state::AppState;
 use crate::store::{StoreError, repo};
 
 fn bearer(req: &HttpRequest) -> Result<String, ApiError> {

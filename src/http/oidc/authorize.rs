@@ -1,6 +1,7 @@
-//! `/authorize` (GET and POST) and the consent form: validate, make sure
-//! the person is signed in (recently enough), ask consent when needed,
-//! then send the code (or the error) back the way the client asked.
+//! `/authorize` (GET and POST) and the consent form: the session from the
+//! cookie, the decision from `service::authorize`, rendered here as a
+//! login redirect, the consent page, or the code (or error) sent back the
+//! way the client asked.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_SECURITY_POLICY, LOCATION};
@@ -10,17 +11,15 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tera::Context;
 
-use crate::app::AppState;
-use crate::error::AppError;
+use crate::http::error::AppError;
 use crate::http::form::Form;
 use crate::http::{csrf, extract, templates};
 use crate::oidc::OAuthError;
-use crate::oidc::authorize::{
-    self, AuthorizeParams, Rejection, ResponseMode, ReturnTo, ValidRequest,
+use crate::oidc::authorize::{self, AuthorizeParams, ResponseMode, ReturnTo};
+use crate::service::authorize::{
+    self as authz, AuthorizeContext, ConsentPrompt, Decision, IssuedCode,
 };
-use crate::service::authorize as authz;
-use crate::service::clients::{self, Client};
-use crate::service::sessions::ActiveSession;
+use crate::state::AppState;
 
 pub async fn get(
     req: HttpRequest,
@@ -38,35 +37,14 @@ pub async fn post(
     handle(&req, &state, params.into_inner()).await
 }
 
-async fn load_client(
-    state: &AppState,
-    client_id: Option<&str>,
-) -> Result<Option<Client>, AppError> {
-    let Some(id) = client_id.filter(|id| id.len() <= crate::domain::client::CLIENT_ID_MAX) else {
-        return Ok(None);
-    };
-    let id = id.to_owned();
-    state
-        .db
-        .run(move |conn| clients::find_optional(conn, &id))
-        .await
-        .map_err(AppError::from)
-}
-
-async fn validated(
-    state: &AppState,
-    params: &AuthorizeParams,
-) -> Result<Result<ValidRequest, HttpResponse>, AppError> {
-    let client = load_client(state, params.client_id.as_deref()).await?;
-    Ok(match authorize::validate(params, client) {
-        Ok(v) => Ok(v),
-        Err(Rejection::Page(msg)) => Err(templates::error_page(
-            StatusCode::BAD_REQUEST,
-            "Cannot sign in",
-            &msg,
-        )),
-        Err(Rejection::Redirect(to, e)) => Err(respond_error(state, &to, &e)),
-    })
+fn context(state: &AppState) -> AuthorizeContext<'_> {
+    AuthorizeContext {
+        db: &state.db,
+        keys: state.keys.current(),
+        issuer: &state.config.issuer,
+        now: state.clock.now(),
+        code_ttl_secs: i64::try_from(state.config.tokens.code_ttl_secs).unwrap_or(60),
+    }
 }
 
 async fn handle(
@@ -74,92 +52,29 @@ async fn handle(
     state: &AppState,
     params: AuthorizeParams,
 ) -> Result<HttpResponse, AppError> {
-    let valid = match validated(state, &params).await? {
-        Ok(v) => v,
-        Err(resp) => return Ok(resp),
-    };
     let session = extract::current_session(req, state).await?;
-    let now = state.clock.now();
-    let fresh_enough = |s: &ActiveSession| {
-        valid
-            .max_age
-            .is_none_or(|max| (now - s.auth_time).whole_seconds() <= max)
-    };
-    let hinted = params
-        .id_token_hint
-        .as_deref()
-        .and_then(|h| hinted_subject(state, h));
-    let same_user = |s: &ActiveSession| hinted.as_deref().is_none_or(|sub| sub == s.user.id);
-    let session = match session {
-        Some(s) if !valid.prompt.login && fresh_enough(&s) && same_user(&s) => s,
-        _ if valid.prompt.none => {
-            return Ok(respond_error(
-                state,
-                &valid.return_to,
-                &OAuthError::login_required("the user is not signed in"),
-            ));
-        }
-        _ => return Ok(redirect_to_login(&params, valid.login_hint.as_deref())),
-    };
-    let prepared = match for_user(state, valid, &session).await? {
-        Ok(p) => p,
-        Err(resp) => return Ok(resp),
-    };
-    let valid = prepared.request;
-    if prepared.needs_consent {
-        if valid.prompt.none {
-            return Ok(respond_error(
-                state,
-                &valid.return_to,
-                &OAuthError::consent_required("consent is required"),
-            ));
-        }
-        return consent_page(
-            req,
-            state,
-            &valid,
-            &prepared.descriptions,
-            &session,
-            &params,
-        );
-    }
-    issue(state, valid, session).await
+    let decision = authz::decide(&context(state), &params, session).await?;
+    render(req, state, &params, decision)
 }
 
-/// The request narrowed to what this user may be granted, or the
-/// `invalid_scope` answer when that is nothing.
-async fn for_user(
+/// Turns the service's decision into a page or a redirect.
+fn render(
+    req: &HttpRequest,
     state: &AppState,
-    valid: ValidRequest,
-    session: &ActiveSession,
-) -> Result<Result<authz::ForUser, HttpResponse>, AppError> {
-    let return_to = valid.return_to.clone();
-    let user = session.user.clone();
-    let prepared = state
-        .db
-        .run(move |conn| authz::for_user(conn, valid, &user))
-        .await?;
-    Ok(prepared.ok_or_else(|| {
-        respond_error(
-            state,
-            &return_to,
-            &OAuthError::invalid_scope("none of the requested scopes may be granted to this user"),
-        )
-    }))
-}
-
-/// The subject of an `id_token_hint` we issued (expired ones count: it is
-/// only a hint). Hints we cannot verify are ignored.
-fn hinted_subject(state: &AppState, hint: &str) -> Option<String> {
-    let (payload, _) = state.keys.current().verify(hint).ok()?;
-    let claims = payload.claims_set();
-    if claims.get("iss").and_then(|v| v.as_str()) != Some(state.config.issuer.as_str()) {
-        return None;
+    params: &AuthorizeParams,
+    decision: Decision,
+) -> Result<HttpResponse, AppError> {
+    match decision {
+        Decision::ErrorPage(msg) => Ok(templates::error_page(
+            StatusCode::BAD_REQUEST,
+            "Cannot sign in",
+            &msg,
+        )),
+        Decision::Error(to, e) => Ok(respond_error(state, &to, &e)),
+        Decision::Login { login_hint } => Ok(redirect_to_login(params, login_hint.as_deref())),
+        Decision::Consent(prompt) => consent_page(req, state, &prompt, params),
+        Decision::Code(issued) => Ok(code_response(state, &issued)),
     }
-    claims
-        .get("sub")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
 }
 
 /// Sends the browser to the login page and back here. `prompt=login` and
@@ -192,12 +107,11 @@ fn redirect_to_login(params: &AuthorizeParams, login_hint: Option<&str>) -> Http
 fn consent_page(
     req: &HttpRequest,
     state: &AppState,
-    valid: &ValidRequest,
-    descriptions: &[(String, String)],
-    session: &ActiveSession,
+    prompt: &ConsentPrompt,
     params: &AuthorizeParams,
 ) -> Result<HttpResponse, AppError> {
-    let scopes: Vec<serde_json::Value> = descriptions
+    let scopes: Vec<serde_json::Value> = prompt
+        .descriptions
         .iter()
         .map(|(name, description)| serde_json::json!({ "name": name, "description": description }))
         .collect();
@@ -210,8 +124,8 @@ fn consent_page(
         })
         .unwrap_or_default();
     let mut ctx = Context::new();
-    ctx.insert("client_name", &valid.client.settings.name);
-    ctx.insert("username", &session.user.username);
+    ctx.insert("client_name", &prompt.request.client.settings.name);
+    ctx.insert("username", &prompt.username);
     ctx.insert("scopes", &scopes);
     ctx.insert("params", &hidden);
     csrf::form_page(req, state, StatusCode::OK, "consent.html", ctx)
@@ -234,60 +148,30 @@ pub async fn consent(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     csrf::verify(&req, &state, &form.csrf_token)?;
-    let valid = match validated(&state, &form.params).await? {
-        Ok(v) => v,
-        Err(resp) => return Ok(resp),
+    let allow = match form.decision.as_str() {
+        "allow" => true,
+        "deny" => false,
+        _ => return Err(AppError::BadRequest("Choose Allow or Deny.".into())),
     };
-    let Some(session) = extract::current_session(&req, &state).await? else {
-        return Ok(redirect_to_login(&form.params, None));
-    };
-    let valid = match for_user(&state, valid, &session).await? {
-        Ok(p) => p.request,
-        Err(resp) => return Ok(resp),
-    };
-    match form.decision.as_str() {
-        "allow" => {
-            let (user_id, client_id, scope, now) = (
-                session.user.id.clone(),
-                valid.client.client_id.clone(),
-                valid.scope.clone(),
-                state.clock.now(),
-            );
-            state
-                .db
-                .run(move |conn| authz::record_consent(conn, &user_id, &client_id, &scope, now))
-                .await?;
-            issue(&state, valid, session).await
-        }
-        "deny" => Ok(respond_error(
-            &state,
-            &valid.return_to,
-            &OAuthError::access_denied("the user denied access"),
-        )),
-        _ => Err(AppError::BadRequest("Choose Allow or Deny.".into())),
-    }
+    let session = extract::current_session(&req, &state).await?;
+    let decision = authz::answer_consent(&context(&state), &form.params, session, allow).await?;
+    render(&req, &state, &form.params, decision)
 }
 
-async fn issue(
-    state: &AppState,
-    valid: ValidRequest,
-    session: ActiveSession,
-) -> Result<HttpResponse, AppError> {
-    let now = state.clock.now();
-    let ttl = i64::try_from(state.config.tokens.code_ttl_secs).unwrap_or(60);
-    let v = valid.clone();
-    let code = state
-        .db
-        .run(move |conn| authz::issue_code(conn, &v, &session, now, ttl))
-        .await?;
-    if valid.is_oob() {
+/// The code, back to the client (or shown, for the out-of-band URI).
+fn code_response(state: &AppState, issued: &IssuedCode) -> HttpResponse {
+    if issued.request.is_oob() {
         let mut ctx = Context::new();
-        ctx.insert("client_name", &valid.client.settings.name);
-        ctx.insert("code", code.expose());
-        ctx.insert("ttl", &ttl);
-        return Ok(templates::page(StatusCode::OK, "oob.html", &ctx));
+        ctx.insert("client_name", &issued.request.client.settings.name);
+        ctx.insert("code", issued.code.expose());
+        ctx.insert("ttl", &issued.ttl_secs);
+        return templates::page(StatusCode::OK, "oob.html", &ctx);
     }
-    Ok(respond(state, &valid.return_to, &[("code", code.expose())]))
+    respond(
+        state,
+        &issued.request.return_to,
+        &[("code", issued.code.expose())],
+    )
 }
 
 fn respond_error(state: &AppState, to: &ReturnTo, e: &OAuthError) -> HttpResponse {
@@ -302,7 +186,7 @@ fn respond_error(state: &AppState, to: &ReturnTo, e: &OAuthError) -> HttpRespons
         state,
         to,
         &[
-            ("error", e.error),
+            ("error", e.error.as_str()),
             ("error_description", &e.error_description),
         ],
     )

@@ -2,10 +2,11 @@
 //! in `crate::oidc` and `crate::service`.
 
 pub mod authorize;
-pub mod client_auth;
+pub mod credentials;
 pub mod discovery;
 pub mod introspect;
 pub mod jwks;
+pub mod register;
 pub mod response;
 pub mod token;
 pub mod userinfo;

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
 use serde::Serialize;
 
-use crate::oidc::OAuthError;
+use crate::oidc::{ErrorCode, OAuthError};
 
 pub fn no_store_json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     HttpResponse::build(status)
@@ -20,7 +20,7 @@ pub fn no_store_json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse
 pub fn oauth_error(e: &OAuthError) -> HttpResponse {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut resp = no_store_json(status, e);
-    if e.error == "invalid_client" {
+    if e.error == ErrorCode::InvalidClient {
         resp.headers_mut().insert(
             WWW_AUTHENTICATE,
             actix_web::http::header::HeaderValue::from_static("Basic realm=\"latchkey\""),
@@ -43,7 +43,7 @@ pub fn bearer_error(e: Option<&OAuthError>, required_scope: Option<&str>) -> Htt
         Some(e) => {
             challenge.push_str(&format!(
                 ", error=\"{}\", error_description=\"{}\"",
-                e.error,
+                e.error.as_str(),
                 quote(&e.error_description)
             ));
             if let Some(s) = required_scope {

@@ -1,16 +1,15 @@
-//! `POST /token` (RFC 6749 3.2): form or JSON body, client authentication,
-//! then the grant. client_credentials runs on the request thread (signing
-//! only, no database); the other grants on the blocking pool.
+//! `POST /token` (RFC 6749 3.2): reads the form or JSON body and the
+//! client's credentials, then hands over to `service::token::token`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::client_auth;
+use super::credentials;
 use super::response::{no_store_json, oauth_error};
-use crate::app::AppState;
 use crate::oidc::OAuthError;
-use crate::service::token::{self, TokenContext, TokenRequest, client_credentials};
+use crate::service::token::{self, TokenContext, TokenRequest};
+use crate::state::AppState;
 
 /// Reads a protocol request body: `application/x-www-form-urlencoded`
 /// (strict UTF-8) or, for the token endpoint, `application/json`.
@@ -50,17 +49,8 @@ async fn run(
     body: &[u8],
 ) -> Result<token::TokenResponse, OAuthError> {
     let tr: TokenRequest = parse_body(req, body, true)?;
-    tr.check_bounds()?;
     let presented =
-        client_auth::presented(req, tr.client_id.as_deref(), tr.client_secret.as_deref())?;
-    let client = client_auth::authenticated(state, &presented).await?;
+        credentials::presented(req, tr.client_id.as_deref(), tr.client_secret.as_deref())?;
     let ctx = TokenContext::new(&state.config, &state.keys, state.clock.now());
-    let grant = token::check_grant(&client, &tr)?;
-    if grant == crate::domain::client::GrantType::ClientCredentials {
-        return client_credentials::issue(&client, &tr, &ctx);
-    }
-    state
-        .db
-        .run(move |conn| token::exchange(conn, &client, &tr, &ctx))
-        .await
+    token::token(&state.db, &state.clients, presented, tr, ctx).await
 }

@@ -1,5 +1,5 @@
-//! `GET/POST /userinfo` (OIDC Core 5.3): claims by granted scope for the
-//! bearer of a valid access token (header, or form body per RFC 6750 2.2).
+//! `GET/POST /userinfo` (OIDC Core 5.3): reads the bearer token (header,
+//! or form body per RFC 6750 2.2) and calls `service::userinfo`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
@@ -7,11 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::response::{bearer_error, no_store_json};
-use crate::app::AppState;
-use crate::oidc::OAuthError;
-use crate::oidc::claims::user_claims;
-use crate::service::access;
-use crate::store::repo;
+use crate::oidc::{ErrorCode, OAuthError};
+use crate::service::token::TokenContext;
+use crate::service::userinfo;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct BodyToken {
@@ -35,7 +34,7 @@ fn bearer(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
     }
 }
 
-pub async fn userinfo(
+pub async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
@@ -81,53 +80,20 @@ pub async fn userinfo(
         (Some(t), None) | (None, Some(t)) => t,
         (None, None) => return bearer_error(None, None),
     };
-    let now = state.clock.now();
-    let claims = match access::verify(&state.keys.current(), &token, &state.config.issuer, now) {
-        Ok(c) => c,
-        Err(e) => return bearer_error(Some(&e), None),
-    };
-    if !claims.is_for_this_server(state.config.default_audience(), &state.config.issuer) {
-        return bearer_error(
-            Some(&OAuthError::invalid_token(
-                "the token is not for this audience",
-            )),
-            None,
-        );
-    }
-    if !claims.scope.contains("openid") {
-        return bearer_error(
-            Some(&OAuthError::insufficient_scope(
-                "the openid scope is required",
-            )),
-            Some("openid"),
-        );
-    }
-    let c = claims.clone();
-    let user = state
-        .db
-        .run(move |conn| {
-            if access::is_revoked(conn, &c)? {
-                return Ok(None);
-            }
-            let Some(user) = repo::users::by_id(conn, &c.sub)?.filter(|u| !u.disabled) else {
-                return Ok(None);
-            };
-            let groups = if c.scope.contains("groups") {
-                repo::groups::names_for_user(conn, &user.id)?
-            } else {
-                Vec::new()
-            };
-            Ok::<_, crate::store::StoreError>(Some((user, groups)))
-        })
-        .await;
-    match user {
-        Ok(Some((user, groups))) => {
-            no_store_json(StatusCode::OK, &user_claims(&user, &claims.scope, &groups))
+    let ctx = TokenContext::new(&state.config, &state.keys, state.clock.now());
+    match userinfo::userinfo(&state.db, &token, ctx).await {
+        Ok(claims) => no_store_json(StatusCode::OK, &claims),
+        Err(e) if e.error == ErrorCode::InsufficientScope => {
+            bearer_error(Some(&e), Some(userinfo::REQUIRED_SCOPE))
         }
-        Ok(None) => bearer_error(
-            Some(&OAuthError::invalid_token("the access token was revoked")),
-            None,
-        ),
-        Err(e) => super::response::oauth_error(&OAuthError::from(e)),
+        Err(e)
+            if matches!(
+                e.error,
+                ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
+            ) =>
+        {
+            super::response::oauth_error(&e)
+        }
+        Err(e) => bearer_error(Some(&e), None),
     }
 }

@@ -11,15 +11,15 @@ use serde::{Deserialize, Serialize};
 use tera::Context;
 use time::OffsetDateTime;
 
-use crate::app::AppState;
+use crate::domain::audit::Actor;
 use crate::domain::user::ProfileInput;
-use crate::error::AppError;
+use crate::http::error::AppError;
 use crate::http::form::Form;
 use crate::http::{csrf, extract};
 use crate::service::ServiceError;
 use crate::service::account;
-use crate::service::audit::Actor;
 use crate::service::sessions::ActiveSession;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct PageQuery {

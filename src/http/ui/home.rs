@@ -2,9 +2,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use tera::Context;
 
-use crate::app::AppState;
-use crate::error::AppError;
+use crate::http::error::AppError;
 use crate::http::{csrf, extract, templates};
+use crate::state::AppState;
 
 /// The start page: who is signed in, with a sign-out button.
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {

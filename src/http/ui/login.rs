@@ -5,12 +5,12 @@ use serde::Deserialize;
 use tera::Context;
 
 use super::safe_return_to;
-use crate::app::AppState;
-use crate::error::AppError;
+use crate::http::error::AppError;
 use crate::http::form::Form;
 use crate::http::{csrf, extract};
 use crate::service::login::{self, LoginError};
 use crate::service::sessions;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {

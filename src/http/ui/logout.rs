@@ -3,11 +3,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use tera::Context;
 
-use crate::app::AppState;
-use crate::error::AppError;
+use crate::http::error::AppError;
 use crate::http::form::Form;
 use crate::http::{csrf, extract, templates};
 use crate::service::sessions;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct LogoutForm {

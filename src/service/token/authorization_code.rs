@@ -8,10 +8,10 @@ use super::{
 use crate::clock::to_db;
 use crate::domain::client::GrantType;
 use crate::domain::scope::ScopeSet;
+use crate::domain::secret::hash_secret;
 use crate::oidc::{OAuthError, pkce};
 use crate::service::clients::Client;
 use crate::store::{DbConn, repo};
-use crate::token::opaque::hash_secret;
 
 pub fn exchange(
     conn: &mut DbConn,

@@ -10,9 +10,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::domain::client::CLIENT_ID_MAX;
+use crate::domain::secret::verify_secret;
 use crate::oidc::OAuthError;
-use crate::service::clients::Client;
-use crate::token::opaque::verify_secret;
+use crate::service::ServiceError;
+use crate::service::clients::{self, Client};
+use crate::store::Db;
 
 /// How the client presented itself.
 #[derive(Clone, PartialEq, Eq)]
@@ -32,6 +35,38 @@ impl std::fmt::Debug for PresentedClient {
 
 fn bad_client() -> OAuthError {
     OAuthError::invalid_client("client authentication failed")
+}
+
+/// Client authentication at the token, introspection and revocation
+/// endpoints, in one place: the registration from the cache (else the
+/// database), then the credentials. Every failure is the same
+/// `invalid_client`, so callers cannot tell unknown ids from bad secrets.
+pub async fn authenticate_client(
+    db: &Db,
+    cache: &ClientCache,
+    presented: &PresentedClient,
+) -> Result<Arc<Client>, OAuthError> {
+    if presented.client_id.is_empty() || presented.client_id.len() > CLIENT_ID_MAX {
+        return Err(bad_client());
+    }
+    let client = match cache.get(&presented.client_id) {
+        Some(c) => Some(c),
+        None => {
+            let id = presented.client_id.clone();
+            let found = db
+                .run(move |conn| clients::find_optional(conn, &id))
+                .await
+                .map_err(|e| match e {
+                    ServiceError::Unavailable(_) => {
+                        OAuthError::temporarily_unavailable("storage unavailable")
+                    }
+                    _ => OAuthError::server_error("storage error"),
+                })?;
+            found.map(|c| cache.put(c))
+        }
+    };
+    authenticate(presented, client.as_deref())?;
+    client.ok_or_else(bad_client)
 }
 
 /// Checks the credentials against the registration (`None`: unknown id).

@@ -8,13 +8,13 @@ use time::{Duration, OffsetDateTime};
 use super::{TokenResponse, db_error};
 use crate::clock::to_db;
 use crate::domain::scope::ScopeSet;
+use crate::domain::secret::OpaqueSecret;
 use crate::keys::{KeySet, SigningAlg};
 use crate::oidc::OAuthError;
 use crate::oidc::claims::{self, AccessTokenInput, IdTokenInput};
 use crate::service::clients::Client;
 use crate::store::models::{GrantRow, RefreshRow, UserRow};
 use crate::store::{DbConn, repo};
-use crate::token::opaque::OpaqueSecret;
 
 /// What minting needs from configuration, the keys and the clock.
 #[derive(Clone)]
@@ -175,7 +175,7 @@ pub fn user_tokens(
         let payload = claims::id_token(IdTokenInput {
             issuer: &ctx.issuer,
             client_id: &grant.client_id,
-            user,
+            user: user.claims(),
             scope,
             now: ctx.now,
             ttl_secs: ctx.id_ttl,

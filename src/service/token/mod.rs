@@ -1,5 +1,5 @@
-//! The token endpoint's use cases: client authentication, then one module
-//! per grant type behind [`exchange`].
+//! The token endpoint's use case ([`token`]): client authentication, then
+//! one module per grant type behind [`exchange`].
 
 pub mod authorization_code;
 pub mod client_auth;
@@ -9,13 +9,13 @@ pub mod refresh_token;
 
 use serde::{Deserialize, Serialize};
 
-pub use client_auth::{ClientCache, PresentedClient};
+pub use client_auth::{ClientCache, PresentedClient, authenticate_client};
 pub use mint::TokenContext;
 
 use crate::domain::client::GrantType;
 use crate::oidc::OAuthError;
 use crate::service::clients::Client;
-use crate::store::DbConn;
+use crate::store::{Db, DbConn};
 
 /// Longest value accepted for any token endpoint parameter.
 pub const PARAM_MAX: usize = 4096;
@@ -96,14 +96,37 @@ pub fn check_grant(client: &Client, req: &TokenRequest) -> Result<GrantType, OAu
     Ok(grant)
 }
 
-/// Runs a grant for an authenticated client.
+/// `POST /token` (RFC 6749 3.2): bounds, client authentication, the grant
+/// check (once), then the grant. `client_credentials` signs on the calling
+/// thread with no database work; the other grants run on the blocking pool.
+pub async fn token(
+    db: &Db,
+    clients: &ClientCache,
+    presented: PresentedClient,
+    req: TokenRequest,
+    ctx: TokenContext,
+) -> Result<TokenResponse, OAuthError> {
+    req.check_bounds()?;
+    let client = authenticate_client(db, clients, &presented).await?;
+    match check_grant(&client, &req)? {
+        GrantType::ClientCredentials => client_credentials::issue(&client, &req, &ctx),
+        grant => {
+            db.run(move |conn| exchange(conn, grant, &client, &req, &ctx))
+                .await
+        }
+    }
+}
+
+/// Runs a grant (already checked with [`check_grant`]) for an
+/// authenticated client.
 pub fn exchange(
     conn: &mut DbConn,
+    grant: GrantType,
     client: &Client,
     req: &TokenRequest,
     ctx: &TokenContext,
 ) -> Result<TokenResponse, OAuthError> {
-    match check_grant(client, req)? {
+    match grant {
         GrantType::AuthorizationCode => authorization_code::exchange(conn, client, req, ctx),
         GrantType::RefreshToken => refresh_token::exchange(conn, client, req, ctx),
         GrantType::ClientCredentials => client_credentials::issue(client, req, ctx),

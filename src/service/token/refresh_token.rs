@@ -9,10 +9,10 @@ use super::{
 };
 use crate::clock::{from_db, to_db};
 use crate::domain::scope::ScopeSet;
+use crate::domain::secret::hash_secret;
 use crate::oidc::OAuthError;
 use crate::service::clients::Client;
 use crate::store::{DbConn, repo};
-use crate::token::opaque::hash_secret;
 
 pub fn exchange(
     conn: &mut DbConn,

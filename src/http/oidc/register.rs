@@ -7,11 +7,11 @@ use actix_web::http::header::WWW_AUTHENTICATE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::extract;
-use super::oidc::response::no_store_json;
-use crate::app::AppState;
-use crate::service::audit::Actor;
+use super::response::no_store_json;
+use crate::domain::audit::Actor;
+use crate::http::extract;
 use crate::service::registration::{self, ClientMetadata, RegistrationError};
+use crate::state::AppState;
 
 fn error(e: &RegistrationError) -> HttpResponse {
     let (status, description) = match e {

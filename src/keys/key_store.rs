@@ -10,10 +10,10 @@ use time::OffsetDateTime;
 
 use super::keyset::{KeySet, fingerprint};
 use super::lifecycle::LifecyclePolicy;
-use super::{Kek, KeyError, SigningAlg, service};
+use super::{Kek, KeyError, SigningAlg, ops};
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::service::audit::Actor;
+use crate::domain::audit::Actor;
 use crate::store::{Db, DbConn, repo};
 
 #[derive(Clone)]
@@ -53,7 +53,7 @@ impl KeyStore {
         let rows = repo::signing_keys::all(conn)?;
         KeySet::build(&rows, &kek)?;
         let policy = LifecyclePolicy::from_config(config);
-        service::apply_lifecycle(conn, &kek, now, &policy, &Actor::system())?;
+        ops::apply_lifecycle(conn, &kek, now, &policy, &Actor::system())?;
         let set = KeySet::build(&repo::signing_keys::all(conn)?, &kek)?;
         Ok(KeyStore {
             inner: Arc::new(Inner {
@@ -98,7 +98,7 @@ impl KeyStore {
     /// Applies due transitions and reloads from the database (blocking).
     /// Returns whether the set changed. On error the old set stays.
     pub fn refresh(&self, conn: &mut DbConn, now: OffsetDateTime) -> Result<bool, KeyError> {
-        service::apply_lifecycle(
+        ops::apply_lifecycle(
             conn,
             &self.inner.kek,
             now,

@@ -1,34 +1,12 @@
-//! The audit log: who did what to which object, when, from where.
+//! Recording the audit log: who did what to which object, when, from
+//! where. Below both `keys` and `service`, which record their changes.
 
 use time::OffsetDateTime;
 
 use crate::clock::to_db;
+use crate::domain::audit::Actor;
 use crate::store::models::AuditRow;
 use crate::store::{DbConn, repo};
-
-/// Who acted: `cli:<os user>`, `user:<username>`, `client:<id>` or `system`.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub name: String,
-    pub ip: Option<String>,
-}
-
-impl Actor {
-    pub fn system() -> Self {
-        Self {
-            name: "system".into(),
-            ip: None,
-        }
-    }
-
-    pub fn cli() -> Self {
-        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-        Self {
-            name: format!("cli:{user}"),
-            ip: None,
-        }
-    }
-}
 
 pub fn record(
     conn: &mut DbConn,

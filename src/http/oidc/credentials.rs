@@ -1,17 +1,14 @@
 //! Reading client credentials from a request: HTTP Basic (RFC 6749 2.3.1,
 //! both parts form-urlencoded) or `client_id`/`client_secret` in the body.
-//! Using both methods at once is an error.
+//! Using both methods at once is an error. Checking them is
+//! `service::token::authenticate_client`.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::AUTHORIZATION;
 use base64::Engine;
 
-use crate::app::AppState;
 use crate::oidc::OAuthError;
-use crate::service::ServiceError;
-use crate::service::clients::{self, Client};
 use crate::service::token::PresentedClient;
-use crate::service::token::client_auth::authenticate;
 
 pub fn presented(
     req: &HttpRequest,
@@ -63,35 +60,4 @@ pub fn presented(
             "client authentication is required",
         )),
     }
-}
-
-/// Looks the client up (cache first) and checks its credentials.
-pub async fn authenticated(
-    state: &AppState,
-    presented: &PresentedClient,
-) -> Result<std::sync::Arc<Client>, OAuthError> {
-    if presented.client_id.is_empty()
-        || presented.client_id.len() > crate::domain::client::CLIENT_ID_MAX
-    {
-        return Err(OAuthError::invalid_client("client authentication failed"));
-    }
-    let client = match state.clients.get(&presented.client_id) {
-        Some(c) => Some(c),
-        None => {
-            let id = presented.client_id.clone();
-            let found = state
-                .db
-                .run(move |conn| clients::find_optional(conn, &id))
-                .await
-                .map_err(|e| match e {
-                    ServiceError::Unavailable(_) => {
-                        OAuthError::temporarily_unavailable("storage unavailable")
-                    }
-                    _ => OAuthError::server_error("storage error"),
-                })?;
-            found.map(|c| state.clients.put(c))
-        }
-    };
-    authenticate(presented, client.as_deref())?;
-    client.ok_or_else(|| OAuthError::invalid_client("client authentication failed"))
 }

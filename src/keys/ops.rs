@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use super::lifecycle::{self, KeyFacts, KeyState, LifecyclePolicy, Transition};
 use super::{Kek, KeyError, SigningAlg, material};
 use crate::clock::{from_db, to_db};
-use crate::service::audit::{self, Actor};
+use crate::domain::audit::Actor;
+use crate::store::audit;
 use crate::store::models::SigningKeyRow;
 use crate::store::{DbConn, repo};
 

@@ -1,0 +1,349 @@
+//! Typed configuration.
+//!
+//! Layers, later wins: built-in defaults < `latchkey.toml` (or `--config PATH`)
+//! < `LATCHKEY_*` environment variables (nested keys joined with `__`, e.g.
+//! `LATCHKEY_DATABASE__URL`) < command-line flags. [`Config::validate`] checks
+//! what serde cannot, and every error names the setting it is about.
+
+mod load;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::domain::alg::SigningAlg;
+
+pub use load::Overrides;
+
+/// Default config file, read from the working directory when present.
+pub const DEFAULT_CONFIG_FILE: &str = "latchkey.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The issuer identifier: the URL this server is reached at. It names
+    /// every token and the discovery document. https unless loopback.
+    pub issuer: String,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub session: SessionConfig,
+    pub login: LoginConfig,
+    pub log: LogConfig,
+    pub keys: KeysConfig,
+    pub tokens: TokensConfig,
+    pub registration: RegistrationConfig,
+    /// Pre-configured clients (`[[clients]]`): created or updated at every
+    /// start, and locked against edits in the console and the API.
+    pub clients: Vec<DeclaredClient>,
+}
+
+/// Dynamic client registration (RFC 7591) at `/register`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Let anyone register a client without an initial access token. Off:
+    /// registration needs a token an admin issued.
+    pub open: bool,
+}
+
+/// A client declared in the configuration file, with a fixed `client_id`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeclaredClient {
+    pub client_id: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Allowed scopes (default: openid profile email).
+    pub scopes: Vec<String>,
+    /// Allowed grant types (default: authorization_code refresh_token).
+    pub grant_types: Vec<String>,
+    /// A public client (no secret, PKCE), e.g. a CLI tool.
+    pub public: bool,
+    pub first_party: bool,
+    pub audiences: Vec<String>,
+    pub id_token_alg: Option<String>,
+    /// For a confidential client: the environment variable holding its
+    /// secret (the secret never goes in this file).
+    pub secret_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Algorithms that always have an active signing key.
+    pub algorithms: Vec<SigningAlg>,
+    /// Default algorithm for ID tokens (OIDC's default is RS256).
+    pub id_token_alg: SigningAlg,
+    /// Default algorithm for access tokens.
+    pub access_token_alg: SigningAlg,
+    /// File holding the key-encryption key (base64 of 32 bytes), created
+    /// with mode 0600 on first start. `LATCHKEY_KEK` takes precedence.
+    pub kek_file: String,
+    /// A new key is published this long before it signs anything.
+    pub prepublication_delay_secs: u64,
+    /// A retired key stays published for the longest token lifetime plus
+    /// this margin, then it is removed.
+    pub retirement_margin_secs: u64,
+    /// Rotate automatically this often; 0 turns scheduled rotation off.
+    pub rotate_every_secs: u64,
+    /// How often each instance reloads keys from the database (also on SIGHUP).
+    pub reload_interval_secs: u64,
+    /// `Cache-Control: max-age` of the JWKS.
+    pub jwks_max_age_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// Lifetime of ID tokens.
+    pub id_token_ttl_secs: u64,
+    /// Lifetime of JWT access tokens.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of authorization codes.
+    pub code_ttl_secs: u64,
+    /// Lifetime of refresh tokens (each rotation starts a new one).
+    pub refresh_token_ttl_secs: u64,
+    /// Seconds during which a just-rotated refresh token may be used again
+    /// (a client's concurrent retry) instead of revoking its family; 0 = off.
+    pub refresh_reuse_grace_secs: u64,
+    /// `aud` of access tokens when nothing more specific applies; empty
+    /// means the issuer URL. Userinfo accepts this audience.
+    pub default_audience: String,
+    /// Accept `?access_token=` at userinfo (RFC 6750 2.3). Off: URLs end up
+    /// in logs and browser history.
+    pub allow_query_access_token: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub bind: String,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Trust the `X-Forwarded-For` / `Forwarded` headers for the client IP
+    /// (only behind a reverse proxy that sets them).
+    pub trust_forwarded_for: bool,
+    /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
+    pub shutdown_timeout_secs: u64,
+    /// Browser origins (`https://app.example`) allowed to call /token,
+    /// /userinfo and /revoke from JavaScript (single-page apps).
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (embedded; the file is created) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`.
+    pub url: String,
+    /// Maximum connections in the pool.
+    pub pool_max_size: u32,
+    /// Seconds to wait for a pooled connection before answering 503.
+    pub connect_timeout_secs: u64,
+    /// Apply pending migrations when `serve` starts.
+    pub auto_migrate: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session unused for this many seconds ends.
+    pub idle_timeout_secs: u64,
+    /// A session ends this many seconds after sign-in, however active.
+    pub absolute_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Failed sign-ins for one username within the window before it is locked.
+    pub max_failures_per_account: u32,
+    /// Failed sign-ins from one client IP within the window before it is locked.
+    pub max_failures_per_ip: u32,
+    /// Length of the counting window and of the lock, in seconds.
+    pub throttle_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (human) or `json` (one object per line).
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `latchkey=debug,actix_web=info`.
+    /// `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            session: SessionConfig::default(),
+            login: LoginConfig::default(),
+            log: LogConfig::default(),
+            keys: KeysConfig::default(),
+            tokens: TokensConfig::default(),
+            registration: RegistrationConfig::default(),
+            clients: Vec::new(),
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            algorithms: vec![SigningAlg::RS256],
+            id_token_alg: SigningAlg::RS256,
+            access_token_alg: SigningAlg::RS256,
+            kek_file: "keys/latchkey.kek".into(),
+            prepublication_delay_secs: 3600,
+            retirement_margin_secs: 3600,
+            rotate_every_secs: 0,
+            reload_interval_secs: 30,
+            jwks_max_age_secs: 300,
+        }
+    }
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            id_token_ttl_secs: 3600,
+            access_token_ttl_secs: 600,
+            code_ttl_secs: 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            refresh_reuse_grace_secs: 0,
+            default_audience: String::new(),
+            allow_query_access_token: false,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            workers: 0,
+            trust_forwarded_for: false,
+            shutdown_timeout_secs: 30,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/latchkey.db".into(),
+            pool_max_size: 10,
+            connect_timeout_secs: 5,
+            auto_migrate: true,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 2 * 3600,
+            absolute_timeout_secs: 12 * 3600,
+        }
+    }
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_ip: 50,
+            throttle_window_secs: 15 * 60,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// A configuration problem, always naming the setting it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{0}")]
+    Load(Box<figment::Error>),
+    #[error("{setting}: {problem}")]
+    Invalid {
+        setting: &'static str,
+        problem: String,
+    },
+}
+
+pub(crate) fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// The parsed issuer URL (validated at load).
+    pub fn issuer_url(&self) -> Result<Url, ConfigError> {
+        Url::parse(&self.issuer).map_err(|e| invalid("issuer", e.to_string()))
+    }
+
+    /// The `aud` of access tokens by default.
+    pub fn default_audience(&self) -> &str {
+        if self.tokens.default_audience.is_empty() {
+            &self.issuer
+        } else {
+            &self.tokens.default_audience
+        }
+    }
+
+    /// Whether cookies must carry the `Secure` attribute.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// The socket address to bind.
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        load::resolve_bind(&self.server.bind)
+    }
+}
+
+#[cfg(test)]
+mod drift {
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+
+    use super::*;
+
+    /// The documented example file must say exactly what the defaults are.
+    #[test]
+    fn example_file_matches_defaults() {
+        let example: Config = Figment::new()
+            .merge(Toml::string(include_str!("../../latchkey.example.toml")))
+            .extract()
+            .unwrap();
+        assert_eq!(example, Config::default());
+    }
+}

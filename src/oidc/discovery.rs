@@ -1,0 +1,43 @@
+//! OIDC Discovery 1.0 and RFC 8414 metadata: what is implemented, no more.
+//! Built once at start (`state`), served as bytes by `http`.
+
+use serde_json::json;
+
+/// The metadata document for `issuer`, signing ID tokens with
+/// `signing_algs`.
+pub fn document(issuer: &str, signing_algs: &[&str]) -> Vec<u8> {
+    let iss = issuer;
+    let algs = signing_algs;
+    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+    let doc = json!({
+        "issuer": iss,
+        "authorization_endpoint": format!("{iss}/authorize"),
+        "token_endpoint": format!("{iss}/token"),
+        "userinfo_endpoint": format!("{iss}/userinfo"),
+        "jwks_uri": format!("{iss}/jwks"),
+        "introspection_endpoint": format!("{iss}/introspect"),
+        "revocation_endpoint": format!("{iss}/revoke"),
+        "registration_endpoint": format!("{iss}/register"),
+        "scopes_supported": ["openid", "profile", "email", "offline_access", "groups"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_supported": [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid",
+            "name", "given_name", "family_name", "preferred_username", "picture", "locale",
+            "updated_at", "email", "email_verified", "groups"
+        ],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+    });
+    doc.to_string().into_bytes()
+}

@@ -1,0 +1,72 @@
+//! The state every request handler shares: configuration, the database
+//! handle, the clock, the loaded signing keys and what is computed once at
+//! start. Below `http` (no HTTP types here), above `service`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::clock::SharedClock;
+use crate::config::{Config, ConfigError};
+use crate::keys::KeyStore;
+use crate::service::login::ThrottlePolicy;
+use crate::service::sessions::SessionPolicy;
+use crate::service::token::ClientCache;
+use crate::store::Db;
+
+/// Cookie attributes, decided once from the issuer (`http::cookies` turns
+/// them into cookies). On an https issuer cookies are Secure and carry the
+/// `__Host-` prefix.
+#[derive(Debug, Clone)]
+pub struct CookiePolicy {
+    pub secure: bool,
+    pub session_max_age_secs: i64,
+}
+
+/// Shared, read-only state handed to every handler.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub clock: SharedClock,
+    pub cookies: CookiePolicy,
+    pub session_policy: SessionPolicy,
+    pub throttle_policy: ThrottlePolicy,
+    /// `scheme://host[:port]` of the issuer, for Origin checks.
+    pub issuer_origin: String,
+    pub keys: KeyStore,
+    /// The discovery document, built once.
+    pub discovery: Bytes,
+    /// Recently used client registrations (token endpoint).
+    pub clients: ClientCache,
+}
+
+impl AppState {
+    pub fn new(
+        config: Arc<Config>,
+        db: Db,
+        clock: SharedClock,
+        keys: KeyStore,
+    ) -> Result<Self, ConfigError> {
+        let issuer = config.issuer_url()?;
+        let session_policy = SessionPolicy::from_config(&config.session);
+        Ok(Self {
+            cookies: CookiePolicy {
+                secure: config.secure_cookies(),
+                session_max_age_secs: session_policy.absolute_timeout.whole_seconds(),
+            },
+            throttle_policy: ThrottlePolicy::from_config(&config.login),
+            issuer_origin: issuer.origin().ascii_serialization(),
+            session_policy,
+            discovery: {
+                let algs: Vec<&str> = config.keys.algorithms.iter().map(|a| a.as_str()).collect();
+                Bytes::from(crate::oidc::discovery::document(&config.issuer, &algs))
+            },
+            clients: ClientCache::new(Duration::from_secs(5)),
+            config,
+            db,
+            clock,
+            keys,
+        })
+    }
+}

@@ -1,4 +1,0 @@
-//! Tokens: opaque secrets now; JWT minting and verification come with the
-//! signing keys.
-
-pub mod opaque;
