@@ -169,8 +169,15 @@ impl Config {
             || t.access_token_ttl_secs == 0
             || t.code_ttl_secs == 0
             || t.refresh_token_ttl_secs == 0
+            || t.refresh_absolute_ttl_secs == 0
         {
             return Err(invalid("tokens", "token lifetimes must be positive"));
+        }
+        if t.refresh_absolute_ttl_secs < t.refresh_token_ttl_secs {
+            return Err(invalid(
+                "tokens.refresh_absolute_ttl_secs",
+                "must be at least tokens.refresh_token_ttl_secs",
+            ));
         }
         if t.code_ttl_secs > 600 {
             return Err(invalid(

@@ -106,8 +106,13 @@ pub struct TokensConfig {
     pub code_ttl_secs: u64,
     /// Lifetime of refresh tokens (each rotation starts a new one).
     pub refresh_token_ttl_secs: u64,
+    /// Longest a refresh token family lives, counted from the sign-in that
+    /// started it; after that the user signs in again, however often the
+    /// family was refreshed.
+    pub refresh_absolute_ttl_secs: u64,
     /// Seconds during which a just-rotated refresh token may be used again
-    /// (a client's concurrent retry) instead of revoking its family; 0 = off.
+    /// (a client's retry, or concurrent uses) and answers with the same
+    /// successor, instead of revoking its family; 0 = off.
     pub refresh_reuse_grace_secs: u64,
     /// `aud` of access tokens when nothing more specific applies; empty
     /// means the issuer URL. Userinfo accepts this audience.
@@ -225,6 +230,7 @@ impl Default for TokensConfig {
             access_token_ttl_secs: 600,
             code_ttl_secs: 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
+            refresh_absolute_ttl_secs: 90 * 24 * 3600,
             refresh_reuse_grace_secs: 0,
             default_audience: String::new(),
             allow_query_access_token: false,

@@ -26,6 +26,20 @@ impl OpaqueSecret {
         Ok(Self(Zeroizing::new(URL_SAFE_NO_PAD.encode(bytes.as_ref()))))
     }
 
+    /// A secret derived from another with HMAC-SHA256 under `key`, in the
+    /// same form as a generated one: whoever holds `from` and the key gets
+    /// the same secret again, nobody else can compute it.
+    pub fn derived(key: &[u8; 32], from: &str) -> Self {
+        use hmac::{Hmac, Mac};
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        // HMAC takes keys of any length: `new_from_slice` cannot fail here.
+        if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) {
+            mac.update(from.as_bytes());
+            bytes.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        Self(Zeroizing::new(URL_SAFE_NO_PAD.encode(bytes.as_ref())))
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

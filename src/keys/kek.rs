@@ -105,6 +105,20 @@ impl Kek {
         }
     }
 
+    /// A 256-bit key for one `purpose`, derived from the KEK with
+    /// HMAC-SHA256, so every instance sharing the KEK derives the same key
+    /// and the KEK itself is used for nothing but sealing.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let mut out = Zeroizing::new([0u8; 32]);
+        // HMAC takes keys of any length: `new_from_slice` cannot fail here.
+        if let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(self.key.as_ref()) {
+            mac.update(purpose.as_bytes());
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
     /// A KEK from raw bytes (tests and tools).
     pub fn from_bytes(key: [u8; 32], source: &str) -> Kek {
         Kek {

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use super::keyset::{KeySet, fingerprint};
 use super::lifecycle::LifecyclePolicy;
@@ -24,11 +25,15 @@ pub struct KeyStore {
 struct Inner {
     current: RwLock<Arc<KeySet>>,
     kek: Kek,
+    /// Derived once from the KEK: keys the refresh-token successor MAC.
+    refresh_successor_key: Arc<Zeroizing<[u8; 32]>>,
     policy: LifecyclePolicy,
     pub id_token_alg: SigningAlg,
     pub access_token_alg: SigningAlg,
     jwks_max_age_secs: u64,
 }
+
+const REFRESH_SUCCESSOR_PURPOSE: &str = "latchkey refresh-token successor v1";
 
 /// Loads the KEK for `config`: the file is created only for an empty store.
 pub fn load_kek(conn: &mut DbConn, config: &Config) -> Result<Kek, KeyError> {
@@ -58,6 +63,7 @@ impl KeyStore {
         Ok(KeyStore {
             inner: Arc::new(Inner {
                 current: RwLock::new(Arc::new(set)),
+                refresh_successor_key: Arc::new(kek.derive(REFRESH_SUCCESSOR_PURPOSE)),
                 kek,
                 policy,
                 id_token_alg: config.keys.id_token_alg,
@@ -65,6 +71,12 @@ impl KeyStore {
                 jwks_max_age_secs: config.keys.jwks_max_age_secs,
             }),
         })
+    }
+
+    /// The key that derives a refresh token's successor from the token
+    /// (`service::token::refresh_token`).
+    pub fn refresh_successor_key(&self) -> Arc<Zeroizing<[u8; 32]>> {
+        self.inner.refresh_successor_key.clone()
     }
 
     /// The current key set (cheap: an `Arc` clone).

@@ -89,7 +89,11 @@ pub fn exchange(
                 scope: &scope,
                 nonce: row.nonce.as_deref(),
                 resource,
-                with_refresh,
+                refresh: if with_refresh {
+                    mint::RefreshIssue::New
+                } else {
+                    mint::RefreshIssue::None
+                },
             },
         )?;
         Ok(Ok(tokens))

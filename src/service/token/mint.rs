@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
 
 use super::{TokenResponse, db_error};
 use crate::clock::to_db;
@@ -27,7 +28,10 @@ pub struct TokenContext {
     pub access_ttl: i64,
     pub id_ttl: i64,
     pub refresh_ttl: i64,
+    pub refresh_absolute_ttl: i64,
     pub refresh_grace: i64,
+    /// Keys the MAC that derives a refresh token's successor.
+    pub refresh_successor_key: Arc<Zeroizing<[u8; 32]>>,
     pub now: OffsetDateTime,
 }
 
@@ -47,7 +51,9 @@ impl TokenContext {
             access_ttl: s(config.tokens.access_token_ttl_secs),
             id_ttl: s(config.tokens.id_token_ttl_secs),
             refresh_ttl: s(config.tokens.refresh_token_ttl_secs),
+            refresh_absolute_ttl: s(config.tokens.refresh_absolute_ttl_secs),
             refresh_grace: s(config.tokens.refresh_reuse_grace_secs),
+            refresh_successor_key: keys.refresh_successor_key(),
             now,
         }
     }
@@ -102,13 +108,34 @@ pub fn access_token(
         .map_err(sign_error)
 }
 
-/// Issues a new refresh token in `grant`'s family.
-pub fn refresh_token(
+/// Which refresh token a response carries.
+pub enum RefreshIssue {
+    /// None (no `offline_access`, or not a user grant).
+    None,
+    /// A new random token starting `grant`'s family (code exchange).
+    New,
+    /// The successor of a token just rotated: stored now.
+    Successor(OpaqueSecret),
+    /// A successor that is already stored (a replay within the grace
+    /// window answers with the same one).
+    Existing(OpaqueSecret),
+}
+
+/// When a refresh token issued now expires: its own lifetime, but never
+/// past the family's absolute lifetime, counted from the grant.
+pub fn refresh_expiry(ctx: &TokenContext, grant: &GrantRow) -> OffsetDateTime {
+    let own = ctx.now + Duration::seconds(ctx.refresh_ttl);
+    let family_end = grant.created_at.assume_utc() + Duration::seconds(ctx.refresh_absolute_ttl);
+    own.min(family_end)
+}
+
+/// Stores `secret` as a live refresh token in `grant`'s family.
+fn store_refresh(
     conn: &mut DbConn,
     ctx: &TokenContext,
     grant: &GrantRow,
-) -> Result<String, OAuthError> {
-    let secret = OpaqueSecret::generate().map_err(db_error)?;
+    secret: &OpaqueSecret,
+) -> Result<(), OAuthError> {
     repo::grants::insert_refresh(
         conn,
         &RefreshRow {
@@ -116,12 +143,11 @@ pub fn refresh_token(
             grant_id: grant.id.clone(),
             scope: grant.scope.clone(),
             created_at: to_db(ctx.now),
-            expires_at: to_db(ctx.now + Duration::seconds(ctx.refresh_ttl)),
+            expires_at: to_db(refresh_expiry(ctx, grant)),
             rotated_at: None,
         },
     )
-    .map_err(db_error)?;
-    Ok(secret.expose().to_owned())
+    .map_err(db_error)
 }
 
 /// What a user grant's token response is for.
@@ -132,12 +158,12 @@ pub struct UserGrant<'a> {
     pub scope: &'a ScopeSet,
     pub nonce: Option<&'a str>,
     pub resource: Option<&'a str>,
-    pub with_refresh: bool,
+    pub refresh: RefreshIssue,
 }
 
 /// The tokens for a user grant: access token, an ID token when `openid`
 /// was granted (signed with the client's algorithm, else the default), and
-/// a refresh token when `with_refresh`.
+/// the refresh token `refresh` says.
 pub fn user_tokens(
     conn: &mut DbConn,
     ctx: &TokenContext,
@@ -150,7 +176,7 @@ pub fn user_tokens(
         scope,
         nonce,
         resource,
-        with_refresh,
+        refresh,
     } = g;
     let auth_time = grant.auth_time.assume_utc();
     let groups = if scope.contains("groups") {
@@ -190,11 +216,20 @@ pub fn user_tokens(
     } else {
         None
     };
-    let refresh_token = if with_refresh {
-        Some(refresh_token(conn, ctx, grant)?)
-    } else {
-        None
-    };
+    let refresh_token = match refresh {
+        RefreshIssue::None => None,
+        RefreshIssue::New => {
+            let secret = OpaqueSecret::generate().map_err(db_error)?;
+            store_refresh(conn, ctx, grant, &secret)?;
+            Some(secret)
+        }
+        RefreshIssue::Successor(secret) => {
+            store_refresh(conn, ctx, grant, &secret)?;
+            Some(secret)
+        }
+        RefreshIssue::Existing(secret) => Some(secret),
+    }
+    .map(|s| s.expose().to_owned());
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",

@@ -1,18 +1,42 @@
-//! `grant_type=refresh_token` (RFC 6749 6) with rotation: each use returns
-//! a new refresh token; using a rotated one again revokes the family
-//! (RFC 9700 4.14.2), unless within the configured grace period.
+//! `grant_type=refresh_token` (RFC 6749 6) with rotation (RFC 9700
+//! 4.14.2): each use returns a successor and retires the token used.
+//!
+//! - **One at a time per family.** The transaction starts by locking the
+//!   family ([`repo::grants::lock_family`]): on SQLite that first statement
+//!   is a write, so concurrent refreshes wait for the write lock instead
+//!   of failing; on PostgreSQL it locks the grant row, so rotations,
+//!   replays and revocations of one family never deadlock.
+//! - **Reuse revokes the family**: a rotated token used again ends the
+//!   grant and every token in it.
+//! - **Replays inside `tokens.refresh_reuse_grace_secs`** (a client that
+//!   retried, or sent the same token twice at once) get fresh access and ID
+//!   tokens and the *same* successor as the first use: the successor is an
+//!   HMAC of the token under a key derived from the KEK, so it can be
+//!   recomputed from the token alone and is never stored in the clear. A
+//!   family therefore never holds more than one live refresh token. Once
+//!   the successor has itself been used, a replay of its parent is reuse.
+//! - **Never more than the client and user may have now**: the scope is
+//!   narrowed to the client's current registration and the user's current
+//!   groups on every refresh.
+//! - **An absolute lifetime** (`tokens.refresh_absolute_ttl_secs`, from the
+//!   sign-in): no successor outlives it, and past it the family ends.
 
 use time::Duration;
 
+use super::mint::RefreshIssue;
 use super::{
     TokenContext, TokenRequest, TokenResponse, TxError, effective_resource, grant_user, in_tx, mint,
 };
 use crate::clock::{from_db, to_db};
 use crate::domain::scope::ScopeSet;
-use crate::domain::secret::hash_secret;
+use crate::domain::secret::{OpaqueSecret, hash_secret};
 use crate::oidc::OAuthError;
 use crate::service::clients::Client;
 use crate::store::{DbConn, repo};
+
+fn bad() -> OAuthError {
+    OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
+}
 
 pub fn exchange(
     conn: &mut DbConn,
@@ -29,8 +53,11 @@ pub fn exchange(
         Some(s) => Some(ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.problem))?),
     };
     let hash = hash_secret(token);
-    let bad = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
     in_tx(conn, |conn| {
+        // Claim first: nothing is read before the family is locked.
+        if repo::grants::lock_family(conn, &hash)? == 0 {
+            return Err(bad().into());
+        }
         let Some((row, grant)) = repo::grants::refresh(conn, &hash)? else {
             return Err(bad().into());
         };
@@ -38,22 +65,39 @@ pub fn exchange(
             return Err(bad().into());
         }
         let now = to_db(ctx.now);
+        let family_end =
+            grant.created_at.assume_utc() + Duration::seconds(ctx.refresh_absolute_ttl);
+        if family_end <= ctx.now {
+            repo::grants::revoke_grant(conn, &grant.id, now)?;
+            return Ok(Err(OAuthError::invalid_grant(
+                "the sign-in behind this refresh token has expired; sign in again",
+            )));
+        }
         if row.expires_at <= now {
             return Err(bad().into());
         }
+        let successor = OpaqueSecret::derived(&ctx.refresh_successor_key, token);
         let within_grace = |rotated: time::PrimitiveDateTime| {
             ctx.refresh_grace > 0
                 && ctx.now - from_db(rotated) <= Duration::seconds(ctx.refresh_grace)
         };
-        let reused = match row.rotated_at {
-            Some(rotated) => !within_grace(rotated),
-            None => repo::grants::rotate_refresh(conn, &hash, now)? == 0,
+        let refresh = match row.rotated_at {
+            None => {
+                repo::grants::rotate_refresh(conn, &hash, now)?;
+                RefreshIssue::Successor(successor)
+            }
+            Some(rotated)
+                if within_grace(rotated)
+                    && repo::grants::live_refresh_exists(conn, &successor.hash())? =>
+            {
+                RefreshIssue::Existing(successor)
+            }
+            Some(_) => {
+                repo::grants::revoke_grant(conn, &grant.id, now)?;
+                tracing::warn!(client_id = %client.client_id, grant_id = %grant.id, "refresh token reused; family revoked");
+                return Ok(Err(bad()));
+            }
         };
-        if reused {
-            repo::grants::revoke_grant(conn, &grant.id, now)?;
-            tracing::warn!(client_id = %client.client_id, grant_id = %grant.id, "refresh token reused; family revoked");
-            return Ok(Err(bad()));
-        }
         let granted = ScopeSet::parse(&row.scope)
             .map_err(|e| TxError::OAuth(OAuthError::server_error(e.to_string())))?;
         let scope = match &requested {
@@ -63,9 +107,10 @@ pub fn exchange(
             Some(r) if !r.is_empty() => r.clone(),
             _ => granted,
         };
+        // The client's registration or the user's groups may have changed
+        // since: a refresh never carries more than both allow now.
+        let scope = scope.intersection(&client.settings.allowed_scopes);
         let user = grant_user(conn, &grant)?;
-        // The user may have lost a group (or admin rights) since: a
-        // refresh never carries more than they have now.
         let scope = crate::service::scopes::permitted_for_user(conn, &user, &scope)
             .map_err(|e| TxError::OAuth(OAuthError::from(e)))?;
         let resource =
@@ -80,7 +125,7 @@ pub fn exchange(
                 scope: &scope,
                 nonce: None,
                 resource,
-                with_refresh: true,
+                refresh,
             },
         )?;
         Ok(Ok(tokens))

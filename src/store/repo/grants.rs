@@ -80,6 +80,32 @@ pub fn refresh(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option<(Refre
         .optional()
 }
 
+/// Locks the family of the refresh token with this hash, as a
+/// transaction's first statement: a write, so SQLite takes its write lock
+/// now (and waits for it under `busy_timeout`) instead of failing to
+/// upgrade a read lock later; on PostgreSQL it locks the grant row, so
+/// every change to one family (rotation, replay, revocation) runs one at a
+/// time and takes its locks in one order: grant, then tokens. Returns 0
+/// for an unknown token.
+pub fn lock_family(conn: &mut DbConn, token_hash: &str) -> QueryResult<usize> {
+    let family = refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select(refresh_tokens::grant_id);
+    diesel::update(grants::table.filter(grants::id.eq_any(family)))
+        .set(grants::id.eq(grants::id))
+        .execute(conn)
+}
+
+/// The live (not yet rotated) refresh token of a grant with this hash.
+pub fn live_refresh_exists(conn: &mut DbConn, token_hash: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        refresh_tokens::table
+            .filter(refresh_tokens::token_hash.eq(token_hash))
+            .filter(refresh_tokens::rotated_at.is_null()),
+    ))
+    .get_result(conn)
+}
+
 /// Marks a refresh token rotated, only if it was not: 0 means reuse.
 pub fn rotate_refresh(
     conn: &mut DbConn,
