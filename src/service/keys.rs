@@ -117,14 +117,14 @@ impl<'a> ServerKeys<'a> {
         Self { db, keys }
     }
 
-    pub async fn list(&self) -> Result<Vec<KeyInfo>, KeyError> {
+    pub async fn list(self) -> Result<Vec<KeyInfo>, KeyError> {
         let policy = self.keys.policy().clone();
         self.db.run(move |conn| list(conn, &policy)).await
     }
 
     /// See [`rotate`]. Returns the new kid.
     pub async fn rotate(
-        &self,
+        self,
         actor: Actor,
         alg: SigningAlg,
         immediately: bool,
@@ -146,7 +146,7 @@ impl<'a> ServerKeys<'a> {
 
     /// See [`retire`].
     pub async fn retire(
-        &self,
+        self,
         actor: Actor,
         kid: String,
         now: OffsetDateTime,
@@ -159,7 +159,7 @@ impl<'a> ServerKeys<'a> {
 
     /// See [`revoke`].
     pub async fn revoke(
-        &self,
+        self,
         actor: Actor,
         kid: String,
         now: OffsetDateTime,
@@ -171,7 +171,7 @@ impl<'a> ServerKeys<'a> {
     }
 
     /// Runs a key change, then reloads this instance's key set.
-    async fn change<T, F>(&self, actor: Actor, now: OffsetDateTime, f: F) -> Result<T, KeyError>
+    async fn change<T, F>(self, actor: Actor, now: OffsetDateTime, f: F) -> Result<T, KeyError>
     where
         F: FnOnce(&mut DbConn, &KeyStore, &Actor, OffsetDateTime) -> Result<T, KeyError>
             + Send
