@@ -19,7 +19,7 @@ use crate::state::AppState;
 
 /// Authenticates every admin API call before anything else reads the
 /// request (a body that does not parse must not tell an anonymous caller
-/// more than 401), and hands the [`Actor`](crate::service::audit::Actor)
+/// more than 401), and hands the [`Actor`](crate::domain::audit::Actor)
 /// to the handler through the request extensions.
 async fn require_admin(
     req: ServiceRequest,
