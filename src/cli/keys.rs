@@ -9,9 +9,8 @@ use clap::{Subcommand, ValueEnum};
 use super::{CliError, CliResult, open_db, output};
 use crate::config::Config;
 use crate::domain::audit::Actor;
-use crate::keys::lifecycle::LifecyclePolicy;
-use crate::keys::ops::{self as service, ExportFormat};
-use crate::keys::{KeyError, SigningAlg, key_store::load_kek};
+use crate::keys::{KeyError, SigningAlg};
+use crate::service::keys::{self, ExportFormat, load_kek};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -90,18 +89,18 @@ pub fn run(config: &Config, cmd: &KeysCommand) -> CliResult {
     let db = open_db(config)?;
     let mut conn = db.get().map_err(crate::service::ServiceError::from)?;
     let now = time::OffsetDateTime::now_utc();
-    let policy = LifecyclePolicy::from_config(config);
+    let policy = keys::policy(config);
     let actor = Actor::cli();
     match cmd {
         KeysCommand::List { json } => {
-            let keys = service::list(&mut conn, &policy)?;
+            let list = keys::list(&mut conn, &policy)?;
             if *json {
-                return output::json(&keys);
+                return output::json(&list);
             }
             let fmt = |t: Option<time::OffsetDateTime>| {
                 t.map(|t| t.to_string()).unwrap_or_else(|| "-".into())
             };
-            let rows: Vec<Vec<String>> = keys
+            let rows: Vec<Vec<String>> = list
                 .iter()
                 .map(|k| {
                     vec![
@@ -142,7 +141,7 @@ pub fn run(config: &Config, cmd: &KeysCommand) -> CliResult {
             };
             let mut created = Vec::new();
             for a in algs {
-                let kid = service::rotate(&mut conn, &kek, a, *immediately, now, &policy, &actor)?;
+                let kid = keys::rotate(&mut conn, &kek, &policy, a, *immediately, &actor, now)?;
                 created.push(serde_json::json!({ "kid": kid, "alg": a }));
             }
             if *json {
@@ -167,14 +166,14 @@ pub fn run(config: &Config, cmd: &KeysCommand) -> CliResult {
             }
         }
         KeysCommand::Retire { kid } => {
-            service::retire(&mut conn, kid, now, &policy, &actor)?;
+            keys::retire(&mut conn, &policy, kid, &actor, now)?;
             output::line(&format!(
                 "retired {kid}; it stays published until its tokens expire"
             ))
         }
         KeysCommand::Revoke { kid } => {
             let kek = load_kek(&mut conn, config)?;
-            service::revoke(&mut conn, &kek, kid, now, &policy, &actor)?;
+            keys::revoke(&mut conn, &kek, &policy, kid, &actor, now)?;
             output::line(&format!(
                 "revoked {kid}: removed from the JWKS; send SIGHUP to running servers to apply it at once"
             ))
@@ -190,7 +189,7 @@ pub fn run(config: &Config, cmd: &KeysCommand) -> CliResult {
                 FormatArg::Pem => ExportFormat::Pem,
                 FormatArg::Jwk => ExportFormat::Jwk,
             };
-            let bytes = service::export(&mut conn, &kek, kid, format, *private, now, &actor)?;
+            let bytes = keys::export(&mut conn, &kek, kid, format, *private, &actor, now)?;
             match out {
                 Some(path) => write_private_file(path, &bytes),
                 None => {
@@ -210,15 +209,15 @@ pub fn run(config: &Config, cmd: &KeysCommand) -> CliResult {
                 message: format!("{}: {e}", path.display()),
             })?;
             let kek = load_kek(&mut conn, config)?;
-            let kid = service::import(
+            let kid = keys::import(
                 &mut conn,
                 &kek,
+                &policy,
                 &bytes,
                 *alg,
                 *immediately,
-                now,
-                &policy,
                 &actor,
+                now,
             )
             .map_err(|e| CliError {
                 code: 1,

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod account;
+pub mod admin;
 pub mod audit_query;
 pub mod authorize;
 pub mod bootstrap;
@@ -14,6 +15,7 @@ pub mod clients;
 pub mod groups;
 pub mod housekeeping;
 pub mod introspection;
+pub mod keys;
 pub mod login;
 pub mod password;
 pub mod registration;

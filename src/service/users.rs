@@ -195,6 +195,11 @@ pub struct UserPage {
     pub offset: i64,
 }
 
+/// How many users there are.
+pub fn count(conn: &mut DbConn) -> ServiceResult<i64> {
+    Ok(repo::users::count(conn)?)
+}
+
 /// Users whose username, email or name contains `q` (all when empty).
 pub fn search(conn: &mut DbConn, q: &str, limit: i64, offset: i64) -> ServiceResult<UserPage> {
     let (limit, offset) = (limit.clamp(1, 1000), offset.max(0));

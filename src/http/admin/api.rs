@@ -17,12 +17,12 @@ use crate::http::oidc::response::no_store_json as json;
 use crate::keys::SigningAlg;
 use crate::service::audit_query::{self, AuditFilter};
 use crate::service::clients::{self, ClientChanges};
+use crate::service::keys::ServerKeys;
 use crate::service::scopes::{self, ScopeInput};
 use crate::service::users::{self, NewUser, UserChanges, UserView};
-use crate::service::{groups, registration};
+use crate::service::{admin, groups, registration};
 use crate::state::AppState;
 use crate::store::DbConn;
-use crate::store::audit;
 
 type Data = web::Data<AppState>;
 type Answer = Result<HttpResponse, ApiError>;
@@ -38,13 +38,13 @@ where
     Ok(json(StatusCode::OK, &v))
 }
 
-/// A change by an authenticated admin. With `audit`, the audit row
-/// (action, target) is the transaction's first statement ("claim first")
-/// and is rolled back with a change that fails.
+/// A change by an authenticated admin, through [`admin::change`]: with
+/// `audit`, the audit row opens the transaction and is rolled back with a
+/// change that fails.
 async fn change<T, F>(
     req: &HttpRequest,
     state: &AppState,
-    audit: Option<(&'static str, String)>,
+    audit: admin::AuditEntry,
     f: F,
 ) -> Result<T, ApiError>
 where
@@ -52,14 +52,7 @@ where
     T: Send + 'static,
 {
     let actor = authenticated(req)?;
-    let now = state.clock.now();
-    state
-        .db
-        .run(move |conn| {
-            let entry = audit.as_ref().map(|(a, t)| (*a, t.as_str()));
-            audit::audited(conn, &actor, entry, now, |conn| f(conn, &actor, now))
-        })
-        .await
+    admin::change(&state.db, actor, audit, state.clock.now(), f).await
 }
 
 // ---- clients ----------------------------------------------------------
@@ -435,11 +428,9 @@ pub async fn group_members(req: HttpRequest, state: Data, name: web::Path<String
 // ---- signing keys -------------------------------------------------------
 
 pub async fn list_keys(req: HttpRequest, state: Data) -> Answer {
-    let policy = state.keys.policy().clone();
-    read(&req, &state, move |conn| {
-        Ok(crate::keys::ops::list(conn, &policy)?)
-    })
-    .await
+    authenticated(&req)?;
+    let keys = ServerKeys::new(&state.db, &state.keys).list().await?;
+    Ok(json(StatusCode::OK, &keys))
 }
 
 #[derive(Deserialize)]
@@ -452,31 +443,6 @@ pub struct RotateBody {
     immediately: bool,
 }
 
-/// Runs a key operation, then reloads this instance's key set.
-async fn key_change<F>(
-    req: &HttpRequest,
-    state: &AppState,
-    f: F,
-) -> Result<serde_json::Value, ApiError>
-where
-    F: FnOnce(
-            &mut DbConn,
-            &crate::keys::KeyStore,
-            &Actor,
-            OffsetDateTime,
-        ) -> Result<serde_json::Value, ApiError>
-        + Send
-        + 'static,
-{
-    let keys = state.keys.clone();
-    let out = change(req, state, None, move |conn, actor, now| {
-        f(conn, &keys, actor, now)
-    })
-    .await?;
-    super::reload_keys(state).await?;
-    Ok(out)
-}
-
 pub async fn rotate_key(req: HttpRequest, state: Data, body: web::Json<RotateBody>) -> Answer {
     let b = body.into_inner();
     let alg = match b.alg.as_deref() {
@@ -485,39 +451,27 @@ pub async fn rotate_key(req: HttpRequest, state: Data, body: web::Json<RotateBod
             .parse::<SigningAlg>()
             .map_err(|e| ApiError::invalid_request(e.to_string()))?,
     };
-    let out = key_change(&req, &state, move |conn, keys, actor, now| {
-        let kid = crate::keys::ops::rotate(
-            conn,
-            keys.kek(),
-            alg,
-            b.immediately,
-            now,
-            keys.policy(),
-            actor,
-        )?;
-        Ok(serde_json::json!({ "kid": kid, "alg": alg.as_str() }))
-    })
-    .await?;
+    let actor = authenticated(&req)?;
+    let kid = ServerKeys::new(&state.db, &state.keys)
+        .rotate(actor, alg, b.immediately, state.clock.now())
+        .await?;
+    let out = serde_json::json!({ "kid": kid, "alg": alg.as_str() });
     Ok(json(StatusCode::CREATED, &out))
 }
 
 pub async fn retire_key(req: HttpRequest, state: Data, kid: web::Path<String>) -> Answer {
-    let kid = kid.into_inner();
-    key_change(&req, &state, move |conn, keys, actor, now| {
-        crate::keys::ops::retire(conn, &kid, now, keys.policy(), actor)?;
-        Ok(serde_json::Value::Null)
-    })
-    .await?;
+    let actor = authenticated(&req)?;
+    ServerKeys::new(&state.db, &state.keys)
+        .retire(actor, kid.into_inner(), state.clock.now())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn revoke_key(req: HttpRequest, state: Data, kid: web::Path<String>) -> Answer {
-    let kid = kid.into_inner();
-    key_change(&req, &state, move |conn, keys, actor, now| {
-        crate::keys::ops::revoke(conn, keys.kek(), &kid, now, keys.policy(), actor)?;
-        Ok(serde_json::Value::Null)
-    })
-    .await?;
+    let actor = authenticated(&req)?;
+    ServerKeys::new(&state.db, &state.keys)
+        .revoke(actor, kid.into_inner(), state.clock.now())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

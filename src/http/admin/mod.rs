@@ -17,20 +17,9 @@ use error::ApiError;
 
 use crate::state::AppState;
 
-/// Reloads this instance's key set after a committed key change, so its
-/// `/jwks` and signing show the change at once (other instances follow at
-/// their reload interval). Off the event loop, like all database work.
-pub(crate) async fn reload_keys(state: &AppState) -> Result<(), crate::keys::KeyError> {
-    let (keys, now) = (state.keys.clone(), state.clock.now());
-    state
-        .db
-        .run(move |conn| keys.refresh(conn, now).map(|_| ()))
-        .await
-}
-
 /// Authenticates every admin API call before anything else reads the
 /// request (a body that does not parse must not tell an anonymous caller
-/// more than 401), and hands the [`Actor`](crate::service::audit::Actor)
+/// more than 401), and hands the [`Actor`](crate::domain::audit::Actor)
 /// to the handler through the request extensions.
 async fn require_admin(
     req: ServiceRequest,
@@ -146,74 +135,83 @@ pub fn configure_console(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(c::home))
         .service(
             web::resource("/admin/clients")
-                .route(web::get().to(c::clients_page))
-                .route(web::post().to(c::create_client)),
+                .route(web::get().to(c::clients::clients_page))
+                .route(web::post().to(c::clients::create_client)),
         )
         .service(
             web::resource("/admin/clients/{client_id}")
-                .route(web::get().to(c::client_page))
-                .route(web::post().to(c::update_client)),
+                .route(web::get().to(c::clients::client_page))
+                .route(web::post().to(c::clients::update_client)),
         )
         .route(
             "/admin/clients/{client_id}/secret",
-            web::post().to(c::rotate_client_secret),
+            web::post().to(c::clients::rotate_client_secret),
         )
         .route(
             "/admin/clients/{client_id}/delete",
-            web::post().to(c::delete_client),
+            web::post().to(c::clients::delete_client),
         )
         .route(
             "/admin/registration-tokens",
-            web::post().to(c::issue_initial_token),
+            web::post().to(c::clients::issue_initial_token),
         )
         .service(
             web::resource("/admin/scopes")
-                .route(web::get().to(c::scopes_page))
-                .route(web::post().to(c::create_scope)),
+                .route(web::get().to(c::scopes::scopes_page))
+                .route(web::post().to(c::scopes::create_scope)),
         )
-        .route("/admin/scopes/{name}", web::post().to(c::update_scope))
+        .route(
+            "/admin/scopes/{name}",
+            web::post().to(c::scopes::update_scope),
+        )
         .route(
             "/admin/scopes/{name}/delete",
-            web::post().to(c::delete_scope),
+            web::post().to(c::scopes::delete_scope),
         )
         .service(
             web::resource("/admin/users")
-                .route(web::get().to(c::users_page))
-                .route(web::post().to(c::create_user)),
+                .route(web::get().to(c::users::users_page))
+                .route(web::post().to(c::users::create_user)),
         )
         .service(
             web::resource("/admin/users/{username}")
-                .route(web::get().to(c::user_page))
-                .route(web::post().to(c::update_user)),
+                .route(web::get().to(c::users::user_page))
+                .route(web::post().to(c::users::update_user)),
         )
         .route(
             "/admin/users/{username}/groups",
-            web::post().to(c::set_user_groups),
+            web::post().to(c::users::set_user_groups),
         )
         .route(
             "/admin/users/{username}/password",
-            web::post().to(c::set_user_password),
+            web::post().to(c::users::set_user_password),
         )
         .route(
             "/admin/users/{username}/delete",
-            web::post().to(c::delete_user),
+            web::post().to(c::users::delete_user),
         )
         .service(
             web::resource("/admin/groups")
-                .route(web::get().to(c::groups_page))
-                .route(web::post().to(c::create_group)),
+                .route(web::get().to(c::groups::groups_page))
+                .route(web::post().to(c::groups::create_group)),
         )
         .route(
             "/admin/groups/{name}/rename",
-            web::post().to(c::rename_group),
+            web::post().to(c::groups::rename_group),
         )
         .route(
             "/admin/groups/{name}/delete",
-            web::post().to(c::delete_group),
+            web::post().to(c::groups::delete_group),
         )
-        .route("/admin/keys", web::get().to(c::keys_page))
-        .route("/admin/keys/rotate", web::post().to(c::rotate_key))
-        .route("/admin/keys/{kid}/retire", web::post().to(c::retire_key))
-        .route("/admin/keys/{kid}/revoke", web::post().to(c::revoke_key))
-        .route("/admin/audit", web::get().to(c::audit_page));
+        .route("/admin/keys", web::get().to(c::keys::keys_page))
+        .route("/admin/keys/rotate", web::post().to(c::keys::rotate_key))
+        .route(
+            "/admin/keys/{kid}/retire",
+            web::post().to(c::keys::retire_key),
+        )
+        .route(
+            "/admin/keys/{kid}/revoke",
+            web::post().to(c::keys::revoke_key),
+        )
+        .route("/admin/audit", web::get().to(c::audit::audit_page));
 }

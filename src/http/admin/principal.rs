@@ -10,8 +10,8 @@ use crate::domain::audit::Actor;
 use crate::domain::scope::ADMIN_SCOPE;
 use crate::http::extract;
 use crate::service::access;
+use crate::service::admin::{self, TokenHolder};
 use crate::state::AppState;
-use crate::store::{StoreError, repo};
 
 fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     match extract::bearer_token(req) {
@@ -38,28 +38,20 @@ pub async fn api_caller(req: &HttpRequest, state: &AppState) -> Result<Actor, Ap
         return Err(ApiError::insufficient_scope());
     }
     let ip = extract::client_ip(req, state);
-    let c = claims.clone();
-    let who = state
+    let holder = state
         .db
-        .run(move |conn| {
-            if access::is_revoked(conn, &c)? {
-                return Ok::<_, StoreError>(Err(ApiError::unauthenticated(Some(
-                    "the access token was revoked",
-                ))));
-            }
-            if c.auth_time.is_none() && c.sub == c.client_id {
-                return Ok(Ok(format!("client:{}", c.client_id)));
-            }
-            Ok(match repo::users::by_id(conn, &c.sub)? {
-                Some(u) if u.is_admin && !u.disabled => Ok(format!("user:{}", u.username)),
-                _ => Err(ApiError::forbidden(
-                    "this token no longer grants admin rights",
-                )),
-            })
-        })
+        .run(move |conn| admin::token_holder(conn, &claims))
         .await
         .map_err(ApiError::from_store)?;
-    who.map(|name| Actor { name, ip })
+    match holder {
+        TokenHolder::Admin(name) => Ok(Actor { name, ip }),
+        TokenHolder::Revoked => Err(ApiError::unauthenticated(Some(
+            "the access token was revoked",
+        ))),
+        TokenHolder::NoLongerAdmin => Err(ApiError::forbidden(
+            "this token no longer grants admin rights",
+        )),
+    }
 }
 
 /// The caller [`require_admin`](super) authenticated for this request.
