@@ -12,6 +12,9 @@ use url::Url;
 use super::{Config, ConfigError, DEFAULT_CONFIG_FILE, invalid};
 use crate::domain::client::is_loopback_host;
 
+/// The longest duration any setting may name: 10 years.
+const MAX_DURATION_SECS: u64 = 10 * 365 * 24 * 3600;
+
 /// Environment variables with the `LATCHKEY_` prefix that are not settings.
 const NON_SETTING_ENV: &[&str] = &["admin_password", "kek"];
 
@@ -64,7 +67,7 @@ impl Config {
     pub fn validate(mut self) -> Result<Config, ConfigError> {
         self.issuer = validate_issuer(&self.issuer)?;
         resolve_bind(&self.server.bind)?;
-        crate::store::DatabaseUrl::parse(&self.database.url)
+        super::database_url::DatabaseUrl::parse(&self.database.url)
             .map_err(|e| invalid("database.url", e.to_string()))?;
         if !(1..=512).contains(&self.database.pool_max_size) {
             return Err(invalid(
@@ -191,6 +194,57 @@ impl Config {
                 "at most 60 seconds",
             ));
         }
+        self.validate_durations()
+    }
+
+    /// Every duration is bounded, so date arithmetic on it cannot overflow
+    /// (a lifetime of u64::MAX seconds used to wrap or panic at use).
+    fn validate_durations(&self) -> Result<(), ConfigError> {
+        let (k, t, s) = (&self.keys, &self.tokens, &self.session);
+        let durations: [(&'static str, u64); 16] = [
+            (
+                "keys.prepublication_delay_secs",
+                k.prepublication_delay_secs,
+            ),
+            ("keys.retirement_margin_secs", k.retirement_margin_secs),
+            ("keys.rotate_every_secs", k.rotate_every_secs),
+            ("keys.reload_interval_secs", k.reload_interval_secs),
+            ("keys.jwks_max_age_secs", k.jwks_max_age_secs),
+            ("tokens.id_token_ttl_secs", t.id_token_ttl_secs),
+            ("tokens.access_token_ttl_secs", t.access_token_ttl_secs),
+            ("tokens.code_ttl_secs", t.code_ttl_secs),
+            ("tokens.refresh_token_ttl_secs", t.refresh_token_ttl_secs),
+            (
+                "tokens.refresh_absolute_ttl_secs",
+                t.refresh_absolute_ttl_secs,
+            ),
+            (
+                "tokens.refresh_reuse_grace_secs",
+                t.refresh_reuse_grace_secs,
+            ),
+            (
+                "server.shutdown_timeout_secs",
+                self.server.shutdown_timeout_secs,
+            ),
+            (
+                "database.connect_timeout_secs",
+                self.database.connect_timeout_secs,
+            ),
+            ("session.idle_timeout_secs", s.idle_timeout_secs),
+            ("session.absolute_timeout_secs", s.absolute_timeout_secs),
+            (
+                "login.throttle_window_secs",
+                self.login.throttle_window_secs,
+            ),
+        ];
+        for (setting, secs) in durations {
+            if secs > MAX_DURATION_SECS {
+                return Err(invalid(
+                    setting,
+                    format!("at most {MAX_DURATION_SECS} seconds (10 years)"),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -315,5 +369,29 @@ mod tests {
                 .to_string()
                 .starts_with("session.absolute_timeout_secs")
         );
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        let mut c = Config::default();
+        c.tokens.access_token_ttl_secs = u64::MAX;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.starts_with("tokens.access_token_ttl_secs"), "{e}");
+        let mut c = Config::default();
+        c.session.idle_timeout_secs = MAX_DURATION_SECS + 1;
+        c.session.absolute_timeout_secs = MAX_DURATION_SECS + 1;
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.tokens.refresh_token_ttl_secs = MAX_DURATION_SECS;
+        c.tokens.refresh_absolute_ttl_secs = MAX_DURATION_SECS;
+        assert!(c.validate().is_ok(), "ten years is the limit, inclusive");
+    }
+
+    #[test]
+    fn refresh_family_outlives_its_tokens() {
+        let mut c = Config::default();
+        c.tokens.refresh_absolute_ttl_secs = c.tokens.refresh_token_ttl_secs - 1;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.starts_with("tokens.refresh_absolute_ttl_secs"), "{e}");
     }
 }

@@ -5,6 +5,7 @@
 //! `LATCHKEY_DATABASE__URL`) < command-line flags. [`Config::validate`] checks
 //! what serde cannot, and every error names the setting it is about.
 
+pub mod database_url;
 mod load;
 
 use std::net::SocketAddr;

@@ -16,7 +16,6 @@ pub mod migrations;
 pub mod models;
 pub mod repo;
 pub mod schema;
-mod url;
 
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-pub use self::url::{DatabaseUrl, DatabaseUrlError, redact as redact_url};
+pub use crate::config::database_url::{DatabaseUrl, DatabaseUrlError, redact as redact_url};
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
@@ -238,6 +237,17 @@ impl Db {
     /// Whether the database answers a trivial query.
     pub fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.get()?;
+        conn.batch_execute("SELECT 1").map_err(StoreError::classify)
+    }
+
+    /// [`Db::ping`], but waiting at most `timeout` for a connection, so a
+    /// readiness probe gets its answer before the probe's own timeout
+    /// rather than after the pool's connect timeout.
+    pub fn ping_within(&self, timeout: Duration) -> Result<(), StoreError> {
+        let mut conn = self
+            .pool
+            .get_timeout(timeout)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         conn.batch_execute("SELECT 1").map_err(StoreError::classify)
     }
 }

@@ -1,4 +1,6 @@
 //! Database URLs: the scheme alone picks the backend, never a guess.
+//! Parsed here, with the settings, so a bad `database.url` fails at load;
+//! `store` connects with the parsed value.
 
 use std::fmt;
 use std::path::PathBuf;
