@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{Compress, DefaultHeaders, from_fn};
+use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::http::headers;
 use crate::service::sessions::SessionPolicy;
 use crate::state::AppState;
 use crate::store::{self, DatabaseUrl, Db, PoolOptions};
@@ -113,6 +114,7 @@ impl Application {
             .map_err(|e| StartupError::Other(e.to_string()))?
             .port();
         let workers = state.config.server.workers;
+        let https = state.config.secure_cookies();
         let shutdown = state.config.server.shutdown_timeout_secs;
         let state = web::Data::new(state);
         let app_state = state.clone();
@@ -120,8 +122,10 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(from_fn(crate::http::cors::cors))
-                .wrap(security_headers())
+                .wrap(headers::security_headers(https))
+                .wrap(from_fn(headers::mark_html_uncompressed))
                 .wrap(Compress::default())
+                .wrap(from_fn(headers::strip_identity_marker))
                 .wrap(from_fn(crate::http::request_log::log_requests))
                 .configure(crate::http::configure)
                 .default_service(web::to(crate::http::not_found))
@@ -158,26 +162,6 @@ impl Application {
         spawn_housekeeping(s.db.clone(), s.clock.clone(), s.config.clone());
         self.server.await
     }
-}
-
-/// Headers on every response (RFC 9700 4.16 clickjacking; no referrer
-/// leaks to other sites). `same-origin`, not `no-referrer`: under
-/// `no-referrer` browsers send `Origin: null` on our own form POSTs (Fetch,
-/// "serializing a request origin"), which the CSRF origin check refuses.
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add(("X-Frame-Options", "DENY"))
-        .add((
-            "Content-Security-Policy",
-            // No `form-action`: browsers apply it to the redirects after a
-            // form POST too, and sign-in and consent end in a redirect to
-            // the client's own origin (seen in Chromium: the redirect was
-            // blocked). Pages hold no user-supplied markup (auto-escaped
-            // templates), which is what form-action would guard.
-            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ))
-        .add(("Referrer-Policy", "same-origin"))
-        .add(("X-Content-Type-Options", "nosniff"))
 }
 
 /// Deletes expired sessions and stale throttle rows now and then.

@@ -1,6 +1,8 @@
 //! Logging with tracing: human text by default, JSON lines by config. Each
 //! request runs in a span with a `request_id`, so every line it logs has it.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -15,6 +17,9 @@ pub fn init(log: &LogConfig) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in files or
+        // log collectors.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_span_events(FmtSpan::NONE);
     let _ = match log.format {
         LogFormat::Text => builder.try_init(),

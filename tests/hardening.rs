@@ -99,11 +99,19 @@ async fn an_admin_password_reset_ends_refresh_tokens(db: TestDb) {
     let token = refresh_token(&app, &browser, &rp).await;
     {
         let mut c = common::conn(&app.db);
-        users::set_password(&mut c, "alice", "a new and longer passphrase", app.clock_now())
-            .unwrap();
+        users::set_password(
+            &mut c,
+            "alice",
+            "a new and longer passphrase",
+            app.clock_now(),
+        )
+        .unwrap();
     }
     let (status, body) = refresh(&app, &rp, &token).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 }
 
 async fn a_users_own_password_change_ends_refresh_tokens(db: TestDb) {
@@ -133,9 +141,16 @@ async fn a_users_own_password_change_ends_refresh_tokens(db: TestDb) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (status, body) = refresh(&app, &rp, &token).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     let r = browser.get(app.url("/account")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "the session that changed it stays");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the session that changed it stays"
+    );
 }
 
 /// OIDC Core 6: `request_not_supported` / `request_uri_not_supported`,
@@ -189,10 +204,21 @@ async fn prompt_consent_asks_even_for_first_party_clients(db: TestDb) {
         reqwest::Url::parse_with_params(&app.url("/authorize"), &params).unwrap()
     };
     let r = browser.get(authorize(None)).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "first party: no consent page");
-    let r = browser.get(authorize(Some("consent"))).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "first party: no consent page"
+    );
+    let r = browser
+        .get(authorize(Some("consent")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains("Allow"), "the consent page");
+    assert!(
+        r.text().await.unwrap().contains("Allow"),
+        "the consent page"
+    );
 }
 
 /// BREACH: pages with a CSRF token beside reflected input are never
@@ -207,7 +233,11 @@ async fn html_is_never_compressed_and_https_issuers_send_hsts(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers().get("content-encoding").is_none(), "{:?}", r.headers());
+    assert!(
+        r.headers().get("content-encoding").is_none(),
+        "{:?}",
+        r.headers()
+    );
     assert!(r.text().await.unwrap().contains("csrf_token"));
     let r = app
         .http
@@ -249,7 +279,11 @@ async fn health_probes_answer_head(db: TestDb) {
 async fn outage_503s_say_when_to_retry_and_readiness_answers_fast() {
     let db = TestDb::postgres();
     let real = url::Url::parse(&db.url).unwrap();
-    let target = format!("{}:{}", real.host_str().unwrap(), real.port().unwrap_or(5432));
+    let target = format!(
+        "{}:{}",
+        real.host_str().unwrap(),
+        real.port().unwrap_or(5432)
+    );
     let proxy = Proxy::start(target);
     let mut via_proxy = real.clone();
     via_proxy.set_port(Some(proxy.port)).unwrap();
@@ -293,7 +327,10 @@ async fn outage_503s_say_when_to_retry_and_readiness_answers_fast() {
         .http
         .post(app.url("/token"))
         .basic_auth(&rp.id, Some(&rp.secret))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_tok.as_str())])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_tok.as_str()),
+        ])
         .send()
         .await
         .unwrap();

@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod form;
+pub mod headers;
 pub mod health;
 pub mod oidc;
 pub mod request_log;
@@ -21,8 +22,17 @@ use actix_web::{HttpResponse, web};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Bytes extraction (used by form::Form) stops reading past the limit.
     cfg.app_data(web::PayloadConfig::new(form::FORM_LIMIT_BYTES))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
+        // Load balancers probe with HEAD as often as with GET.
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(health::healthz))
+                .route(web::head().to(health::healthz)),
+        )
+        .service(
+            web::resource("/readyz")
+                .route(web::get().to(health::readyz))
+                .route(web::head().to(health::readyz)),
+        )
         .route("/static/latchkey.css", web::get().to(stylesheet))
         .route("/jwks", web::get().to(oidc::jwks::jwks))
         .route(

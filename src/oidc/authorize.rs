@@ -30,6 +30,12 @@ pub struct AuthorizeParams {
     pub response_mode: Option<String>,
     /// RFC 8707 resource indicator.
     pub resource: Option<String>,
+    /// Request objects (OIDC Core 6): not supported, and refused as such
+    /// before anyone signs in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_uri: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,10 +114,12 @@ pub fn redirect_uri_matches(client: &Client, requested: &str) -> bool {
     let Ok(req) = url::Url::parse(requested) else {
         return false;
     };
+    // RFC 8252 7.3: the loopback IP literals, not all of 127.0.0.0/8 and
+    // not `localhost` (which a hostile resolver may point elsewhere).
     let is_loopback_ip = |u: &url::Url| {
         u.scheme() == "http"
-            && (matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-                || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback()))
+            && (u.host() == Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+                || u.host() == Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST)))
     };
     if !is_loopback_ip(&req) {
         return false;
@@ -170,6 +178,18 @@ pub fn validate(p: &AuthorizeParams, client: Option<Client>) -> Result<ValidRequ
         state: p.state.clone().filter(|s| s.len() <= PARAM_MAX),
     };
     let fail = |e: OAuthError| Err(Rejection::Redirect(return_to.clone(), e));
+
+    // OIDC Core 6.1 / 6.2: say exactly what is not supported.
+    if p.request.is_some() {
+        return fail(OAuthError::request_not_supported(
+            "request objects are not supported",
+        ));
+    }
+    if p.request_uri.is_some() {
+        return fail(OAuthError::request_uri_not_supported(
+            "request_uri is not supported",
+        ));
+    }
 
     for (name, v) in [
         ("state", &p.state),
@@ -424,6 +444,35 @@ mod tests {
         assert_eq!(error_of(validate(&p, Some(client(true)))), "ok");
         assert_eq!(error_of(validate(&p, Some(client(false)))), "page");
         p.redirect_uri = Some("http://127.0.0.1:53124/other".into());
+        assert_eq!(error_of(validate(&p, Some(client(true)))), "page");
+    }
+
+    #[test]
+    fn loopback_means_the_two_literals_only() {
+        // RFC 8252 7.3: 127.0.0.1 and [::1]; not the rest of 127.0.0.0/8.
+        let mut p = params();
+        p.redirect_uri = Some("http://127.0.0.2:53124/cb".into());
+        assert_eq!(error_of(validate(&p, Some(client(true)))), "page");
+        p.redirect_uri = Some("http://127.1.2.3/cb".into());
+        assert_eq!(error_of(validate(&p, Some(client(true)))), "page");
+    }
+
+    #[test]
+    fn request_objects_are_refused_as_not_supported() {
+        let mut p = params();
+        p.request = Some("eyJhbGciOiJub25lIn0.e30.".into());
+        assert_eq!(
+            error_of(validate(&p, Some(client(true)))),
+            "request_not_supported"
+        );
+        let mut p = params();
+        p.request_uri = Some("https://app.example/req.jwt".into());
+        assert_eq!(
+            error_of(validate(&p, Some(client(true)))),
+            "request_uri_not_supported"
+        );
+        // Still never to an unregistered redirect URI.
+        p.redirect_uri = Some("https://evil.example/cb".into());
         assert_eq!(error_of(validate(&p, Some(client(true)))), "page");
     }
 

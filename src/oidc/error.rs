@@ -34,6 +34,8 @@ pub enum ErrorCode {
     InvalidToken,
     InsufficientScope,
     InvalidTarget,
+    RequestNotSupported,
+    RequestUriNotSupported,
 }
 
 impl ErrorCode {
@@ -54,6 +56,8 @@ impl ErrorCode {
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 
@@ -76,7 +80,9 @@ impl ErrorCode {
             | ErrorCode::AccessDenied
             | ErrorCode::LoginRequired
             | ErrorCode::ConsentRequired
-            | ErrorCode::InvalidTarget => 400,
+            | ErrorCode::InvalidTarget
+            | ErrorCode::RequestNotSupported
+            | ErrorCode::RequestUriNotSupported => 400,
         }
     }
 }
@@ -122,6 +128,8 @@ constructors!(
     invalid_token => InvalidToken,
     insufficient_scope => InsufficientScope,
     invalid_target => InvalidTarget,
+    request_not_supported => RequestNotSupported,
+    request_uri_not_supported => RequestUriNotSupported,
 );
 
 impl OAuthError {

@@ -192,8 +192,10 @@ pub fn update_profile(
     Ok(())
 }
 
-/// Changes the password after checking the current one, and ends the
-/// user's other sessions (whoever else knew the old password is out).
+/// Changes the password after checking the current one, ends the user's
+/// other sessions and revokes every grant (so every refresh token): whoever
+/// else knew the old password, or stole a token with it, is out. The
+/// session that made the change stays signed in.
 pub fn change_password(
     conn: &mut DbConn,
     user: &UserRow,
@@ -217,6 +219,7 @@ pub fn change_password(
     conn.transaction(|conn| {
         repo::users::set_password_hash(conn, &user.id, &hash, to_db(now))?;
         repo::sessions::delete_others(conn, &user.id, current_hash)?;
+        repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
         audit::record(
             conn,
             &Actor {

@@ -249,14 +249,15 @@ pub fn for_user(
     }))
 }
 
-/// Whether the user must be asked: never for first-party clients; always
-/// with `prompt=consent`; otherwise when a scope was not granted before.
+/// Whether the user must be asked: always with `prompt=consent` (OIDC
+/// Core 3.1.2.1, first-party clients included); never otherwise for
+/// first-party clients; else when a scope was not granted before.
 pub fn consent_needed(conn: &mut DbConn, req: &ValidRequest, user_id: &str) -> ServiceResult<bool> {
-    if req.client.settings.first_party {
-        return Ok(false);
-    }
     if req.prompt.consent {
         return Ok(true);
+    }
+    if req.client.settings.first_party {
+        return Ok(false);
     }
     let Some(row) = repo::consents::get(conn, user_id, &req.client.client_id)? else {
         return Ok(true);

@@ -79,7 +79,8 @@ pub fn issue_initial_access_token(
 
 /// Client metadata (RFC 7591 section 2) as sent. Unknown members are
 /// accepted and ignored, as section 2 asks.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `Debug` redacts `client_secret`.
+#[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct ClientMetadata {
     pub redirect_uris: Vec<String>,
@@ -96,6 +97,33 @@ pub struct ClientMetadata {
     pub client_secret: Option<String>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
+}
+
+impl std::fmt::Debug for ClientMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientMetadata")
+            .field("redirect_uris", &self.redirect_uris)
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
+            .field("grant_types", &self.grant_types)
+            .field("response_types", &self.response_types)
+            .field("client_name", &self.client_name)
+            .field("scope", &self.scope)
+            .field("post_logout_redirect_uris", &self.post_logout_redirect_uris)
+            .field(
+                "id_token_signed_response_alg",
+                &self.id_token_signed_response_alg,
+            )
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("other", &self.other.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// RFC 7591 section 3.2.2 errors, and the token errors of RFC 7592.

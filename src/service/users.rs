@@ -133,7 +133,8 @@ pub fn list(conn: &mut DbConn, limit: i64, offset: i64) -> ServiceResult<Vec<Use
     )
 }
 
-/// Sets a new password and ends the user's sessions.
+/// Sets a new password (an admin's reset), ends the user's sessions and
+/// revokes every grant, so no refresh token outlives the old password.
 pub fn set_password(
     conn: &mut DbConn,
     username: &str,
@@ -146,6 +147,7 @@ pub fn set_password(
     conn.transaction(|conn| {
         repo::users::set_password_hash(conn, &user.id, &hash, to_db(now))?;
         repo::sessions::delete_for_user(conn, &user.id)?;
+        repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
         Ok::<_, diesel::result::Error>(())
     })?;
     Ok(())

@@ -8,6 +8,9 @@ use serde::Serialize;
 
 use crate::oidc::{ErrorCode, OAuthError};
 
+/// What a 503 tells clients to wait before trying again (RFC 9110 10.2.3).
+pub const RETRY_AFTER_SECS: &str = "5";
+
 pub fn no_store_json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((CACHE_CONTROL, "no-store"))
@@ -20,6 +23,12 @@ pub fn no_store_json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse
 pub fn oauth_error(e: &OAuthError) -> HttpResponse {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut resp = no_store_json(status, e);
+    if e.error == ErrorCode::TemporarilyUnavailable {
+        resp.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+    }
     if e.error == ErrorCode::InvalidClient {
         resp.headers_mut().insert(
             WWW_AUTHENTICATE,

@@ -21,7 +21,8 @@ use crate::store::{Db, DbConn};
 pub const PARAM_MAX: usize = 4096;
 
 /// Token request parameters (RFC 6749 4.1.3, 4.4.2, 6), from a form or JSON.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+/// `Debug` redacts the code, verifier, refresh token and client secret.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct TokenRequest {
     pub grant_type: Option<String>,
     pub code: Option<String>,
@@ -33,6 +34,26 @@ pub struct TokenRequest {
     pub client_secret: Option<String>,
     /// RFC 8707 resource indicator.
     pub resource: Option<String>,
+}
+
+fn redacted(v: &Option<String>) -> Option<&'static str> {
+    v.as_ref().map(|_| "<redacted>")
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("grant_type", &self.grant_type)
+            .field("code", &redacted(&self.code))
+            .field("redirect_uri", &self.redirect_uri)
+            .field("code_verifier", &redacted(&self.code_verifier))
+            .field("refresh_token", &redacted(&self.refresh_token))
+            .field("scope", &self.scope)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(&self.client_secret))
+            .field("resource", &self.resource)
+            .finish()
+    }
 }
 
 impl TokenRequest {
@@ -227,5 +248,38 @@ pub(crate) fn effective_resource<'a>(
         (Some(_), _) => Err(OAuthError::invalid_target(
             "the resource is not registered for this client",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let r = TokenRequest {
+            grant_type: Some("authorization_code".into()),
+            code: Some("the-code".into()),
+            code_verifier: Some("the-verifier".into()),
+            refresh_token: Some("the-refresh".into()),
+            client_secret: Some("the-secret".into()),
+            client_id: Some("app".into()),
+            ..Default::default()
+        };
+        let shown = format!("{r:?}");
+        for secret in ["the-code", "the-verifier", "the-refresh", "the-secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("app") && shown.contains("authorization_code"));
+        let m = crate::service::registration::ClientMetadata {
+            client_secret: Some("the-secret".into()),
+            client_name: Some("Portal".into()),
+            ..Default::default()
+        };
+        let shown = format!("{m:?}");
+        assert!(
+            !shown.contains("the-secret") && shown.contains("Portal"),
+            "{shown}"
+        );
     }
 }
