@@ -9,8 +9,10 @@ use bytes::Bytes;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError};
+use crate::domain::net::IpBlock;
 use crate::keys::KeyStore;
 use crate::service::login::ThrottlePolicy;
+use crate::service::password::PasswordGate;
 use crate::service::sessions::SessionPolicy;
 use crate::service::token::ClientCache;
 use crate::store::Db;
@@ -39,6 +41,10 @@ pub struct AppState {
     pub discovery: Bytes,
     /// Recently used client registrations (token endpoint).
     pub clients: ClientCache,
+    /// Bounds concurrent password hashing (one per core).
+    pub password_gate: PasswordGate,
+    /// `server.trusted_proxies`, parsed.
+    pub trusted_proxies: Vec<IpBlock>,
 }
 
 impl AppState {
@@ -63,6 +69,13 @@ impl AppState {
                 Bytes::from(crate::oidc::discovery::document(&config.issuer, &algs))
             },
             clients: ClientCache::new(Duration::from_secs(5)),
+            password_gate: PasswordGate::per_core(),
+            trusted_proxies: config
+                .server
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| IpBlock::parse(p).ok())
+                .collect(),
             config,
             db,
             clock,

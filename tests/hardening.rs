@@ -27,6 +27,8 @@ dual_backend!(
     prompt_consent_asks_even_for_first_party_clients,
     html_is_never_compressed_and_https_issuers_send_hsts,
     health_probes_answer_head,
+    a_burst_of_wrong_passwords_cannot_pass_the_limit,
+    one_network_cannot_lock_an_account_out_for_others,
 );
 
 struct Rp {
@@ -356,4 +358,90 @@ async fn outage_503s_say_when_to_retry_and_readiness_answers_fast() {
         assert!(Instant::now() < deadline, "did not recover");
         actix_web::rt::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A sign-in from `ip` (the proxy in front of Latchkey reports it).
+async fn sign_in_from(app: &TestApp, ip: &str, password: &str) -> StatusCode {
+    let browser = app.new_browser();
+    let token = app.login_form_token(&browser).await;
+    browser
+        .post(app.url("/login"))
+        .header("X-Forwarded-For", format!("198.51.100.99, {ip}"))
+        .form(&[
+            ("username", "alice"),
+            ("password", password),
+            ("csrf_token", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Check and record are one step: 20 simultaneous wrong passwords for one
+/// account from one network get at most the 5 free tries; the rest are
+/// refused (429) before any password work.
+async fn a_burst_of_wrong_passwords_cannot_pass_the_limit(db: TestDb) {
+    let app = std::sync::Arc::new(
+        TestApp::spawn_with(db, |c| {
+            c.server.trust_forwarded_for = true;
+            c.login.max_failures_per_account = 5;
+        })
+        .await,
+    );
+    app.create_user("alice", PASSWORD);
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let app = app.clone();
+        burst.spawn_local(async move { sign_in_from(&app, "203.0.113.7", "wrong guess!").await });
+    }
+    let (mut tried, mut refused) = (0, 0);
+    while let Some(status) = burst.join_next().await {
+        match status.unwrap() {
+            StatusCode::UNAUTHORIZED => tried += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(tried <= 5, "{tried} attempts got password checks");
+    assert_eq!(tried + refused, 20);
+}
+
+/// An attacker failing from one network backs off there, while the owner
+/// signs in from another (the old per-account lock let anyone lock an
+/// account, admin included, for good).
+async fn one_network_cannot_lock_an_account_out_for_others(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        c.server.trust_forwarded_for = true;
+        c.login.max_failures_per_account = 3;
+    })
+    .await;
+    app.create_user("alice", PASSWORD);
+    let mut last = StatusCode::OK;
+    for _ in 0..8 {
+        last = sign_in_from(&app, "203.0.113.7", "wrong guess!").await;
+    }
+    assert_eq!(
+        last,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the attacker's network backs off"
+    );
+    assert_eq!(
+        sign_in_from(&app, "203.0.113.7", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even with the right password, from there"
+    );
+    assert_eq!(
+        sign_in_from(&app, "192.0.2.44", PASSWORD).await,
+        StatusCode::SEE_OTHER,
+        "the owner, elsewhere, is not locked out"
+    );
+    // IPv6 neighbours share a /64: hopping addresses inside it does not help.
+    for i in 0..8 {
+        sign_in_from(&app, &format!("2001:db8:5:6::{i:x}"), "wrong guess!").await;
+    }
+    assert_eq!(
+        sign_in_from(&app, "2001:db8:5:6::abcd", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

@@ -194,6 +194,14 @@ impl Config {
                 "at most 60 seconds",
             ));
         }
+        for (i, p) in self.server.trusted_proxies.iter().enumerate() {
+            if let Err(e) = crate::domain::net::IpBlock::parse(p) {
+                return Err(invalid(
+                    "server.trusted_proxies",
+                    format!("entry {}: {e}", i + 1),
+                ));
+            }
+        }
         self.validate_durations()
     }
 

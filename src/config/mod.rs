@@ -130,9 +130,14 @@ pub struct ServerConfig {
     pub bind: String,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: usize,
-    /// Trust the `X-Forwarded-For` / `Forwarded` headers for the client IP
-    /// (only behind a reverse proxy that sets them).
+    /// Take the client IP from `X-Forwarded-For` (only behind a reverse
+    /// proxy that appends to it). It is read from the right: the entry the
+    /// proxy in front of Latchkey appended, then further left past each
+    /// address in `trusted_proxies`.
     pub trust_forwarded_for: bool,
+    /// Further proxies (addresses or CIDR blocks) whose `X-Forwarded-For`
+    /// entries are believed, for chains of more than one proxy.
+    pub trusted_proxies: Vec<String>,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
     pub shutdown_timeout_secs: u64,
     /// Browser origins (`https://app.example`) allowed to call /token,
@@ -245,6 +250,7 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:8080".into(),
             workers: 0,
             trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
             shutdown_timeout_secs: 30,
             cors_origins: Vec::new(),
         }

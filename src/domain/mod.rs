@@ -7,6 +7,7 @@ pub mod alg;
 pub mod audit;
 pub mod client;
 pub mod group;
+pub mod net;
 pub mod scope;
 pub mod secret;
 pub mod text;

@@ -1,36 +1,38 @@
 //! Request helpers shared by handlers: the client IP, the browser session,
 //! and the answer to unreadable forms.
 
+use std::net::IpAddr;
+
 use actix_web::HttpRequest;
 
+use crate::domain::net;
 use crate::http::error::AppError;
 use crate::service::sessions::{self, ActiveSession, SessionMeta};
 use crate::state::AppState;
 
-/// The client's IP: the socket peer, or the proxy-reported one when
-/// `server.trust_forwarded_for` is set.
-pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<String> {
-    if state.config.server.trust_forwarded_for {
-        let info = req.connection_info();
-        if let Some(ip) = info.realip_remote_addr() {
-            return Some(strip_port(ip).to_owned());
-        }
+/// The client's IP: the socket peer, or, with `server.trust_forwarded_for`,
+/// the right-most `X-Forwarded-For` entry not from a trusted proxy
+/// (`domain::net::client_behind_proxies`).
+pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if !state.config.server.trust_forwarded_for {
+        return Some(peer);
     }
-    req.peer_addr().map(|a| a.ip().to_string())
-}
-
-fn strip_port(addr: &str) -> &str {
-    match addr.parse::<std::net::SocketAddr>() {
-        Ok(_) => addr
-            .rsplit_once(':')
-            .map_or(addr, |(h, _)| h.trim_matches(['[', ']'])),
-        Err(_) => addr,
-    }
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    Some(net::client_behind_proxies(
+        peer,
+        &forwarded,
+        &state.trusted_proxies,
+    ))
 }
 
 pub fn session_meta(req: &HttpRequest, state: &AppState) -> SessionMeta {
     SessionMeta {
-        ip: client_ip(req, state),
+        ip: client_ip(req, state).map(|ip| ip.to_string()),
         user_agent: req
             .headers()
             .get(actix_web::http::header::USER_AGENT)
@@ -81,14 +83,4 @@ pub async fn current_session(
         .run(move |conn| sessions::resolve(conn, &value, now, policy))
         .await
         .map_err(AppError::from)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn strips_ports() {
-        assert_eq!(super::strip_port("10.0.0.1:5000"), "10.0.0.1");
-        assert_eq!(super::strip_port("[::1]:5000"), "::1");
-        assert_eq!(super::strip_port("10.0.0.1"), "10.0.0.1");
-    }
 }

@@ -1,16 +1,26 @@
-//! Password sign-in with throttling per account and per client IP.
+//! Password sign-in with throttling per account+network (exponential
+//! back-off), per account (a softer allowance) and per network (IPv4
+//! address or IPv6 /64, a hard limit per window).
 //!
 //! What a failure may say: only "invalid username or password" or "too many
 //! attempts". Unknown users, disabled users and wrong passwords look the
 //! same, and cost the same argon2 work.
 
-use time::{Duration, OffsetDateTime};
+use std::net::IpAddr;
 
-use super::{ServiceError, password};
-use crate::clock::to_db;
+use diesel::Connection;
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+use super::ServiceError;
+use super::password::{self, PasswordGate};
+use super::sessions::{self, SessionMeta, SessionPolicy};
+use crate::clock::{from_db, to_db};
+use crate::domain::net;
+use crate::domain::secret::OpaqueSecret;
 use crate::domain::user::{PASSWORD_MAX, USERNAME_MAX, Username};
 use crate::store::models::UserRow;
-use crate::store::{DbConn, StoreError, repo};
+use crate::store::{Db, StoreError, repo};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
@@ -51,6 +61,7 @@ impl From<diesel::result::Error> for LoginError {
     }
 }
 
+/// Refused attempts, and a successful one, do not count as failures.
 fn account_key(raw_username: &str) -> String {
     // Normalised like usernames, and bounded, whether or not it parses.
     let norm: String = raw_username
@@ -62,65 +73,222 @@ fn account_key(raw_username: &str) -> String {
     format!("user:{norm}")
 }
 
-fn ip_key(ip: &str) -> String {
-    format!("ip:{}", ip.chars().take(64).collect::<String>())
+/// The throttle counters one attempt claims.
+struct Keys {
+    /// This account from this network: exponential back-off.
+    pair: Option<String>,
+    /// This account from anywhere: a softer limit, also back-off.
+    account: String,
+    /// This network, whatever the account: a hard limit per window.
+    network: Option<String>,
 }
 
-/// Checks a username and password. Throttled keys are refused before any
-/// password work; each failure counts against both the account and the IP.
-pub fn authenticate(
-    conn: &mut DbConn,
-    raw_username: &str,
-    password_plain: &str,
-    client_ip: Option<&str>,
-    now: OffsetDateTime,
-    policy: ThrottlePolicy,
-) -> Result<UserRow, LoginError> {
-    let account = account_key(raw_username);
-    let ip = client_ip.map(ip_key);
-    let cutoff = to_db(now - policy.window);
-    let retry = LoginError::Throttled {
-        retry_after_secs: u64::try_from(policy.window.whole_seconds()).unwrap_or(0),
-    };
-    if repo::throttle::failures(conn, &account, cutoff)? >= to_i32(policy.max_failures_per_account)
-    {
-        return Err(retry);
-    }
-    if let Some(ip) = &ip
-        && repo::throttle::failures(conn, ip, cutoff)? >= to_i32(policy.max_failures_per_ip)
-    {
-        return Err(retry);
+impl Keys {
+    fn new(raw_username: &str, ip: Option<IpAddr>) -> Self {
+        let account = account_key(raw_username);
+        let network = ip.map(net::throttle_key);
+        Self {
+            pair: network.as_ref().map(|n| format!("{account}|ip:{n}")),
+            network: network.map(|n| format!("ip:{n}")),
+            account,
+        }
     }
 
-    let user = match Username::parse(raw_username) {
-        Ok(name) if password_plain.len() <= PASSWORD_MAX => {
-            repo::users::by_username(conn, name.as_str())?
-        }
-        _ => None,
-    };
-    let ok = match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
-        Some(hash) => password::verify(password_plain, hash),
-        None => {
-            password::verify_dummy(password_plain);
-            false
-        }
-    };
+    fn all(&self) -> impl Iterator<Item = &String> {
+        self.pair
+            .iter()
+            .chain(std::iter::once(&self.account))
+            .chain(self.network.iter())
+    }
+}
+
+/// How many times the per-pair allowance the account as a whole may fail
+/// in a window before everyone backs off for it.
+const ACCOUNT_ALLOWANCE_FACTOR: i32 = 10;
+
+/// Exponential back-off: after `free` failures in the window, the n-th
+/// further attempt waits 2^n seconds from the window's start. The wait a
+/// next attempt would face now, if any.
+fn backoff(
+    failures_before: i32,
+    free: i32,
+    started: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Option<Duration> {
+    if failures_before < free {
+        return None;
+    }
+    let n = (failures_before - free).min(30);
+    let ready = started + Duration::seconds(1_i64 << n);
+    (now < ready).then(|| ready - now)
+}
+
+/// What one attempt's claimed counts say: go ahead, or wait this long.
+fn verdict(
+    policy: &ThrottlePolicy,
+    pair: Option<(i32, OffsetDateTime)>,
+    account: (i32, OffsetDateTime),
+    network: Option<(i32, OffsetDateTime)>,
+    now: OffsetDateTime,
+) -> Option<Duration> {
+    let free = to_i32(policy.max_failures_per_account);
+    let waits = [
+        pair.and_then(|(n, at)| backoff(n - 1, free, at, now)),
+        backoff(
+            account.0 - 1,
+            free.saturating_mul(ACCOUNT_ALLOWANCE_FACTOR),
+            account.1,
+            now,
+        ),
+        network.and_then(|(n, at)| {
+            (n > to_i32(policy.max_failures_per_ip)).then(|| (at + policy.window) - now)
+        }),
+    ];
+    waits.into_iter().flatten().max()
+}
+
+/// One sign-in attempt with a password.
+pub struct Attempt {
+    pub username: String,
+    pub password: Zeroizing<String>,
+    pub ip: Option<IpAddr>,
+}
+
+/// The one password check (sign-in form; later re-authentication and the
+/// password grant): throttling, argon2 off the database pool, the
+/// disabled-user rule. On success the session starts in the same round
+/// trip that clears the throttle.
+///
+/// 1. One transaction claims an attempt on every counter first (so a
+///    parallel burst cannot pass a limit) and loads the user; a throttled
+///    attempt is released again and costs no password work.
+/// 2. argon2 runs behind the [`PasswordGate`], holding no connection.
+/// 3. Success clears this account+network's back-off and starts the
+///    session; failure leaves the claimed attempt counted.
+pub async fn sign_in(
+    db: &Db,
+    gate: &PasswordGate,
+    attempt: Attempt,
+    meta: SessionMeta,
+    now: OffsetDateTime,
+    policy: ThrottlePolicy,
+    session_policy: SessionPolicy,
+) -> Result<(UserRow, OpaqueSecret), LoginError> {
+    let keys = Keys::new(&attempt.username, attempt.ip);
+    let username = attempt.username;
+    let password_ok_len = attempt.password.len() <= PASSWORD_MAX;
+    let (now_db, cutoff) = (to_db(now), to_db(now - policy.window));
+    let p = policy;
+    let claimed = db
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let mut claim = |key: &String| {
+                    repo::throttle::claim(conn, key, now_db, cutoff).map(|(n, at)| (n, from_db(at)))
+                };
+                let pair = keys.pair.as_ref().map(&mut claim).transpose()?;
+                let account = claim(&keys.account)?;
+                let network = keys.network.as_ref().map(&mut claim).transpose()?;
+                if let Some(wait) = verdict(&p, pair, account, network, now) {
+                    for key in keys.all() {
+                        repo::throttle::release(conn, key)?;
+                    }
+                    return Ok::<_, LoginError>(Err(wait));
+                }
+                let user = match Username::parse(&username) {
+                    Ok(name) if password_ok_len => repo::users::by_username(conn, name.as_str())?,
+                    _ => None,
+                };
+                Ok(Ok((user, keys)))
+            })
+        })
+        .await?;
+    let (user, keys) = claimed.map_err(|wait| LoginError::Throttled {
+        retry_after_secs: u64::try_from(wait.whole_seconds().max(1)).unwrap_or(1),
+    })?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let password = attempt.password;
+    let ok = gate
+        .run(move || match hash {
+            Some(hash) => password::verify(&password, &hash),
+            None => {
+                password::verify_dummy(&password);
+                false
+            }
+        })
+        .await
+        .map_err(|e| LoginError::Service(ServiceError::Internal(e.to_string())))?;
     match user {
         Some(user) if ok && !user.disabled => {
-            repo::throttle::clear(conn, &account)?;
-            Ok(user)
+            db.run(move |conn| {
+                conn.transaction(|conn| {
+                    if let Some(pair) = &keys.pair {
+                        repo::throttle::clear(conn, pair)?;
+                    }
+                    repo::throttle::release(conn, &keys.account)?;
+                    if let Some(network) = &keys.network {
+                        repo::throttle::release(conn, network)?;
+                    }
+                    let secret = sessions::create(conn, &user.id, meta, now, session_policy)?;
+                    Ok::<_, LoginError>((user, secret))
+                })
+            })
+            .await
         }
-        _ => {
-            let now_db = to_db(now);
-            repo::throttle::record_failure(conn, &account, now_db, cutoff)?;
-            if let Some(ip) = &ip {
-                repo::throttle::record_failure(conn, ip, now_db, cutoff)?;
-            }
-            Err(LoginError::InvalidCredentials)
-        }
+        _ => Err(LoginError::InvalidCredentials),
     }
 }
 
 fn to_i32(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> ThrottlePolicy {
+        ThrottlePolicy {
+            max_failures_per_account: 5,
+            max_failures_per_ip: 50,
+            window: Duration::minutes(15),
+        }
+    }
+
+    #[test]
+    fn backoff_grows_exponentially_after_the_free_attempts() {
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        assert_eq!(backoff(4, 5, t0, t0), None);
+        assert_eq!(backoff(5, 5, t0, t0), Some(Duration::seconds(1)));
+        assert_eq!(backoff(8, 5, t0, t0), Some(Duration::seconds(8)));
+        assert_eq!(backoff(8, 5, t0, t0 + Duration::seconds(8)), None);
+        assert_eq!(
+            backoff(500, 5, t0, t0).map(|d| d > Duration::days(365)),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn one_network_cannot_lock_an_account_for_everyone() {
+        let (p, t0) = (policy(), OffsetDateTime::UNIX_EPOCH);
+        // 20 failures of this account from one network: that pair backs off,
+        // the account as a whole (20 < 50) does not.
+        assert!(verdict(&p, Some((21, t0)), (21, t0), Some((21, t0)), t0).is_some());
+        assert!(verdict(&p, Some((1, t0)), (21, t0), Some((1, t0)), t0).is_none());
+        // Past the softer account allowance, everyone backs off.
+        assert!(verdict(&p, Some((1, t0)), (51, t0), Some((1, t0)), t0).is_some());
+        // A network past its hard limit waits for the window to end.
+        assert_eq!(
+            verdict(&p, Some((1, t0)), (1, t0), Some((51, t0)), t0),
+            Some(Duration::minutes(15))
+        );
+    }
+
+    #[test]
+    fn keys_group_ipv6_by_64() {
+        let a = Keys::new("Alice", Some("2001:db8::1".parse().unwrap()));
+        let b = Keys::new("alice", Some("2001:db8::ffff".parse().unwrap()));
+        assert_eq!(a.pair, b.pair);
+        assert_eq!(a.network.as_deref(), Some("ip:2001:db8::/64"));
+        assert_eq!(a.account, "user:alice");
+    }
 }

@@ -42,6 +42,43 @@ pub fn verify(password: &str, phc: &str) -> bool {
     }
 }
 
+/// At most as many password hashes at once as there are cores, each on a
+/// blocking thread and never while holding a database connection: a burst
+/// of sign-ins queues here instead of starving `/token` and `/userinfo` of
+/// connections and CPU.
+#[derive(Clone)]
+pub struct PasswordGate {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl PasswordGate {
+    pub fn new(slots: usize) -> Self {
+        Self {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
+        }
+    }
+
+    /// One slot per core.
+    pub fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(1, usize::from))
+    }
+
+    /// Runs `work` (argon2) on a blocking thread once a slot is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| HashError(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| HashError(e.to_string()))
+    }
+}
+
 /// Spends the same work as [`verify`] when there is no account to check.
 pub fn verify_dummy(password: &str) {
     static DUMMY: OnceLock<Option<String>> = OnceLock::new();

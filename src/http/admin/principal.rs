@@ -37,7 +37,7 @@ pub async fn api_caller(req: &HttpRequest, state: &AppState) -> Result<Actor, Ap
     if !claims.scope.contains(ADMIN_SCOPE) {
         return Err(ApiError::insufficient_scope());
     }
-    let ip = extract::client_ip(req, state);
+    let ip = extract::client_ip(req, state).map(|ip| ip.to_string());
     let holder = state
         .db
         .run(move |conn| admin::token_holder(conn, &claims))

@@ -54,7 +54,7 @@ fn metadata(body: &[u8]) -> Result<ClientMetadata, RegistrationError> {
 fn actor(req: &HttpRequest, state: &AppState) -> Actor {
     Actor {
         name: "registration".into(),
-        ip: extract::client_ip(req, state),
+        ip: extract::client_ip(req, state).map(|ip| ip.to_string()),
     }
 }
 

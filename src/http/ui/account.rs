@@ -220,7 +220,7 @@ pub async fn revoke_app(
         csrf_token,
         client_id,
     } = form.into_inner();
-    let ip = extract::client_ip(&req, &state);
+    let ip = extract::client_ip(&req, &state).map(|ip| ip.to_string());
     act(req, state, &csrf_token, "revoked", move |conn, s, now| {
         let actor = Actor {
             name: format!("user:{}", s.user.username),

@@ -3,13 +3,13 @@ use actix_web::http::header::{LOCATION, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use tera::Context;
+use zeroize::Zeroizing;
 
 use super::safe_return_to;
 use crate::http::error::AppError;
 use crate::http::form::Form;
 use crate::http::{csrf, extract};
 use crate::service::login::{self, LoginError};
-use crate::service::sessions;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -74,26 +74,22 @@ pub async fn submit(
     let form = form.into_inner();
     csrf::verify(&req, &state, &form.csrf_token)?;
     let return_to = safe_return_to(form.return_to.as_deref());
-    let ip = extract::client_ip(&req, &state);
-    let meta = extract::session_meta(&req, &state);
-    let now = state.clock.now();
-    let (throttle, session_policy) = (state.throttle_policy, state.session_policy);
     let username = form.username.clone();
-    let result = state
-        .db
-        .run(move |conn| {
-            let user = login::authenticate(
-                conn,
-                &form.username,
-                &form.password,
-                ip.as_deref(),
-                now,
-                throttle,
-            )?;
-            let secret = sessions::create(conn, &user.id, meta, now, session_policy)?;
-            Ok::<_, LoginError>((user, secret))
-        })
-        .await;
+    let attempt = login::Attempt {
+        username: form.username,
+        password: Zeroizing::new(form.password),
+        ip: extract::client_ip(&req, &state),
+    };
+    let result = login::sign_in(
+        &state.db,
+        &state.password_gate,
+        attempt,
+        extract::session_meta(&req, &state),
+        state.clock.now(),
+        state.throttle_policy,
+        state.session_policy,
+    )
+    .await;
     let shown_name: String = username
         .chars()
         .take(crate::domain::user::USERNAME_MAX)

@@ -44,13 +44,17 @@ pub fn record_failure(
     if bump(conn)? > 0 {
         return Ok(());
     }
-    let inserted = diesel::insert_into(dsl::login_throttle)
-        .values((
-            dsl::key.eq(key),
-            dsl::failures.eq(1),
-            dsl::window_started_at.eq(now),
-        ))
-        .execute(conn);
+    // In a savepoint: inside a caller's transaction, a unique violation
+    // would otherwise abort the whole transaction on PostgreSQL.
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(dsl::login_throttle)
+            .values((
+                dsl::key.eq(key),
+                dsl::failures.eq(1),
+                dsl::window_started_at.eq(now),
+            ))
+            .execute(conn)
+    });
     match inserted {
         Ok(_) => Ok(()),
         // Another request inserted the row between our update and insert.
@@ -60,6 +64,31 @@ pub fn record_failure(
         )) => bump(conn).map(|_| ()),
         Err(e) => Err(e),
     }
+}
+
+/// Counts one attempt for `key` and returns the count including it and when
+/// its window started. Run inside a transaction (see `service::login`): the
+/// first statement is a write, so concurrent attempts on any backend see
+/// distinct counts and a burst cannot slip past a limit.
+pub fn claim(
+    conn: &mut DbConn,
+    key: &str,
+    now: PrimitiveDateTime,
+    window_start_cutoff: PrimitiveDateTime,
+) -> QueryResult<(i32, PrimitiveDateTime)> {
+    record_failure(conn, key, now, window_start_cutoff)?;
+    dsl::login_throttle
+        .find(key)
+        .select((dsl::failures, dsl::window_started_at))
+        .first(conn)
+}
+
+/// Takes back one attempt (a sign-in that succeeded, or one refused
+/// before any password work).
+pub fn release(conn: &mut DbConn, key: &str) -> QueryResult<usize> {
+    diesel::update(dsl::login_throttle.find(key).filter(dsl::failures.gt(0)))
+        .set(dsl::failures.eq(dsl::failures - 1))
+        .execute(conn)
 }
 
 pub fn clear(conn: &mut DbConn, key: &str) -> QueryResult<usize> {

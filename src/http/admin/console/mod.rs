@@ -85,7 +85,7 @@ async fn admin(req: &HttpRequest, state: &AppState) -> Result<Actor, Refusal> {
         ))),
         Some(s) => Ok(Actor {
             name: format!("user:{}", s.user.username),
-            ip: extract::client_ip(req, state),
+            ip: extract::client_ip(req, state).map(|ip| ip.to_string()),
         }),
     }
 }
