@@ -163,13 +163,13 @@ async fn retire_rules(db: TestDb) {
     let keys = ops::list(&mut c, &policy).unwrap();
     assert_eq!(keys.len(), 1);
     let active = keys[0].kid.clone();
-    let err = ops::retire(&mut c, &active, now, &policy, &actor).unwrap_err();
+    let err = ops::retire(&mut c, &active, now, &policy, &actor, false).unwrap_err();
     assert!(
         matches!(err, KeyError::Conflict(_)),
         "the only key cannot retire: {err}"
     );
     assert!(matches!(
-        ops::retire(&mut c, "nope", now, &policy, &actor),
+        ops::retire(&mut c, "nope", now, &policy, &actor, false),
         Err(KeyError::NotFound(_))
     ));
     assert_eq!(
@@ -178,7 +178,9 @@ async fn retire_rules(db: TestDb) {
         "unchanged"
     );
 
-    // With a pending key, retiring the active one hands over at once.
+    // A pending key just published may not be in relying parties' cached
+    // JWKS yet: handing over to it is refused inside the pre-publication
+    // delay, unless forced, and allowed once the delay has passed.
     let next = ops::rotate(
         &mut c,
         app.keys.kek(),
@@ -189,15 +191,36 @@ async fn retire_rules(db: TestDb) {
         &actor,
     )
     .unwrap();
-    ops::retire(&mut c, &active, now, &policy, &actor).unwrap();
+    let err = ops::retire(&mut c, &active, now, &policy, &actor, false).unwrap_err();
+    assert!(
+        matches!(&err, KeyError::Conflict(m) if m.contains("--force")),
+        "{err}"
+    );
+    let later = now + policy.prepublication_delay;
+    ops::retire(&mut c, &active, later, &policy, &actor, false).unwrap();
     let keys = ops::list(&mut c, &policy).unwrap();
     let state = |kid: &str| keys.iter().find(|k| k.kid == kid).unwrap().state.clone();
     assert_eq!(state(&active), KeyState::Retired.as_str());
     assert_eq!(state(&next), KeyState::Active.as_str());
     assert!(matches!(
-        ops::retire(&mut c, &active, now, &policy, &actor),
+        ops::retire(&mut c, &active, later, &policy, &actor, false),
         Err(KeyError::Conflict(_))
     ));
+    // Forced, a fresh successor takes over at once.
+    let newest = ops::rotate(
+        &mut c,
+        app.keys.kek(),
+        SigningAlg::RS256,
+        false,
+        later,
+        &policy,
+        &actor,
+    )
+    .unwrap();
+    ops::retire(&mut c, &next, later, &policy, &actor, true).unwrap();
+    let keys = ops::list(&mut c, &policy).unwrap();
+    let state = |kid: &str| keys.iter().find(|k| k.kid == kid).unwrap().state.clone();
+    assert_eq!(state(&newest), KeyState::Active.as_str());
 }
 
 async fn kek_problems_stop_startup_and_change_nothing(db: TestDb) {

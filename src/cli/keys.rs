@@ -32,7 +32,13 @@ pub enum KeysCommand {
         json: bool,
     },
     /// Stop signing with a key; it stays in the JWKS until its tokens expire.
-    Retire { kid: String },
+    Retire {
+        kid: String,
+        /// Let a successor still inside keys.prepublication_delay_secs take
+        /// over now (relying parties may not have it cached yet).
+        #[arg(long)]
+        force: bool,
+    },
     /// Emergency: remove a key from the JWKS at once. Tokens it signed stop verifying.
     Revoke { kid: String },
     /// Write a key to a file or standard output: the public JWK, or with
@@ -165,8 +171,8 @@ pub fn run(config: &Config, cmd: &KeysCommand) -> CliResult {
                 ))
             }
         }
-        KeysCommand::Retire { kid } => {
-            keys::retire(&mut conn, &policy, kid, &actor, now)?;
+        KeysCommand::Retire { kid, force } => {
+            keys::retire(&mut conn, &policy, kid, &actor, now, *force)?;
             output::line(&format!(
                 "retired {kid}; it stays published until its tokens expire"
             ))

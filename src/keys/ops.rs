@@ -224,12 +224,17 @@ fn find(conn: &mut DbConn, kid: &str) -> Result<SigningKeyRow, KeyError> {
 /// Retires a key: it stops signing but stays published until its tokens
 /// expire. An active key hands over to the newest pending key; the only
 /// key of a configured algorithm cannot be retired (rotate first).
+/// Retiring the active key promotes the newest pending key of its
+/// algorithm. A pending key still inside its pre-publication delay may not
+/// be in every relying party's cached JWKS (nor in other instances' key
+/// sets) yet, so that is refused unless `force`.
 pub fn retire(
     conn: &mut DbConn,
     kid: &str,
     now: OffsetDateTime,
     policy: &LifecyclePolicy,
     actor: &Actor,
+    force: bool,
 ) -> Result<(), KeyError> {
     conn.transaction(|conn| {
         let row = find(conn, kid)?;
@@ -246,6 +251,16 @@ pub fn retire(
                     .filter(|k| k.alg == key.alg && k.state == KeyState::Next)
                     .max_by_key(|k| k.created_at);
                 match successor {
+                    Some(next)
+                        if !force && next.created_at + policy.prepublication_delay > now =>
+                    {
+                        return Err(KeyError::Conflict(format!(
+                            "its successor {next_kid} was published at {published} and may not be in relying parties' cached JWKS before {ready} (keys.prepublication_delay_secs); retire {kid} then, or force it (`latchkey keys retire {kid} --force`, or ?force=true in the admin API)",
+                            next_kid = next.kid,
+                            published = next.created_at,
+                            ready = next.created_at + policy.prepublication_delay,
+                        )));
+                    }
                     Some(next) => {
                         repo::signing_keys::activate(conn, &next.kid, to_db(now))?;
                         audit::record(conn, actor, "key.activate", &next.kid, None, now)?;

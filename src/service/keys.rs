@@ -52,14 +52,17 @@ pub fn rotate(
 }
 
 /// Stops signing with a key; it stays published until its tokens expire.
+/// Its pending successor takes over, if published long enough (see
+/// [`ops::retire`]) or with `force`.
 pub fn retire(
     conn: &mut DbConn,
     policy: &LifecyclePolicy,
     kid: &str,
     actor: &Actor,
     now: OffsetDateTime,
+    force: bool,
 ) -> Result<(), KeyError> {
-    ops::retire(conn, kid, now, policy, actor)
+    ops::retire(conn, kid, now, policy, actor, force)
 }
 
 /// Emergency removal from the JWKS; an algorithm left without a signing
@@ -150,9 +153,10 @@ impl<'a> ServerKeys<'a> {
         actor: Actor,
         kid: String,
         now: OffsetDateTime,
+        force: bool,
     ) -> Result<(), KeyError> {
         self.change(actor, now, move |conn, keys, actor, now| {
-            retire(conn, keys.policy(), &kid, actor, now)
+            retire(conn, keys.policy(), &kid, actor, now, force)
         })
         .await
     }

@@ -459,10 +459,23 @@ pub async fn rotate_key(req: HttpRequest, state: Data, body: web::Json<RotateBod
     Ok(json(StatusCode::CREATED, &out))
 }
 
-pub async fn retire_key(req: HttpRequest, state: Data, kid: web::Path<String>) -> Answer {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetireQuery {
+    /// Promote a successor still inside its pre-publication delay.
+    #[serde(default)]
+    force: bool,
+}
+
+pub async fn retire_key(
+    req: HttpRequest,
+    state: Data,
+    kid: web::Path<String>,
+    q: web::Query<RetireQuery>,
+) -> Answer {
     let actor = authenticated(&req)?;
     ServerKeys::new(&state.db, &state.keys)
-        .retire(actor, kid.into_inner(), state.clock.now())
+        .retire(actor, kid.into_inner(), state.clock.now(), q.force)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -232,7 +232,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         "/keys/{kid}/retire",
-        "Retire a key (it stays published until its tokens expire)",
+        "Retire a key (it stays published until its tokens expire); 409 if its successor is still inside the pre-publication delay, unless ?force=true",
         None,
         204,
         None,

@@ -104,7 +104,7 @@ pub async fn retire_key(
         &state,
         &form.csrf_token,
         "retired",
-        |keys, actor, now| keys.retire(actor, kid.into_inner(), now),
+        |keys, actor, now| keys.retire(actor, kid.into_inner(), now, false),
     )
     .await
 }
