@@ -167,9 +167,9 @@ impl Application {
 /// Deletes expired sessions and stale throttle rows now and then.
 pub fn spawn_housekeeping(db: Db, clock: SharedClock, config: Arc<Config>) {
     let session_policy = SessionPolicy::from_config(&config.session);
-    let window = time::Duration::seconds(
-        i64::try_from(config.login.throttle_window_secs).unwrap_or(i64::MAX),
-    );
+    let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+    let window = secs(config.login.throttle_window_secs);
+    let family_lifetime = secs(config.tokens.refresh_absolute_ttl_secs);
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
         loop {
@@ -177,7 +177,13 @@ pub fn spawn_housekeeping(db: Db, clock: SharedClock, config: Arc<Config>) {
             let now = clock.now();
             let result = db
                 .run(move |conn| {
-                    crate::service::housekeeping::purge(conn, now, session_policy, window)
+                    crate::service::housekeeping::purge(
+                        conn,
+                        now,
+                        session_policy,
+                        window,
+                        family_lifetime,
+                    )
                 })
                 .await;
             match result {
@@ -187,6 +193,7 @@ pub fn spawn_housekeeping(db: Db, clock: SharedClock, config: Arc<Config>) {
                     codes = p.codes,
                     refresh_tokens = p.refresh_tokens,
                     revocations = p.revocations,
+                    grants = p.grants,
                     "purged expired rows"
                 ),
                 Ok(_) => {}

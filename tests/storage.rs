@@ -501,9 +501,54 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
     repo::throttle::record_failure(&mut c, "ip:old", to_db(t0 - Duration::hours(1)), cutoff)
         .unwrap();
 
-    let purged =
-        latchkey::service::housekeeping::purge(&mut c, t0, policy(), Duration::minutes(15))
-            .unwrap();
+    // Ended grants: revoked 31 days ago (gone, with its still-unexpired
+    // refresh token), revoked yesterday (kept), started before any family
+    // could still be alive (gone).
+    for (id, created, revoked) in [
+        (
+            "g-revoked-long-ago",
+            t0 - Duration::days(40),
+            Some(t0 - Duration::days(31)),
+        ),
+        (
+            "g-revoked-yesterday",
+            t0 - Duration::days(40),
+            Some(t0 - Duration::days(1)),
+        ),
+        ("g-ancient", t0 - Duration::days(121), None),
+    ] {
+        repo::grants::insert_grant(
+            &mut c,
+            &GrantRow {
+                id: id.into(),
+                created_at: to_db(created),
+                revoked_at: revoked.map(to_db),
+                ..grant.clone()
+            },
+        )
+        .unwrap();
+    }
+    repo::grants::insert_refresh(
+        &mut c,
+        &RefreshRow {
+            token_hash: "rt-of-revoked".into(),
+            grant_id: "g-revoked-long-ago".into(),
+            scope: "openid".into(),
+            created_at: to_db(t0),
+            expires_at: to_db(t0 + Duration::days(1)),
+            rotated_at: None,
+        },
+    )
+    .unwrap();
+
+    let purged = latchkey::service::housekeeping::purge(
+        &mut c,
+        t0,
+        policy(),
+        Duration::minutes(15),
+        Duration::days(90),
+    )
+    .unwrap();
     assert_eq!(
         purged,
         latchkey::service::housekeeping::Purged {
@@ -511,8 +556,27 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
             throttles: 1,
             codes: 1,
             refresh_tokens: 1,
-            revocations: 1
+            revocations: 1,
+            grants: 2,
         }
+    );
+    assert!(
+        repo::grants::grant(&mut c, "g-revoked-yesterday")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        repo::grants::grant(&mut c, "g-revoked-long-ago")
+            .unwrap()
+            .is_none()
+    );
+    assert!(repo::grants::grant(&mut c, "g-ancient").unwrap().is_none());
+    assert!(repo::grants::grant(&mut c, "g1").unwrap().is_some());
+    assert!(
+        repo::grants::refresh(&mut c, "rt-of-revoked")
+            .unwrap()
+            .is_none(),
+        "cascade"
     );
     assert!(repo::grants::code(&mut c, "live-code").unwrap().is_some());
     assert!(repo::grants::code(&mut c, "old-code").unwrap().is_none());

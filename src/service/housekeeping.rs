@@ -1,5 +1,6 @@
 //! Deleting what has expired: sessions, login throttle counters,
-//! authorization codes, refresh tokens and revoked access token ids.
+//! authorization codes, refresh tokens, revoked access token ids, and
+//! grants that ended more than [`GRANT_RETENTION`] ago.
 
 use time::{Duration, OffsetDateTime};
 
@@ -15,26 +16,40 @@ pub struct Purged {
     pub codes: usize,
     pub refresh_tokens: usize,
     pub revocations: usize,
+    pub grants: usize,
 }
 
 impl Purged {
     pub fn total(&self) -> usize {
-        self.sessions + self.throttles + self.codes + self.refresh_tokens + self.revocations
+        self.sessions
+            + self.throttles
+            + self.codes
+            + self.refresh_tokens
+            + self.revocations
+            + self.grants
     }
 }
+
+/// How long an ended grant is kept (for the audit trail and support
+/// questions) before it is deleted.
+pub const GRANT_RETENTION: Duration = Duration::days(30);
 
 pub fn purge(
     conn: &mut DbConn,
     now: OffsetDateTime,
     sessions_policy: SessionPolicy,
     throttle_window: Duration,
+    refresh_absolute_ttl: Duration,
 ) -> ServiceResult<Purged> {
     let now_db = to_db(now);
+    let revoked_before = to_db(now - GRANT_RETENTION);
+    let started_before = to_db(now - refresh_absolute_ttl - GRANT_RETENTION);
     Ok(Purged {
         sessions: sessions::purge_expired(conn, now, sessions_policy)?,
         throttles: repo::throttle::purge(conn, to_db(now - throttle_window))?,
         codes: repo::grants::delete_expired_codes(conn, now_db)?,
         refresh_tokens: repo::grants::delete_expired_refresh(conn, now_db)?,
         revocations: repo::revocations::purge(conn, now_db)?,
+        grants: repo::grants::purge_ended(conn, revoked_before, started_before)?,
     })
 }

@@ -126,6 +126,24 @@ pub fn delete_expired_refresh(conn: &mut DbConn, before: PrimitiveDateTime) -> Q
         .execute(conn)
 }
 
+/// Deletes grants that ended: revoked before `revoked_before`, or started
+/// before `started_before` (past any family's absolute lifetime). Their
+/// codes and refresh tokens go with them (ON DELETE CASCADE).
+pub fn purge_ended(
+    conn: &mut DbConn,
+    revoked_before: PrimitiveDateTime,
+    started_before: PrimitiveDateTime,
+) -> QueryResult<usize> {
+    diesel::delete(
+        grants::table.filter(
+            grants::revoked_at
+                .lt(revoked_before)
+                .or(grants::created_at.lt(started_before)),
+        ),
+    )
+    .execute(conn)
+}
+
 /// The user's grants that are not revoked.
 pub fn live_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<GrantRow>> {
     grants::table
