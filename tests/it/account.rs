@@ -1,11 +1,7 @@
 //! "My account": authorized apps and Revoke, sessions, profile, password,
 //! through the HTTP pages as a browser uses them, on SQLite and PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{PKCE_CHALLENGE, TestApp, TestDb, code_flow, csrf_token_in};
+use crate::common::{self, PKCE_CHALLENGE, TestApp, TestDb, code_flow, csrf_token_in};
 use latchkey::domain::client::ClientInput;
 use latchkey::service::clients;
 use reqwest::StatusCode;

@@ -2,11 +2,7 @@
 //! and PostgreSQL: who gets in, CSRF on every form, each page and its
 //! forms, bad input refused with nothing changed, locked clients.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{TestApp, TestDb, csrf_token_in};
+use crate::common::{self, TestApp, TestDb, csrf_token_in};
 use latchkey::config::DeclaredClient;
 use latchkey::service::clients;
 use latchkey::service::users::{self, NewUser};

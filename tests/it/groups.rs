@@ -2,12 +2,8 @@
 //! never reaching users outside the group, and the `groups` claim in ID
 //! token, access token and userinfo, on SQLite and PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
+use crate::common::{self, TestApp, TestDb, code_flow};
 use base64::Engine;
-use common::{TestApp, TestDb, code_flow};
 use latchkey::domain::audit::Actor;
 use latchkey::domain::client::ClientInput;
 use latchkey::service::scopes::{self, ScopeInput};

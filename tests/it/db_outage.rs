@@ -3,14 +3,10 @@
 //! SQLite file cannot go away); the connection runs through a TCP proxy
 //! that the test cuts and restores.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::proxy::Proxy;
-use common::{TestApp, TestDb};
+use crate::common::proxy::Proxy;
+use crate::common::{TestApp, TestDb};
 use reqwest::StatusCode;
 
 #[actix_web::test]

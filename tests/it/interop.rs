@@ -6,14 +6,10 @@
 //! `.ci/run` installs it (`npm ci`); elsewhere the test says it was skipped
 //! when Node or the package is missing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{TestApp, TestDb, consent_form};
+use crate::common::{self, TestApp, TestDb, consent_form};
 use latchkey::domain::client::ClientInput;
 use latchkey::domain::user::ProfileInput;
 use latchkey::service::clients;

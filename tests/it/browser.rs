@@ -4,16 +4,12 @@
 //! then fails. `.ci/run` installs chromium and chromium-driver; elsewhere
 //! the test says it was skipped when they are absent.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{PKCE_CHALLENGE, PKCE_VERIFIER, TestApp, TestDb};
+use crate::common::{self, PKCE_CHALLENGE, PKCE_VERIFIER, TestApp, TestDb};
 use fantoccini::{ClientBuilder, Locator};
 use latchkey::domain::client::ClientInput;
 use latchkey::service::clients;

@@ -3,11 +3,7 @@
 //! routed, client/user/group/key/audit operations with their bad-input
 //! answers, locked pre-configured clients, and RFC 7591/7592.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{TestApp, TestDb};
+use crate::common::{self, TestApp, TestDb};
 use latchkey::config::DeclaredClient;
 use latchkey::domain::client::ClientInput;
 use latchkey::http::admin::openapi::OPERATIONS;

@@ -1,6 +1,5 @@
 //! A TCP proxy a test can cut and restore: the database or Latchkey
 //! "going away" without stopping it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
 

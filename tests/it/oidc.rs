@@ -2,11 +2,7 @@
 //! party against a running Latchkey, and every negative case, on SQLite
 //! and PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{TestApp, TestDb, consent_form, csrf_token_in};
+use crate::common::{self, TestApp, TestDb, consent_form, csrf_token_in};
 use latchkey::domain::client::ClientInput;
 use latchkey::domain::user::ProfileInput;
 use latchkey::keys::SigningAlg;

@@ -4,20 +4,16 @@
 //! while Latchkey is unreachable; a rotated key is picked up without a
 //! restart; and the example notes API answers as RFC 6750 says.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 #[allow(dead_code)]
-#[path = "../examples/resource_server.rs"]
+#[path = "../../examples/resource_server.rs"]
 mod example;
 
 use std::time::Duration;
 
+use crate::common::proxy::Proxy;
+use crate::common::{self, TestApp, TestDb};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::proxy::Proxy;
-use common::{TestApp, TestDb};
 use josekit::jwt::JwtPayload;
 use latchkey::domain::audit::Actor;
 use latchkey::domain::client::ClientInput;
