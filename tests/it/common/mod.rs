@@ -3,6 +3,7 @@
 //! clock and a cookie-keeping HTTP client.
 #![allow(dead_code)]
 
+pub mod fixtures;
 pub mod proxy;
 
 use std::net::TcpListener;
