@@ -19,5 +19,6 @@ mod http_login;
 mod interop;
 mod keys;
 mod oidc;
+mod snapshots;
 mod storage;
 mod verify;
