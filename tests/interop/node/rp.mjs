@@ -1,5 +1,5 @@
 // A strict third-party relying party: panva's openid-client (v6, on
-// oauth4webapi) pointed at a running Latchkey by tests/interop.rs.
+// oauth4webapi) pointed at a running Latchkey by tests/it/interop.rs.
 //
 //   node rp.mjs start ISSUER CLIENT_ID CLIENT_SECRET REDIRECT_URI
 //     -> {"url", "verifier", "state", "nonce"}: the authorization request

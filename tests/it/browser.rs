@@ -4,24 +4,18 @@
 //! then fails. `.ci/run` installs chromium and chromium-driver; elsewhere
 //! the test says it was skipped when they are absent.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{PKCE_CHALLENGE, PKCE_VERIFIER, TestApp, TestDb};
+use crate::common::fixtures::{self, PASSWORD};
+use crate::common::{PKCE_CHALLENGE, PKCE_VERIFIER, TestApp, TestDb};
 use fantoccini::{ClientBuilder, Locator};
-use latchkey::domain::client::ClientInput;
-use latchkey::service::clients;
 use reqwest::StatusCode;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const PASSWORD: &str = "correct horse battery";
 
 /// chromedriver on a free port, killed when dropped.
 struct Driver {
@@ -96,25 +90,11 @@ async fn sign_in_consent_and_revoke_in_a_real_browser() {
     // real life: the consent form's redirect leaves Latchkey's origin.
     let rp = TestApp::spawn(TestDb::sqlite()).await;
     let callback = rp.url("/rp/callback");
-    let issued = {
-        let mut c = common::conn(&app.db);
-        clients::create(
-            &mut c,
-            None,
-            &ClientInput {
-                name: "Team Wiki".into(),
-                redirect_uris: vec![callback.clone()],
-                scopes: vec!["openid offline_access read:notes".into()],
-                ..Default::default()
-            },
-            app.clock_now(),
-        )
-        .unwrap()
-    };
-    let (id, secret) = (
-        issued.client.client_id.clone(),
-        issued.client_secret.unwrap(),
-    );
+    let client = fixtures::client("Team Wiki")
+        .redirect(&callback)
+        .scopes("openid offline_access read:notes")
+        .create(&app);
+    let (id, secret) = (client.id.clone(), client.secret().to_owned());
 
     let driver = start_driver();
     let mut caps = serde_json::Map::new();

@@ -3,13 +3,8 @@
 //! routed, client/user/group/key/audit operations with their bad-input
 //! answers, locked pre-configured clients, and RFC 7591/7592.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{TestApp, TestDb};
+use crate::common::{self, TestApp, TestDb, fixtures};
 use latchkey::config::DeclaredClient;
-use latchkey::domain::client::ClientInput;
 use latchkey::http::admin::openapi::OPERATIONS;
 use latchkey::service::clients;
 use reqwest::{Method, StatusCode};
@@ -39,22 +34,13 @@ fn cc_client(app: &TestApp, name: &str, scope: &str) -> Caller {
             .filter(|s| s.contains(':') && *s != "latchkey:admin")
             .collect::<Vec<_>>(),
     );
-    let mut c = common::conn(&app.db);
-    let issued = clients::create(
-        &mut c,
-        None,
-        &ClientInput {
-            name: name.into(),
-            scopes: vec![scope.into()],
-            grant_types: vec!["client_credentials".into()],
-            ..Default::default()
-        },
-        app.clock_now(),
-    )
-    .unwrap();
+    let rp = fixtures::client(name)
+        .scopes(scope)
+        .grants(&["client_credentials"])
+        .create(app);
     Caller {
-        id: issued.client.client_id,
-        secret: issued.client_secret.unwrap(),
+        id: rp.id.clone(),
+        secret: rp.secret().to_owned(),
     }
 }
 
@@ -857,44 +843,19 @@ async fn registered_clients_manage_themselves(db: TestDb) {
 
 async fn an_admins_own_authorization_works_until_demoted(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    for (name, admin) in [("root", true), ("alice", false)] {
-        let mut c = common::conn(&app.db);
-        latchkey::service::users::create(
-            &mut c,
-            &latchkey::service::users::NewUser {
-                username: name,
-                is_admin: admin,
-                ..Default::default()
-            },
-            Some("correct horse battery"),
-            app.clock_now(),
-        )
-        .unwrap();
-    }
-    let (id, secret) = {
-        let mut c = common::conn(&app.db);
-        let issued = clients::create(
-            &mut c,
-            None,
-            &ClientInput {
-                name: "Admin CLI".into(),
-                redirect_uris: vec!["http://127.0.0.1/cb".into()],
-                scopes: vec!["openid latchkey:admin".into()],
-                ..Default::default()
-            },
-            app.clock_now(),
-        )
-        .unwrap();
-        (issued.client.client_id, issued.client_secret.unwrap())
-    };
+    fixtures::admin(&app, "root");
+    fixtures::user(&app, "alice");
+    let rp = fixtures::client("Admin CLI")
+        .redirect("http://127.0.0.1/cb")
+        .scopes("openid latchkey:admin")
+        .create(&app);
     let mut tokens = Vec::new();
     for user in ["root", "alice"] {
-        let b = app.new_browser();
-        app.login(&b, user, "correct horse battery").await;
+        let b = fixtures::signed_in(&app, user).await;
         let (_, t) = common::code_flow(
             &app,
             &b,
-            (&id, &secret),
+            (&rp.id, rp.secret()),
             "http://127.0.0.1/cb",
             "openid latchkey:admin",
         )

@@ -3,14 +3,9 @@
 //! SQLite file cannot go away); the connection runs through a TCP proxy
 //! that the test cuts and restores.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::proxy::Proxy;
-use common::{TestApp, TestDb};
+use crate::common::proxy::postgres_app_behind_proxy;
 use reqwest::StatusCode;
 
 #[actix_web::test]
@@ -19,22 +14,7 @@ use reqwest::StatusCode;
     ignore = "PostgreSQL suite skipped: set LATCHKEY_TEST_POSTGRES_URL (CI=true uses the local server)"
 )]
 async fn postgres_outage_gives_503_and_recovers() {
-    let db = TestDb::postgres();
-    let real = url::Url::parse(&db.url).unwrap();
-    let target = format!(
-        "{}:{}",
-        real.host_str().unwrap(),
-        real.port().unwrap_or(5432)
-    );
-    let proxy = Proxy::start(target);
-    let mut via_proxy = real.clone();
-    via_proxy.set_port(Some(proxy.port)).unwrap();
-    let proxied_url = via_proxy.to_string();
-    let app = TestApp::spawn_with(db, |c| {
-        c.database.url = proxied_url;
-        c.database.connect_timeout_secs = 1;
-    })
-    .await;
+    let (app, proxy) = postgres_app_behind_proxy(1).await;
     app.create_user("kim", "correct horse battery");
     let browser = app.new_browser();
     assert_eq!(

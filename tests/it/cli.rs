@@ -1,16 +1,12 @@
 //! The `latchkey` binary: config errors, user and client commands, and
 //! `serve` (bootstrap, sign-in of CLI-made users, restart on the same DB).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::TestDb;
+use crate::common::{self, TestDb};
 
 fn latchkey(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));

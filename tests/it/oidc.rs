@@ -2,16 +2,10 @@
 //! party against a running Latchkey, and every negative case, on SQLite
 //! and PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{TestApp, TestDb, consent_form, csrf_token_in};
-use latchkey::domain::client::ClientInput;
-use latchkey::domain::user::ProfileInput;
+use crate::common::fixtures::{self, RegisteredClient as Rp};
+use crate::common::{self, TestApp, TestDb, consent_form, csrf_token_in};
 use latchkey::keys::SigningAlg;
 use latchkey::service::clients;
-use latchkey::service::users::{self, NewUser};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
 };
@@ -47,56 +41,21 @@ dual_backend!(
     max_age_and_prompt_force_fresh_login_or_consent,
 );
 
-struct Rp {
-    client_id: String,
-    secret: Option<String>,
-}
-
 fn setup(app: &TestApp, public: bool) -> Rp {
     app.define_scopes(&["read:notes"]);
-    let mut c = common::conn(&app.db);
-    users::create(
-        &mut c,
-        &NewUser {
-            username: "alice",
-            email: Some("alice@example.com"),
-            email_verified: true,
-            profile: ProfileInput {
-                name: Some("Alice Liddell"),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        Some("correct horse battery"),
-        app.clock_now(),
-    )
-    .unwrap();
-    let issued = clients::create(
-        &mut c,
-        None,
-        &ClientInput {
-            name: "Wonderland Wiki".into(),
-            redirect_uris: vec![RP_CALLBACK.into(), "http://127.0.0.1/cb".into()],
-            scopes: vec!["openid profile email offline_access read:notes".into()],
-            grant_types: if public {
-                vec!["authorization_code".into(), "refresh_token".into()]
-            } else {
-                vec![
-                    "authorization_code".into(),
-                    "refresh_token".into(),
-                    "client_credentials".into(),
-                ]
-            },
-            public,
-            ..Default::default()
-        },
-        app.clock_now(),
-    )
-    .unwrap();
-    Rp {
-        client_id: issued.client.client_id,
-        secret: issued.client_secret,
-    }
+    fixtures::alice(app);
+    let grants: &[&str] = if public {
+        &["authorization_code", "refresh_token"]
+    } else {
+        &["authorization_code", "refresh_token", "client_credentials"]
+    };
+    fixtures::client("Wonderland Wiki")
+        .redirect(RP_CALLBACK)
+        .redirect("http://127.0.0.1/cb")
+        .scopes("openid profile email offline_access read:notes")
+        .grants(grants)
+        .public(public)
+        .create(app)
 }
 
 fn http_client() -> openidconnect::reqwest::Client {
@@ -137,7 +96,7 @@ async fn browse(app: &TestApp, browser: &reqwest::Client, auth_url: &str) -> Str
                     .post(app.url("/login"))
                     .form(&[
                         ("username", "alice"),
-                        ("password", "correct horse battery"),
+                        ("password", fixtures::PASSWORD),
                         ("csrf_token", token.as_str()),
                         ("return_to", return_to.as_str()),
                     ])
@@ -207,7 +166,7 @@ async fn sign_in_refresh_and_userinfo_with_openidconnect(db: TestDb) {
             .unwrap();
     let client = CoreClient::from_provider_metadata(
         metadata,
-        ClientId::new(rp.client_id.clone()),
+        ClientId::new(rp.id.clone()),
         rp.secret.clone().map(ClientSecret::new),
     )
     .set_redirect_uri(RedirectUrl::new(RP_CALLBACK.into()).unwrap());
@@ -256,7 +215,7 @@ async fn sign_in_refresh_and_userinfo_with_openidconnect(db: TestDb) {
     let header = josekit::jwt::decode_header(at).unwrap();
     assert_eq!(header.claim("typ").unwrap(), "at+jwt");
     let at_claims = common::verify_with_jwks(&app.jwks().await, at).unwrap();
-    assert_eq!(at_claims["client_id"], rp.client_id.as_str());
+    assert_eq!(at_claims["client_id"], rp.id.as_str());
     assert_eq!(at_claims["sub"], sub.as_str());
     assert!(at_claims["scope"].as_str().unwrap().contains("email"));
     assert_eq!(
@@ -347,7 +306,7 @@ async fn discovery_lists_what_is_implemented(db: TestDb) {
 fn auth_params(rp: &Rp, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut p: Vec<(String, String)> = vec![
         ("response_type".into(), "code".into()),
-        ("client_id".into(), rp.client_id.clone()),
+        ("client_id".into(), rp.id.clone()),
         ("redirect_uri".into(), RP_CALLBACK.into()),
         ("scope".into(), "openid email offline_access".into()),
         ("state".into(), "st4te".into()),
@@ -379,7 +338,7 @@ async fn get_code(app: &TestApp, rp: &Rp, extra: &[(&str, &str)]) -> String {
 async fn token(app: &TestApp, rp: &Rp, form: &[(&str, &str)]) -> (StatusCode, serde_json::Value) {
     let mut req = app.http.post(app.url("/token")).form(form);
     if let Some(secret) = &rp.secret {
-        req = req.basic_auth(&rp.client_id, Some(secret));
+        req = req.basic_auth(&rp.id, Some(secret));
     }
     let r = req.send().await.unwrap();
     let status = r.status();
@@ -489,8 +448,7 @@ async fn wrong_pkce_verifier_is_refused(db: TestDb) {
 async fn public_client_needs_pkce(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let rp = setup(&app, true);
-    let browser = app.new_browser();
-    app.login(&browser, "alice", "correct horse battery").await;
+    let browser = fixtures::signed_in(&app, "alice").await;
     let url = reqwest::Url::parse_with_params(
         &app.url("/authorize"),
         auth_params(
@@ -515,7 +473,7 @@ async fn public_client_needs_pkce(db: TestDb) {
             ("code", &code),
             ("redirect_uri", RP_CALLBACK),
             ("code_verifier", VERIFIER),
-            ("client_id", &rp.client_id),
+            ("client_id", &rp.id),
         ],
     )
     .await;
@@ -528,7 +486,7 @@ async fn wrong_secret_is_invalid_client(db: TestDb) {
     let r = app
         .http
         .post(app.url("/token"))
-        .basic_auth(&rp.client_id, Some("wrong"))
+        .basic_auth(&rp.id, Some("wrong"))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
@@ -548,7 +506,7 @@ async fn wrong_secret_is_invalid_client(db: TestDb) {
         .post(app.url("/token"))
         .json(&serde_json::json!({
             "grant_type": "client_credentials",
-            "client_id": rp.client_id,
+            "client_id": rp.id,
             "client_secret": rp.secret,
         }))
         .send()
@@ -583,8 +541,7 @@ async fn prompt_none_without_session_is_login_required(db: TestDb) {
     let q = query(r.headers()["location"].to_str().unwrap());
     assert_eq!(q["error"], "login_required");
     // Signed in but never consented: consent_required.
-    let browser = app.new_browser();
-    app.login(&browser, "alice", "correct horse battery").await;
+    let browser = fixtures::signed_in(&app, "alice").await;
     let url = reqwest::Url::parse_with_params(
         &app.url("/authorize"),
         auth_params(&rp, &[("prompt", "none")]),
@@ -705,13 +662,13 @@ async fn introspection_and_revocation(db: TestDb) {
     let introspect = |t: String| {
         app.http
             .post(app.url("/introspect"))
-            .basic_auth(&rp.client_id, rp.secret.as_ref())
+            .basic_auth(&rp.id, rp.secret.as_ref())
             .form(&[("token", t)])
             .send()
     };
     let body: serde_json::Value = introspect(at.into()).await.unwrap().json().await.unwrap();
     assert_eq!(body["active"], true);
-    assert_eq!(body["client_id"], rp.client_id.as_str());
+    assert_eq!(body["client_id"], rp.id.as_str());
     assert!(body["scope"].as_str().unwrap().contains("email"));
     let body: serde_json::Value = introspect(rt.into()).await.unwrap().json().await.unwrap();
     assert_eq!(body["active"], true);
@@ -728,7 +685,7 @@ async fn introspection_and_revocation(db: TestDb) {
     let r = app
         .http
         .post(app.url("/revoke"))
-        .basic_auth(&rp.client_id, rp.secret.as_ref())
+        .basic_auth(&rp.id, rp.secret.as_ref())
         .form(&[("token", rt)])
         .send()
         .await
@@ -742,7 +699,7 @@ async fn introspection_and_revocation(db: TestDb) {
     let r = app
         .http
         .post(app.url("/revoke"))
-        .basic_auth(&rp.client_id, rp.secret.as_ref())
+        .basic_auth(&rp.id, rp.secret.as_ref())
         .form(&[("token", "unknown")])
         .send()
         .await
@@ -778,7 +735,7 @@ async fn client_credentials_issues_an_access_token_only(db: TestDb) {
     let claims =
         common::verify_with_jwks(&app.jwks().await, body["access_token"].as_str().unwrap())
             .unwrap();
-    assert_eq!(claims["sub"], rp.client_id.as_str());
+    assert_eq!(claims["sub"], rp.id.as_str());
     assert_eq!(app.count("grants"), grants_before, "nothing written");
     let (status, body) = token(
         &app,
@@ -794,8 +751,7 @@ async fn client_credentials_issues_an_access_token_only(db: TestDb) {
 async fn deny_returns_access_denied(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let rp = setup(&app, false);
-    let browser = app.new_browser();
-    app.login(&browser, "alice", "correct horse battery").await;
+    let browser = fixtures::signed_in(&app, "alice").await;
     let url = reqwest::Url::parse_with_params(
         &app.url("/authorize"),
         auth_params(&rp, &[("response_mode", "form_post")]),
@@ -849,8 +805,7 @@ async fn id_token_hint_for_another_user_needs_login(db: TestDb) {
         "login_required"
     );
     // Alice's own session with her hint signs in silently (consent was given).
-    let alice = app.new_browser();
-    app.login(&alice, "alice", "correct horse battery").await;
+    let alice = fixtures::signed_in(&app, "alice").await;
     let url = reqwest::Url::parse_with_params(
         &app.url("/authorize"),
         auth_params(&rp, &[("prompt", "none"), ("id_token_hint", &alice_hint)]),
@@ -905,33 +860,14 @@ async fn cors_only_for_configured_origins(db: TestDb) {
 /// A confidential client with registered audiences (and maybe an ID token alg).
 fn api_client(app: &TestApp, id_token_alg: Option<&str>) -> Rp {
     app.define_scopes(&["read:notes"]);
-    let mut c = common::conn(&app.db);
-    let issued = clients::create(
-        &mut c,
-        None,
-        &ClientInput {
-            name: "Notes".into(),
-            redirect_uris: vec![RP_CALLBACK.into()],
-            scopes: vec!["openid email offline_access read:notes".into()],
-            grant_types: vec![
-                "authorization_code".into(),
-                "refresh_token".into(),
-                "client_credentials".into(),
-            ],
-            audiences: vec![
-                "https://notes.example/api".into(),
-                "https://files.example/api".into(),
-            ],
-            id_token_alg: id_token_alg.map(str::to_owned),
-            ..Default::default()
-        },
-        app.clock_now(),
-    )
-    .unwrap();
-    Rp {
-        client_id: issued.client.client_id,
-        secret: issued.client_secret,
-    }
+    fixtures::client("Notes")
+        .redirect(RP_CALLBACK)
+        .scopes("openid email offline_access read:notes")
+        .grants(&["authorization_code", "refresh_token", "client_credentials"])
+        .audience("https://notes.example/api")
+        .audience("https://files.example/api")
+        .id_token_alg(id_token_alg)
+        .create(app)
 }
 
 fn aud_of(app_jwks: &str, token: &str) -> serde_json::Value {
@@ -1082,10 +1018,9 @@ async fn oob_shows_the_code_and_fragment_mode_works(db: TestDb) {
             first_party: Some(true),
             ..Default::default()
         };
-        clients::update(&mut c, &rp.client_id, changes, app.clock_now()).unwrap();
+        clients::update(&mut c, &rp.id, changes, app.clock_now()).unwrap();
     }
-    let browser = app.new_browser();
-    app.login(&browser, "alice", "correct horse battery").await;
+    let browser = fixtures::signed_in(&app, "alice").await;
     let url = reqwest::Url::parse_with_params(
         &app.url("/authorize"),
         auth_params(&rp, &[("redirect_uri", "urn:ietf:wg:oauth:2.0:oob")]),

@@ -2,12 +2,8 @@
 //! client's registration and the family's age change, on SQLite and
 //! PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{TestApp, TestDb, code_flow};
-use latchkey::domain::client::ClientInput;
+use crate::common::fixtures::{self, RegisteredClient};
+use crate::common::{self, TestApp, TestDb, code_flow};
 use latchkey::service::clients::{self, ClientChanges};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -23,45 +19,26 @@ dual_backend!(
     family_ends_at_its_absolute_lifetime,
 );
 
-struct Rp {
-    id: String,
-    secret: String,
-}
+type Rp = RegisteredClient;
 
 fn register(app: &TestApp, scopes: &str) -> Rp {
-    let mut c = common::conn(&app.db);
-    let issued = clients::create(
-        &mut c,
-        None,
-        &ClientInput {
-            name: "Refresh RP".into(),
-            redirect_uris: vec![CALLBACK.into()],
-            scopes: vec![scopes.into()],
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            first_party: true,
-            ..Default::default()
-        },
-        app.clock_now(),
-    )
-    .unwrap();
-    Rp {
-        id: issued.client.client_id,
-        secret: issued.client_secret.unwrap(),
-    }
+    fixtures::client("Refresh RP")
+        .redirect(CALLBACK)
+        .scopes(scopes)
+        .grants(&["authorization_code", "refresh_token"])
+        .first_party(true)
+        .create(app)
 }
 
 /// A signed-in browser for a fresh user `alice`.
 async fn signed_in(app: &TestApp) -> reqwest::Client {
-    app.create_user("alice", "correct horse battery");
-    let browser = app.new_browser();
-    let r = app.login(&browser, "alice", "correct horse battery").await;
-    assert!(r.status().is_success() || r.status().is_redirection());
-    browser
+    fixtures::user(app, "alice");
+    fixtures::signed_in(app, "alice").await
 }
 
 /// A new refresh token family (one sign-in, one code exchange).
 async fn family(app: &TestApp, browser: &reqwest::Client, rp: &Rp, scope: &str) -> String {
-    let (_, tokens) = code_flow(app, browser, (&rp.id, &rp.secret), CALLBACK, scope).await;
+    let (_, tokens) = code_flow(app, browser, (&rp.id, rp.secret()), CALLBACK, scope).await;
     tokens.expect("tokens")["refresh_token"]
         .as_str()
         .expect("a refresh token")
@@ -71,7 +48,7 @@ async fn family(app: &TestApp, browser: &reqwest::Client, rp: &Rp, scope: &str) 
 async fn refresh(base: &str, rp: &Rp, token: &str) -> (StatusCode, Value) {
     let r = common::client()
         .post(format!("{base}/token"))
-        .basic_auth(&rp.id, Some(&rp.secret))
+        .basic_auth(&rp.id, Some(rp.secret()))
         .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
         .send()
         .await

@@ -2,12 +2,9 @@
 //! never reaching users outside the group, and the `groups` claim in ID
 //! token, access token and userinfo, on SQLite and PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
+use crate::common::fixtures::{self, PASSWORD, signed_in};
+use crate::common::{self, TestApp, TestDb, code_flow};
 use base64::Engine;
-use common::{TestApp, TestDb, code_flow};
 use latchkey::domain::audit::Actor;
 use latchkey::domain::client::ClientInput;
 use latchkey::service::scopes::{self, ScopeInput};
@@ -15,7 +12,6 @@ use latchkey::service::{ServiceError, clients, groups};
 use reqwest::StatusCode;
 
 const CALLBACK: &str = "https://hr.example/callback";
-const PASSWORD: &str = "correct horse battery";
 
 dual_backend!(
     scope_registry_refuses_bad_changes,
@@ -62,29 +58,11 @@ fn join(app: &TestApp, user: &str, groups: &[&str]) {
 }
 
 fn hr_app(app: &TestApp, scopes: &str) -> (String, String) {
-    let mut c = common::conn(&app.db);
-    let issued = clients::create(
-        &mut c,
-        None,
-        &ClientInput {
-            name: "HR portal".into(),
-            redirect_uris: vec![CALLBACK.into()],
-            scopes: vec![scopes.into()],
-            ..Default::default()
-        },
-        app.clock_now(),
-    )
-    .unwrap();
-    (issued.client.client_id, issued.client_secret.unwrap())
-}
-
-async fn browser_for(app: &TestApp, user: &str) -> reqwest::Client {
-    let b = app.new_browser();
-    assert_eq!(
-        app.login(&b, user, PASSWORD).await.status(),
-        StatusCode::SEE_OTHER
-    );
-    b
+    let rp = fixtures::client("HR portal")
+        .redirect(CALLBACK)
+        .scopes(scopes)
+        .create(app);
+    (rp.id.clone(), rp.secret().to_owned())
 }
 
 async fn scope_registry_refuses_bad_changes(db: TestDb) {
@@ -174,7 +152,7 @@ async fn restricted_scope_only_reaches_group_members(db: TestDb) {
 
     // Alice is not in finance: the consent page never shows the scope
     // and her token lacks it.
-    let alice = browser_for(&app, "alice").await;
+    let alice = signed_in(&app, "alice").await;
     let url = reqwest::Url::parse_with_params(
         &app.url("/authorize"),
         &[
@@ -211,7 +189,7 @@ async fn restricted_scope_only_reaches_group_members(db: TestDb) {
     assert!(loc.contains("error=invalid_scope"), "{loc}");
 
     // Bob is in finance: the consent page shows the scope's description.
-    let bob = browser_for(&app, "bob").await;
+    let bob = signed_in(&app, "bob").await;
     let (_, tokens) = code_flow(&app, &bob, (&id, &secret), CALLBACK, "openid read:payroll").await;
     let tokens = tokens.unwrap();
     assert_eq!(tokens["scope"], "openid read:payroll");
@@ -228,7 +206,7 @@ async fn groups_claim_in_id_token_access_token_and_userinfo(db: TestDb) {
     }
     join(&app, "bob", &["staff", "finance"]);
     let (id, secret) = hr_app(&app, "openid groups");
-    let bob = browser_for(&app, "bob").await;
+    let bob = signed_in(&app, "bob").await;
     let (_, tokens) = code_flow(&app, &bob, (&id, &secret), CALLBACK, "openid groups").await;
     let tokens = tokens.unwrap();
     let want = serde_json::json!(["finance", "staff"]);
@@ -295,7 +273,7 @@ async fn refresh_narrows_when_a_user_leaves_a_group(db: TestDb) {
     restricted(&app, "read:payroll", "finance");
     join(&app, "bob", &["finance"]);
     let (id, secret) = hr_app(&app, "openid offline_access read:payroll");
-    let bob = browser_for(&app, "bob").await;
+    let bob = signed_in(&app, "bob").await;
     let (_, tokens) = code_flow(
         &app,
         &bob,
@@ -329,22 +307,9 @@ async fn refresh_narrows_when_a_user_leaves_a_group(db: TestDb) {
 async fn admin_scope_only_for_admins(db: TestDb) {
     let app = TestApp::spawn(db).await;
     app.create_user("alice", PASSWORD);
-    {
-        let mut c = common::conn(&app.db);
-        latchkey::service::users::create(
-            &mut c,
-            &latchkey::service::users::NewUser {
-                username: "root",
-                is_admin: true,
-                ..Default::default()
-            },
-            Some(PASSWORD),
-            app.clock_now(),
-        )
-        .unwrap();
-    }
+    fixtures::admin(&app, "root");
     let (id, secret) = hr_app(&app, "openid latchkey:admin");
-    let alice = browser_for(&app, "alice").await;
+    let alice = signed_in(&app, "alice").await;
     let (_, t) = code_flow(
         &app,
         &alice,
@@ -354,7 +319,7 @@ async fn admin_scope_only_for_admins(db: TestDb) {
     )
     .await;
     assert_eq!(t.unwrap()["scope"], "openid");
-    let root = browser_for(&app, "root").await;
+    let root = signed_in(&app, "root").await;
     let (_, t) = code_flow(
         &app,
         &root,

@@ -1,11 +1,7 @@
 //! Sign-in, sign-out, sessions, CSRF, throttling and bad input over HTTP,
 //! on both backends.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{TestApp, TestDb, csrf_token_in};
+use crate::common::{self, TestApp, TestDb, csrf_token_in};
 use reqwest::StatusCode;
 use time::Duration;
 

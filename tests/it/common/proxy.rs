@@ -1,6 +1,5 @@
 //! A TCP proxy a test can cut and restore: the database or Latchkey
 //! "going away" without stopping it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
 
@@ -61,4 +60,27 @@ impl Proxy {
     pub fn restore(&self) {
         *self.up.lock().unwrap() = true;
     }
+}
+
+/// A `TestApp` on a fresh PostgreSQL database whose connections all run
+/// through a [`Proxy`] the test can cut and restore (an outage), with the
+/// pool's connect timeout set to `connect_timeout_secs`.
+pub async fn postgres_app_behind_proxy(connect_timeout_secs: u64) -> (super::TestApp, Proxy) {
+    let db = super::TestDb::postgres();
+    let real = url::Url::parse(&db.url).expect("postgres url");
+    let target = format!(
+        "{}:{}",
+        real.host_str().expect("host"),
+        real.port().unwrap_or(5432)
+    );
+    let proxy = Proxy::start(target);
+    let mut via_proxy = real.clone();
+    via_proxy.set_port(Some(proxy.port)).expect("port");
+    let proxied = via_proxy.to_string();
+    let app = super::TestApp::spawn_with(db, |c| {
+        c.database.url = proxied;
+        c.database.connect_timeout_secs = connect_timeout_secs;
+    })
+    .await;
+    (app, proxy)
 }

@@ -3,6 +3,7 @@
 //! clock and a cookie-keeping HTTP client.
 #![allow(dead_code)]
 
+pub mod fixtures;
 pub mod proxy;
 
 use std::net::TcpListener;
@@ -134,11 +135,16 @@ pub fn conn(db: &Db) -> latchkey::store::PooledConn {
     db.get().expect("connection")
 }
 
-/// The manual clock's start: the real time at first use, whole seconds
-/// (relying-party libraries check token times against the real clock).
+/// The manual clock's start: the real time at the test's first use, whole
+/// seconds (relying-party libraries check token times against the real
+/// clock). Kept per test thread: all the tests share one process, and a
+/// start taken when the suite began would fall further behind the real
+/// clock the longer the suite runs.
 pub fn start_time() -> OffsetDateTime {
-    static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    let secs = *START.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp());
+    thread_local! {
+        static START: std::cell::OnceCell<i64> = const { std::cell::OnceCell::new() };
+    }
+    let secs = START.with(|s| *s.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp()));
     OffsetDateTime::from_unix_timestamp(secs).expect("time")
 }
 

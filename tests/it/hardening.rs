@@ -4,21 +4,16 @@
 //! compressed (BREACH), HSTS on https, HEAD probes, and 503s that say when
 //! to come back. SQLite and PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::proxy::Proxy;
-use common::{TestApp, TestDb, code_flow, csrf_token_in};
-use latchkey::domain::client::ClientInput;
-use latchkey::service::{clients, users};
+use crate::common::fixtures::{self, PASSWORD, RegisteredClient};
+use crate::common::proxy::postgres_app_behind_proxy;
+use crate::common::{self, TestApp, TestDb, code_flow, csrf_token_in};
+use latchkey::service::users;
 use reqwest::StatusCode;
 use serde_json::Value;
 
 const CALLBACK: &str = "https://rp.example/cb";
-const PASSWORD: &str = "correct horse battery";
 
 dual_backend!(
     an_admin_password_reset_ends_refresh_tokens,
@@ -31,45 +26,26 @@ dual_backend!(
     one_network_cannot_lock_an_account_out_for_others,
 );
 
-struct Rp {
-    id: String,
-    secret: String,
-}
+type Rp = RegisteredClient;
 
 fn register(app: &TestApp, first_party: bool) -> Rp {
-    let mut c = common::conn(&app.db);
-    let issued = clients::create(
-        &mut c,
-        None,
-        &ClientInput {
-            name: "Hardening RP".into(),
-            redirect_uris: vec![CALLBACK.into()],
-            scopes: vec!["openid offline_access".into()],
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            first_party,
-            ..Default::default()
-        },
-        app.clock_now(),
-    )
-    .unwrap();
-    Rp {
-        id: issued.client.client_id,
-        secret: issued.client_secret.unwrap(),
-    }
+    fixtures::client("Hardening RP")
+        .redirect(CALLBACK)
+        .scopes("openid offline_access")
+        .grants(&["authorization_code", "refresh_token"])
+        .first_party(first_party)
+        .create(app)
 }
 
 async fn signed_in(app: &TestApp) -> reqwest::Client {
-    let browser = app.new_browser();
-    let r = app.login(&browser, "alice", PASSWORD).await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    browser
+    fixtures::signed_in(app, "alice").await
 }
 
 async fn refresh_token(app: &TestApp, browser: &reqwest::Client, rp: &Rp) -> String {
     let (_, tokens) = code_flow(
         app,
         browser,
-        (&rp.id, &rp.secret),
+        (&rp.id, rp.secret()),
         CALLBACK,
         "openid offline_access",
     )
@@ -84,7 +60,7 @@ async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (StatusCode, Value) {
     let r = app
         .http
         .post(app.url("/token"))
-        .basic_auth(&rp.id, Some(&rp.secret))
+        .basic_auth(&rp.id, Some(rp.secret()))
         .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
         .send()
         .await
@@ -95,7 +71,7 @@ async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (StatusCode, Value) {
 
 async fn an_admin_password_reset_ends_refresh_tokens(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    app.create_user("alice", PASSWORD);
+    fixtures::user(&app, "alice");
     let rp = register(&app, true);
     let browser = signed_in(&app).await;
     let token = refresh_token(&app, &browser, &rp).await;
@@ -118,7 +94,7 @@ async fn an_admin_password_reset_ends_refresh_tokens(db: TestDb) {
 
 async fn a_users_own_password_change_ends_refresh_tokens(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    app.create_user("alice", PASSWORD);
+    fixtures::user(&app, "alice");
     let rp = register(&app, true);
     let browser = signed_in(&app).await;
     let token = refresh_token(&app, &browser, &rp).await;
@@ -188,7 +164,7 @@ async fn request_objects_are_refused_before_sign_in(db: TestDb) {
 
 async fn prompt_consent_asks_even_for_first_party_clients(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    app.create_user("alice", PASSWORD);
+    fixtures::user(&app, "alice");
     let rp = register(&app, true);
     let browser = signed_in(&app).await;
     let authorize = |prompt: Option<&'static str>| {
@@ -279,29 +255,14 @@ async fn health_probes_answer_head(db: TestDb) {
     ignore = "PostgreSQL suite skipped: set LATCHKEY_TEST_POSTGRES_URL (CI=true uses the local server)"
 )]
 async fn outage_503s_say_when_to_retry_and_readiness_answers_fast() {
-    let db = TestDb::postgres();
-    let real = url::Url::parse(&db.url).unwrap();
-    let target = format!(
-        "{}:{}",
-        real.host_str().unwrap(),
-        real.port().unwrap_or(5432)
-    );
-    let proxy = Proxy::start(target);
-    let mut via_proxy = real.clone();
-    via_proxy.set_port(Some(proxy.port)).unwrap();
-    let proxied = via_proxy.to_string();
-    let app = TestApp::spawn_with(db, |c| {
-        c.database.url = proxied;
-        c.database.connect_timeout_secs = 5;
-    })
-    .await;
-    app.create_user("alice", PASSWORD);
+    let (app, proxy) = postgres_app_behind_proxy(5).await;
+    fixtures::user(&app, "alice");
     let rp = register(&app, true);
     let browser = signed_in(&app).await;
     let (_, tokens) = code_flow(
         &app,
         &browser,
-        (&rp.id, &rp.secret),
+        (&rp.id, rp.secret()),
         CALLBACK,
         "openid offline_access",
     )
@@ -328,7 +289,7 @@ async fn outage_503s_say_when_to_retry_and_readiness_answers_fast() {
     let r = app
         .http
         .post(app.url("/token"))
-        .basic_auth(&rp.id, Some(&rp.secret))
+        .basic_auth(&rp.id, Some(rp.secret()))
         .form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_tok.as_str()),
@@ -389,7 +350,7 @@ async fn a_burst_of_wrong_passwords_cannot_pass_the_limit(db: TestDb) {
         })
         .await,
     );
-    app.create_user("alice", PASSWORD);
+    fixtures::user(&app, "alice");
     let mut burst = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let app = app.clone();
@@ -416,7 +377,7 @@ async fn one_network_cannot_lock_an_account_out_for_others(db: TestDb) {
         c.login.max_failures_per_account = 3;
     })
     .await;
-    app.create_user("alice", PASSWORD);
+    fixtures::user(&app, "alice");
     let mut last = StatusCode::OK;
     for _ in 0..8 {
         last = sign_in_from(&app, "203.0.113.7", "wrong guess!").await;

@@ -1,10 +1,6 @@
 //! The storage suite: identical on SQLite and PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{TestDb, conn, open_db, start_time};
+use crate::common::{self, TestDb, conn, open_db, start_time};
 use latchkey::domain::client::ClientInput;
 use latchkey::domain::secret::verify_secret;
 use latchkey::service::users::{self, NewUser};

@@ -1,17 +1,11 @@
 //! "My account": authorized apps and Revoke, sessions, profile, password,
 //! through the HTTP pages as a browser uses them, on SQLite and PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{PKCE_CHALLENGE, TestApp, TestDb, code_flow, csrf_token_in};
-use latchkey::domain::client::ClientInput;
-use latchkey::service::clients;
+use crate::common::fixtures::{self, PASSWORD, RegisteredClient as Rp, signed_in};
+use crate::common::{self, PKCE_CHALLENGE, TestApp, TestDb, code_flow, csrf_token_in};
 use reqwest::StatusCode;
 
 const CALLBACK: &str = "https://wiki.example/callback";
-const PASSWORD: &str = "correct horse battery";
 
 dual_backend!(
     account_needs_a_session,
@@ -23,43 +17,18 @@ dual_backend!(
     disabling_a_user_revokes_their_refresh_tokens,
 );
 
-struct Rp {
-    id: String,
-    secret: String,
-}
-
 fn wiki(app: &TestApp) -> Rp {
     app.define_scopes(&["read:notes"]);
-    let mut c = common::conn(&app.db);
-    let issued = clients::create(
-        &mut c,
-        None,
-        &ClientInput {
-            name: "Team Wiki".into(),
-            redirect_uris: vec![CALLBACK.into()],
-            scopes: vec!["openid email offline_access read:notes".into()],
-            ..Default::default()
-        },
-        app.clock_now(),
-    )
-    .unwrap();
-    Rp {
-        id: issued.client.client_id,
-        secret: issued.client_secret.unwrap(),
-    }
-}
-
-async fn signed_in(app: &TestApp, username: &str) -> reqwest::Client {
-    let browser = app.new_browser();
-    let r = app.login(&browser, username, PASSWORD).await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    browser
+    fixtures::client("Team Wiki")
+        .redirect(CALLBACK)
+        .scopes("openid email offline_access read:notes")
+        .create(app)
 }
 
 /// Signs `browser`'s user in to the wiki; returns the token response.
 async fn connect(app: &TestApp, browser: &reqwest::Client, rp: &Rp) -> serde_json::Value {
     let scope = "openid offline_access read:notes";
-    let (_, tokens) = code_flow(app, browser, (&rp.id, &rp.secret), CALLBACK, scope).await;
+    let (_, tokens) = code_flow(app, browser, (&rp.id, rp.secret()), CALLBACK, scope).await;
     tokens.expect("a code")
 }
 
@@ -67,7 +36,7 @@ async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (StatusCode, serde_json
     let r = app
         .http
         .post(app.url("/token"))
-        .basic_auth(&rp.id, Some(&rp.secret))
+        .basic_auth(&rp.id, Some(rp.secret()))
         .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
         .send()
         .await
@@ -79,7 +48,7 @@ async fn introspect_active(app: &TestApp, rp: &Rp, token: &str) -> bool {
     let r = app
         .http
         .post(app.url("/introspect"))
-        .basic_auth(&rp.id, Some(&rp.secret))
+        .basic_auth(&rp.id, Some(rp.secret()))
         .form(&[("token", token)])
         .send()
         .await

@@ -2,11 +2,7 @@
 //! revocation, the KEK, the JWKS endpoint, and two instances on one
 //! database. On SQLite and PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{TestApp, TestDb, verify_with_jwks};
+use crate::common::{self, TestApp, TestDb, verify_with_jwks};
 use latchkey::domain::audit::Actor;
 use latchkey::keys::lifecycle::KeyState;
 use latchkey::keys::ops;

@@ -6,24 +6,15 @@
 //! `.ci/run` installs it (`npm ci`); elsewhere the test says it was skipped
 //! when Node or the package is missing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{TestApp, TestDb, consent_form};
-use latchkey::domain::client::ClientInput;
-use latchkey::domain::user::ProfileInput;
-use latchkey::service::clients;
-use latchkey::service::users::{self, NewUser};
+use crate::common::{TestApp, TestDb, consent_form, fixtures};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 const NODE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/node");
 const CALLBACK: &str = "https://rp.example/callback";
-const PASSWORD: &str = "correct horse battery";
 
 fn node_ready() -> bool {
     let node = Command::new("node").arg("--version").output();
@@ -68,58 +59,18 @@ async fn node_openid_client_signs_in_refreshes_and_introspects() {
     }
     let app = TestApp::spawn(TestDb::sqlite()).await;
     app.define_scopes(&["read:notes"]);
-    let user = {
-        let mut c = common::conn(&app.db);
-        users::create(
-            &mut c,
-            &NewUser {
-                username: "alice",
-                email: Some("alice@example.com"),
-                email_verified: true,
-                profile: ProfileInput {
-                    name: Some("Alice Liddell"),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-            Some(PASSWORD),
-            app.clock_now(),
-        )
-        .unwrap()
-    };
-    let issued = {
-        let mut c = common::conn(&app.db);
-        clients::create(
-            &mut c,
-            None,
-            &ClientInput {
-                name: "Node RP".into(),
-                redirect_uris: vec![CALLBACK.into()],
-                scopes: vec!["openid email profile offline_access read:notes".into()],
-                grant_types: vec![
-                    "authorization_code".into(),
-                    "refresh_token".into(),
-                    "client_credentials".into(),
-                ],
-                ..Default::default()
-            },
-            app.clock_now(),
-        )
-        .unwrap()
-    };
-    let (id, secret) = (
-        issued.client.client_id.as_str(),
-        issued.client_secret.as_deref().unwrap(),
-    );
+    let user = fixtures::alice(&app);
+    let rp = fixtures::client("Node RP")
+        .redirect(CALLBACK)
+        .scopes("openid email profile offline_access read:notes")
+        .grants(&["authorization_code", "refresh_token", "client_credentials"])
+        .create(&app);
+    let (id, secret) = (rp.id.as_str(), rp.secret());
 
     // The library builds the authorization request...
     let start = node(&["start", &app.base, id, secret, CALLBACK]).await;
     // ...a person signs in and allows it...
-    let browser = app.new_browser();
-    assert_eq!(
-        app.login(&browser, "alice", PASSWORD).await.status(),
-        StatusCode::SEE_OTHER
-    );
+    let browser = fixtures::signed_in(&app, "alice").await;
     let r = browser
         .get(start["url"].as_str().unwrap())
         .send()

@@ -2,17 +2,12 @@
 //! and PostgreSQL: who gets in, CSRF on every form, each page and its
 //! forms, bad input refused with nothing changed, locked clients.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{TestApp, TestDb, csrf_token_in};
+use crate::common::fixtures::{self, PASSWORD, signed_in};
+use crate::common::{self, TestApp, TestDb, csrf_token_in};
 use latchkey::config::DeclaredClient;
 use latchkey::service::clients;
-use latchkey::service::users::{self, NewUser};
+use latchkey::service::users;
 use reqwest::StatusCode;
-
-const PASSWORD: &str = "correct horse battery";
 
 dual_backend!(
     console_is_for_admins_only,
@@ -22,30 +17,6 @@ dual_backend!(
     users_groups_and_scopes_from_the_console,
     keys_and_audit_from_the_console,
 );
-
-fn make_admin(app: &TestApp, name: &str) {
-    let mut c = common::conn(&app.db);
-    users::create(
-        &mut c,
-        &NewUser {
-            username: name,
-            is_admin: true,
-            ..Default::default()
-        },
-        Some(PASSWORD),
-        app.clock_now(),
-    )
-    .unwrap();
-}
-
-async fn signed_in(app: &TestApp, name: &str) -> reqwest::Client {
-    let b = app.new_browser();
-    assert_eq!(
-        app.login(&b, name, PASSWORD).await.status(),
-        StatusCode::SEE_OTHER
-    );
-    b
-}
 
 /// A page, with Tera's HTML escapes undone so tests read plain text.
 async fn get(app: &TestApp, b: &reqwest::Client, path: &str) -> (StatusCode, String) {
@@ -77,7 +48,7 @@ async fn post(
 
 async fn console_is_for_admins_only(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    make_admin(&app, "root");
+    fixtures::admin(&app, "root");
     app.create_user("alice", PASSWORD);
 
     let anon = app.new_browser();
@@ -113,24 +84,12 @@ async fn console_is_for_admins_only(db: TestDb) {
 
 async fn every_page_renders_for_an_admin(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    make_admin(&app, "root");
+    fixtures::admin(&app, "root");
     let root = signed_in(&app, "root").await;
-    let id = {
-        let mut c = common::conn(&app.db);
-        clients::create(
-            &mut c,
-            None,
-            &latchkey::domain::client::ClientInput {
-                name: "Wiki".into(),
-                redirect_uris: vec!["https://wiki.example/cb".into()],
-                ..Default::default()
-            },
-            app.clock_now(),
-        )
-        .unwrap()
-        .client
-        .client_id
-    };
+    let id = fixtures::client("Wiki")
+        .redirect("https://wiki.example/cb")
+        .create(&app)
+        .id;
     for path in [
         "/admin".to_owned(),
         "/admin/clients".into(),
@@ -159,7 +118,7 @@ async fn every_page_renders_for_an_admin(db: TestDb) {
 
 async fn forms_need_a_csrf_token(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    make_admin(&app, "root");
+    fixtures::admin(&app, "root");
     let root = signed_in(&app, "root").await;
     get(&app, &root, "/admin/groups").await;
     for token in [None, Some("A".repeat(43))] {
@@ -195,7 +154,7 @@ async fn forms_need_a_csrf_token(db: TestDb) {
 
 async fn clients_from_the_console(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    make_admin(&app, "root");
+    fixtures::admin(&app, "root");
     let root = signed_in(&app, "root").await;
     let (status, html, _) = post(
         &app,
@@ -335,7 +294,7 @@ async fn clients_from_the_console(db: TestDb) {
 
 async fn users_groups_and_scopes_from_the_console(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    make_admin(&app, "root");
+    fixtures::admin(&app, "root");
     let root = signed_in(&app, "root").await;
     let (status, _, _) = post(
         &app,
@@ -468,7 +427,7 @@ async fn users_groups_and_scopes_from_the_console(db: TestDb) {
 
 async fn keys_and_audit_from_the_console(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    make_admin(&app, "root");
+    fixtures::admin(&app, "root");
     let root = signed_in(&app, "root").await;
     let before = app.jwks().await;
     let (status, _, location) = post(

@@ -4,25 +4,20 @@
 //! while Latchkey is unreachable; a rotated key is picked up without a
 //! restart; and the example notes API answers as RFC 6750 says.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 #[allow(dead_code)]
-#[path = "../examples/resource_server.rs"]
+#[path = "../../examples/resource_server.rs"]
 mod example;
 
 use std::time::Duration;
 
+use crate::common::fixtures::{self, RegisteredClient};
+use crate::common::proxy::Proxy;
+use crate::common::{self, TestApp, TestDb};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::proxy::Proxy;
-use common::{TestApp, TestDb};
 use josekit::jwt::JwtPayload;
 use latchkey::domain::audit::Actor;
-use latchkey::domain::client::ClientInput;
 use latchkey::keys::SigningAlg;
-use latchkey::service::clients;
 use latchkey_verify::{Verifier, VerifyError};
 use reqwest::StatusCode;
 
@@ -41,38 +36,20 @@ dual_backend!(
     example_api_enforces_scopes_per_route,
 );
 
-struct ApiClient {
-    id: String,
-    secret: String,
-}
-
-fn api_client(app: &TestApp, scopes: &str) -> ApiClient {
+fn api_client(app: &TestApp, scopes: &str) -> RegisteredClient {
     app.define_scopes(&scopes.split(' ').collect::<Vec<_>>());
-    let mut c = common::conn(&app.db);
-    let issued = clients::create(
-        &mut c,
-        None,
-        &ClientInput {
-            name: format!("Notes CLI {scopes}"),
-            scopes: vec![scopes.into()],
-            grant_types: vec!["client_credentials".into()],
-            audiences: vec![API.into()],
-            ..Default::default()
-        },
-        app.clock_now(),
-    )
-    .unwrap();
-    ApiClient {
-        id: issued.client.client_id,
-        secret: issued.client_secret.unwrap(),
-    }
+    fixtures::client(&format!("Notes CLI {scopes}"))
+        .scopes(scopes)
+        .grants(&["client_credentials"])
+        .audience(API)
+        .create(app)
 }
 
-async fn client_token(app: &TestApp, client: &ApiClient) -> String {
+async fn client_token(app: &TestApp, client: &RegisteredClient) -> String {
     let r = app
         .http
         .post(app.url("/token"))
-        .basic_auth(&client.id, Some(&client.secret))
+        .basic_auth(&client.id, Some(client.secret()))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await

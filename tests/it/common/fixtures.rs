@@ -1,0 +1,147 @@
+//! What many tests start from: users who sign in with [`PASSWORD`], a
+//! registered client, a browser with a signed-in session.
+//!
+//! ```ignore
+//! let alice = fixtures::alice(&app);
+//! let rp = fixtures::client("Team Wiki")
+//!     .redirect("https://wiki.example/callback")
+//!     .scopes("openid offline_access read:notes")
+//!     .create(&app);
+//! let browser = fixtures::signed_in(&app, "alice").await;
+//! ```
+
+use latchkey::domain::client::ClientInput;
+use latchkey::domain::user::ProfileInput;
+use latchkey::service::clients;
+use latchkey::service::users::{self, NewUser, UserView};
+use reqwest::StatusCode;
+
+use super::{TestApp, conn};
+
+/// Every fixture user's password.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A user with no profile.
+pub fn user(app: &TestApp, username: &str) -> UserView {
+    app.create_user(username, PASSWORD)
+}
+
+/// An administrator with no profile.
+pub fn admin(app: &TestApp, username: &str) -> UserView {
+    create(
+        app,
+        &NewUser {
+            username,
+            is_admin: true,
+            ..Default::default()
+        },
+    )
+}
+
+/// "alice" as relying parties see her: the verified email
+/// `alice@example.com` and the name "Alice Liddell".
+pub fn alice(app: &TestApp) -> UserView {
+    create(
+        app,
+        &NewUser {
+            username: "alice",
+            email: Some("alice@example.com"),
+            email_verified: true,
+            profile: ProfileInput {
+                name: Some("Alice Liddell"),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+}
+
+fn create(app: &TestApp, user: &NewUser<'_>) -> UserView {
+    let mut c = conn(&app.db);
+    users::create(&mut c, user, Some(PASSWORD), app.clock_now()).expect("create user")
+}
+
+/// A new browser (its own cookie jar) in which `username` has signed in
+/// through the login form with [`PASSWORD`].
+pub async fn signed_in(app: &TestApp, username: &str) -> reqwest::Client {
+    let browser = app.new_browser();
+    let r = app.login(&browser, username, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{username} signs in");
+    browser
+}
+
+/// A client registration to fill in and [`create`](ClientBuilder::create):
+/// confidential, no redirect URIs, the default scopes and grant types
+/// unless told otherwise. Custom scopes must exist first
+/// ([`TestApp::define_scopes`]).
+pub fn client(name: &str) -> ClientBuilder {
+    ClientBuilder(ClientInput {
+        name: name.to_owned(),
+        ..Default::default()
+    })
+}
+
+pub struct ClientBuilder(ClientInput);
+
+impl ClientBuilder {
+    pub fn redirect(mut self, uri: &str) -> Self {
+        self.0.redirect_uris.push(uri.to_owned());
+        self
+    }
+
+    /// The scopes it may ask for, space-separated.
+    pub fn scopes(mut self, scopes: &str) -> Self {
+        self.0.scopes = vec![scopes.to_owned()];
+        self
+    }
+
+    pub fn grants(mut self, grant_types: &[&str]) -> Self {
+        self.0.grant_types = grant_types.iter().map(|g| (*g).to_owned()).collect();
+        self
+    }
+
+    /// A public client (no secret) when `public` is true.
+    pub fn public(mut self, public: bool) -> Self {
+        self.0.public = public;
+        self
+    }
+
+    /// A first-party client (no consent page unless `prompt=consent`).
+    pub fn first_party(mut self, first_party: bool) -> Self {
+        self.0.first_party = first_party;
+        self
+    }
+
+    pub fn audience(mut self, audience: &str) -> Self {
+        self.0.audiences.push(audience.to_owned());
+        self
+    }
+
+    pub fn id_token_alg(mut self, alg: Option<&str>) -> Self {
+        self.0.id_token_alg = alg.map(str::to_owned);
+        self
+    }
+
+    pub fn create(self, app: &TestApp) -> RegisteredClient {
+        let mut c = conn(&app.db);
+        let issued =
+            clients::create(&mut c, None, &self.0, app.clock_now()).expect("register client");
+        RegisteredClient {
+            id: issued.client.client_id,
+            secret: issued.client_secret,
+        }
+    }
+}
+
+/// A client as its owner knows it: the id and, unless public, the secret.
+pub struct RegisteredClient {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+impl RegisteredClient {
+    /// The secret of a confidential client.
+    pub fn secret(&self) -> &str {
+        self.secret.as_deref().expect("a confidential client")
+    }
+}

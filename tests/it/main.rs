@@ -1,0 +1,27 @@
+//! The integration tests: one binary (links the crate once), one module per
+//! area. `common` is the harness (a fresh database per test, `TestApp`, the
+//! `dual_backend!` macro) and its fixture builders.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+// First, so `dual_backend!` is in scope in every module below.
+#[macro_use]
+mod common;
+
+mod account;
+mod admin_api;
+mod admin_console;
+mod architecture;
+mod browser;
+mod cli;
+mod db_outage;
+mod groups;
+mod hardening;
+mod http_login;
+mod interop;
+mod keys;
+mod oidc;
+mod refresh;
+mod snapshots;
+mod storage;
+mod verify;
