@@ -328,6 +328,39 @@ pub struct Client {
     /// SHA-256 of its RFC 7592 registration access token, if it
     /// registered itself.
     pub registration_token_hash: Option<String>,
+    /// When its secret was last regenerated, rounded up to the whole
+    /// second (see [`secret_changed_at`]).
+    pub secret_changed_at: Option<time::OffsetDateTime>,
+}
+
+/// The time to record for a secret change at `now`: rounded *up* to the
+/// whole second. JWT `iat` is whole seconds, so a token whose `iat` is the
+/// change's own second may have been minted just before the change; only
+/// from the next whole second on is a token certainly newer. Recording the
+/// rounded-up time makes [`Client::issued_after_secret_change`] a plain
+/// `iat >= secret_changed_at`: it never accepts a token minted with the old
+/// secret, at the cost of refusing tokens minted with the new one during
+/// the rest of that second (the client asks again a second later).
+/// Accepting the change's own second instead would let a client that
+/// mints tokens in a loop keep one minted moments before the change.
+pub fn secret_changed_at(now: time::OffsetDateTime) -> time::OffsetDateTime {
+    let whole = now.replace_nanosecond(0).unwrap_or(now);
+    if whole == now {
+        now
+    } else {
+        whole + time::Duration::SECOND
+    }
+}
+
+impl Client {
+    /// Whether a token the client obtained for itself with `iat` (whole
+    /// seconds) postdates its current secret: issued at or after its last
+    /// secret change, and not before it was created (a token for an
+    /// earlier client with the same id does not count).
+    pub fn issued_after_secret_change(&self, iat: i64) -> bool {
+        let since = self.secret_changed_at.unwrap_or(self.created_at);
+        iat >= since.max(self.created_at).unix_timestamp()
+    }
 }
 
 /// Whether a URL's host is a loopback address (or `localhost`).
@@ -371,6 +404,45 @@ mod tests {
         assert!(ClientId::parse("a b").is_err());
         assert!(ClientId::parse("a:b").is_err());
         assert!(ClientId::parse("").is_err());
+    }
+
+    #[test]
+    fn secret_changes_round_up_to_the_whole_second() {
+        let t = |s: i64, ms: i64| {
+            time::OffsetDateTime::from_unix_timestamp(s).unwrap() + time::Duration::milliseconds(ms)
+        };
+        assert_eq!(secret_changed_at(t(100, 0)), t(100, 0));
+        assert_eq!(secret_changed_at(t(100, 1)), t(101, 0));
+        assert_eq!(secret_changed_at(t(100, 999)), t(101, 0));
+
+        let settings = ClientSettings::parse(&ClientInput {
+            name: "App".into(),
+            grant_types: vec!["client_credentials".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        let mut c = Client {
+            client_id: "app".into(),
+            secret_hash: None,
+            settings,
+            created_at: t(50, 0),
+            updated_at: t(50, 0),
+            locked: false,
+            registration_token_hash: None,
+            secret_changed_at: None,
+        };
+        // Never changed: any token since creation.
+        assert!(c.issued_after_secret_change(50));
+        assert!(!c.issued_after_secret_change(49));
+        // Changed at 100.4: a token of second 100 may predate it.
+        c.secret_changed_at = Some(secret_changed_at(t(100, 400)));
+        assert!(!c.issued_after_secret_change(99));
+        assert!(!c.issued_after_secret_change(100));
+        assert!(c.issued_after_secret_change(101));
+        // Changed exactly at 100.000: a token of second 100 is not older.
+        c.secret_changed_at = Some(secret_changed_at(t(100, 0)));
+        assert!(c.issued_after_secret_change(100));
+        assert!(!c.issued_after_secret_change(99));
     }
 
     #[test]

@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 
 use super::{ServiceError, ServiceResult};
 use crate::clock::{from_db, to_db};
-use crate::domain::client::{ClientId, ClientInput, ClientKind, ClientSettings, GrantType};
+use crate::domain::client::{
+    ClientId, ClientInput, ClientKind, ClientSettings, GrantType, secret_changed_at,
+};
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::OpaqueSecret;
 use crate::store::models::ClientRow;
@@ -107,6 +109,7 @@ impl Client {
             updated_at: from_db(row.updated_at),
             locked: row.locked,
             registration_token_hash: row.registration_token_hash,
+            secret_changed_at: row.secret_changed_at.map(from_db),
         })
     }
 
@@ -168,6 +171,7 @@ fn to_row(
         id_token_alg: s.id_token_alg.map(|a| a.as_str().to_owned()),
         locked: client.locked,
         registration_token_hash: client.registration_token_hash.clone(),
+        secret_changed_at: client.secret_changed_at.map(to_db),
     })
 }
 
@@ -212,6 +216,7 @@ pub(crate) fn insert_new(
         updated_at: now,
         locked,
         registration_token_hash,
+        secret_changed_at: None,
     };
     let row = to_row(&client, &client.settings, now)?;
     match repo::clients::insert(conn, &row) {
@@ -352,6 +357,7 @@ pub fn rotate_secret(
     }
     let secret = OpaqueSecret::generate()?;
     current.secret_hash = Some(secret.hash());
+    current.secret_changed_at = Some(secret_changed_at(now));
     let row = to_row(&current, &current.settings, now)?;
     repo::clients::update(conn, &row)?;
     Ok(IssuedClient {
@@ -387,7 +393,8 @@ where
 /// Replaces a client's settings (already validated, scopes checked)
 /// without the lock check: for its own RFC 7592 management and for the
 /// configuration file. `secret_hash` and `registration_token_hash`, when
-/// given, replace the stored ones.
+/// given, replace the stored ones; a different secret records the change
+/// (its older `client_credentials` tokens stop working).
 pub(crate) fn replace(
     conn: &mut DbConn,
     mut current: Client,
@@ -397,6 +404,9 @@ pub(crate) fn replace(
     now: OffsetDateTime,
 ) -> ServiceResult<Client> {
     if let Some(h) = secret_hash {
+        if h != current.secret_hash {
+            current.secret_changed_at = Some(secret_changed_at(now));
+        }
         current.secret_hash = h;
     }
     if let Some(h) = registration_token_hash {

