@@ -40,6 +40,7 @@ fn wiki(app: &TestApp) -> Rp {
             scopes: vec!["openid email offline_access read:notes".into()],
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         app.clock_now(),
     )
     .unwrap();

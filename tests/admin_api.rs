@@ -49,6 +49,7 @@ fn cc_client(app: &TestApp, name: &str, scope: &str) -> Caller {
             grant_types: vec!["client_credentials".into()],
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         app.clock_now(),
     )
     .unwrap();
@@ -882,6 +883,7 @@ async fn an_admins_own_authorization_works_until_demoted(db: TestDb) {
                 scopes: vec!["openid latchkey:admin".into()],
                 ..Default::default()
             },
+            &latchkey::domain::alg::SigningAlg::ALL,
             app.clock_now(),
         )
         .unwrap();

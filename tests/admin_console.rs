@@ -125,6 +125,7 @@ async fn every_page_renders_for_an_admin(db: TestDb) {
                 redirect_uris: vec!["https://wiki.example/cb".into()],
                 ..Default::default()
             },
+            &latchkey::domain::alg::SigningAlg::ALL,
             app.clock_now(),
         )
         .unwrap()

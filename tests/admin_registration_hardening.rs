@@ -19,6 +19,7 @@ dual_backend!(
     a_deleted_clients_admin_token_stops_working,
     a_regenerated_secret_ends_older_admin_tokens,
     removing_the_admin_scope_ends_the_clients_admin_rights,
+    id_token_alg_must_be_a_configured_signing_algorithm,
 );
 
 struct Caller {
@@ -43,6 +44,7 @@ fn cc_client(app: &TestApp, name: &str, scope: &str) -> Caller {
             grant_types: vec!["client_credentials".into()],
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         app.clock_now(),
     )
     .unwrap();
@@ -94,6 +96,21 @@ async fn call(
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
     (status, body)
+}
+
+async fn open_registration(db: TestDb) -> TestApp {
+    TestApp::spawn_with(db, |c| c.registration.open = true).await
+}
+
+async fn register(app: &TestApp, body: Value) -> (StatusCode, Value) {
+    let r = app
+        .http
+        .post(app.url("/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
 }
 
 // ---- 1. admin tokens of a client follow the client ---------------------
@@ -176,4 +193,95 @@ async fn removing_the_admin_scope_ends_the_clients_admin_rights(db: TestDb) {
     let (status, body) = call(&app, Some(&token), Method::GET, "/clients", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"], "forbidden");
+}
+
+// ---- 4. id_token_alg limited to keys.algorithms ------------------------
+
+async fn id_token_alg_must_be_a_configured_signing_algorithm(db: TestDb) {
+    // keys.algorithms is the default: RS256 only.
+    let app = open_registration(db).await;
+    let robot = cc_client(&app, "Ops robot", "latchkey:admin");
+    let token = token_for(&app, &robot).await;
+
+    let (status, body) = call(
+        &app,
+        Some(&token),
+        Method::POST,
+        "/clients",
+        Some(json!({
+            "name": "Wiki",
+            "redirect_uris": ["https://wiki.example/cb"],
+            "id_token_alg": "ES256",
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_request");
+    let msg = body["error_description"].as_str().unwrap();
+    assert!(msg.contains("ES256") && msg.contains("RS256"), "{msg}");
+
+    let (status, body) = call(
+        &app,
+        Some(&token),
+        Method::POST,
+        "/clients",
+        Some(json!({
+            "name": "Wiki",
+            "redirect_uris": ["https://wiki.example/cb"],
+            "id_token_alg": "RS256",
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let path = format!("/clients/{}", body["client_id"].as_str().unwrap());
+    let (status, body) = call(
+        &app,
+        Some(&token),
+        Method::PATCH,
+        &path,
+        Some(json!({"id_token_alg": "EdDSA"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("keys.algorithms"),
+        "{body}"
+    );
+
+    let (status, body) = register(
+        &app,
+        json!({
+            "client_name": "Field app",
+            "redirect_uris": ["https://field.example/cb"],
+            "id_token_signed_response_alg": "PS256",
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_client_metadata");
+    let msg = body["error_description"].as_str().unwrap();
+    assert!(
+        msg.contains("id_token_signed_response_alg") && msg.contains("RS256"),
+        "{msg}"
+    );
+
+    // Service callers (the CLI) pass keys.algorithms the same way.
+    let mut c = common::conn(&app.db);
+    let err = clients::create(
+        &mut c,
+        None,
+        &ClientInput {
+            name: "Desk app".into(),
+            redirect_uris: vec!["https://desk.example/cb".into()],
+            id_token_alg: Some("ES256".into()),
+            ..Default::default()
+        },
+        &app.config.keys.algorithms,
+        app.clock_now(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("keys.algorithms"), "{err}");
 }

@@ -107,6 +107,7 @@ async fn sign_in_consent_and_revoke_in_a_real_browser() {
                 scopes: vec!["openid offline_access read:notes".into()],
                 ..Default::default()
             },
+            &latchkey::domain::alg::SigningAlg::ALL,
             app.clock_now(),
         )
         .unwrap()

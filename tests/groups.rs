@@ -72,6 +72,7 @@ fn hr_app(app: &TestApp, scopes: &str) -> (String, String) {
             scopes: vec![scopes.into()],
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         app.clock_now(),
     )
     .unwrap();
@@ -107,6 +108,7 @@ async fn scope_registry_refuses_bad_changes(db: TestDb) {
             scopes: vec!["openid read:issues".into()],
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         now,
     )
     .unwrap_err();
@@ -153,6 +155,7 @@ async fn scope_registry_refuses_bad_changes(db: TestDb) {
             scopes: vec!["openid read:issues".into()],
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         now,
     )
     .unwrap();

@@ -47,6 +47,7 @@ fn register(app: &TestApp, first_party: bool) -> Rp {
             first_party,
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         app.clock_now(),
     )
     .unwrap();

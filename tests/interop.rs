@@ -103,6 +103,7 @@ async fn node_openid_client_signs_in_refreshes_and_introspects() {
                 ],
                 ..Default::default()
             },
+            &latchkey::domain::alg::SigningAlg::ALL,
             app.clock_now(),
         )
         .unwrap()

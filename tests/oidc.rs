@@ -90,6 +90,7 @@ fn setup(app: &TestApp, public: bool) -> Rp {
             public,
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         app.clock_now(),
     )
     .unwrap();
@@ -925,6 +926,7 @@ fn api_client(app: &TestApp, id_token_alg: Option<&str>) -> Rp {
             id_token_alg: id_token_alg.map(str::to_owned),
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         app.clock_now(),
     )
     .unwrap();
@@ -1082,7 +1084,14 @@ async fn oob_shows_the_code_and_fragment_mode_works(db: TestDb) {
             first_party: Some(true),
             ..Default::default()
         };
-        clients::update(&mut c, &rp.client_id, changes, app.clock_now()).unwrap();
+        clients::update(
+            &mut c,
+            &rp.client_id,
+            changes,
+            &latchkey::domain::alg::SigningAlg::ALL,
+            app.clock_now(),
+        )
+        .unwrap();
     }
     let browser = app.new_browser();
     app.login(&browser, "alice", "correct horse battery").await;

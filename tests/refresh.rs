@@ -41,6 +41,7 @@ fn register(app: &TestApp, scopes: &str) -> Rp {
             first_party: true,
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         app.clock_now(),
     )
     .unwrap();
@@ -256,6 +257,7 @@ async fn refresh_drops_scopes_removed_from_the_client(db: TestDb) {
                 scopes: Some(vec!["openid offline_access".into()]),
                 ..Default::default()
             },
+            &latchkey::domain::alg::SigningAlg::ALL,
             app.clock_now(),
         )
         .unwrap();

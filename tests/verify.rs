@@ -59,6 +59,7 @@ fn api_client(app: &TestApp, scopes: &str) -> ApiClient {
             audiences: vec![API.into()],
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         app.clock_now(),
     )
     .unwrap();

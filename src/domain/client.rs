@@ -274,6 +274,25 @@ impl ClientSettings {
     }
 }
 
+/// Refuses an `id_token_alg` the server does not sign with: every token
+/// request of such a client would fail. `allowed` is `keys.algorithms`.
+pub fn check_id_token_alg(alg: Option<SigningAlg>, allowed: &[SigningAlg]) -> Result<(), Invalid> {
+    match alg {
+        Some(a) if !allowed.contains(&a) => Err(Invalid::new(
+            "id_token_alg",
+            format!(
+                "{a} is not one of the configured signing algorithms (keys.algorithms: {})",
+                allowed
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub const AUDIENCES_MAX: usize = 16;
 
 /// Audiences are absolute URIs without a fragment (RFC 8707 2).
@@ -404,6 +423,17 @@ mod tests {
         assert!(ClientId::parse("a b").is_err());
         assert!(ClientId::parse("a:b").is_err());
         assert!(ClientId::parse("").is_err());
+    }
+
+    #[test]
+    fn id_token_alg_must_be_configured() {
+        use SigningAlg::*;
+        assert!(check_id_token_alg(None, &[RS256]).is_ok());
+        assert!(check_id_token_alg(Some(ES256), &[RS256, ES256]).is_ok());
+        let e = check_id_token_alg(Some(EdDSA), &[ES256, RS256]).unwrap_err();
+        assert_eq!(e.field, "id_token_alg");
+        assert!(e.problem.contains("EdDSA"), "{e}");
+        assert!(e.problem.contains("ES256, RS256"), "{e}");
     }
 
     #[test]

@@ -6,8 +6,10 @@ use time::OffsetDateTime;
 
 use super::{ServiceError, ServiceResult};
 use crate::clock::{from_db, to_db};
+use crate::domain::alg::SigningAlg;
 use crate::domain::client::{
-    ClientId, ClientInput, ClientKind, ClientSettings, GrantType, secret_changed_at,
+    ClientId, ClientInput, ClientKind, ClientSettings, GrantType, check_id_token_alg,
+    secret_changed_at,
 };
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::OpaqueSecret;
@@ -177,14 +179,17 @@ fn to_row(
 
 /// Registers a client. `client_id` is generated unless given; a taken id is
 /// a `Conflict`. Confidential clients get a secret, returned once. Every
-/// scope must be built in or defined (see [`super::scopes`]).
+/// scope must be built in or defined (see [`super::scopes`]), and an
+/// `id_token_alg` must be one of `signing_algs` (`keys.algorithms`).
 pub fn create(
     conn: &mut DbConn,
     client_id: Option<&str>,
     input: &ClientInput,
+    signing_algs: &[SigningAlg],
     now: OffsetDateTime,
 ) -> ServiceResult<IssuedClient> {
     let settings = ClientSettings::parse(input)?;
+    check_id_token_alg(settings.id_token_alg, signing_algs)?;
     super::scopes::check_known(conn, &settings.allowed_scopes)?;
     ensure_unique_name(conn, &settings.name, None)?;
     let client_id = match client_id {
@@ -302,11 +307,14 @@ pub struct ClientChanges {
 }
 
 /// Applies changes, re-validating the whole registration. The client type
-/// (public or confidential) does not change.
+/// (public or confidential) does not change. A new `id_token_alg` must be
+/// one of `signing_algs` (`keys.algorithms`); an unchanged one is kept
+/// even if no longer configured, so other edits stay possible.
 pub fn update(
     conn: &mut DbConn,
     client_id: &str,
     changes: ClientChanges,
+    signing_algs: &[SigningAlg],
     now: OffsetDateTime,
 ) -> ServiceResult<ClientView> {
     let current = find(conn, client_id)?;
@@ -335,6 +343,9 @@ pub fn update(
             .unwrap_or(cur.id_token_alg.map(|a| a.as_str().to_owned())),
     };
     let settings = ClientSettings::parse(&input)?;
+    if settings.id_token_alg != cur.id_token_alg {
+        check_id_token_alg(settings.id_token_alg, signing_algs)?;
+    }
     super::scopes::check_known(conn, &settings.allowed_scopes)?;
     ensure_unique_name(conn, &settings.name, Some(client_id))?;
     let row = to_row(&current, &settings, now)?;

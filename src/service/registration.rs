@@ -15,8 +15,11 @@ use time::{Duration, OffsetDateTime};
 use super::clients::{self, Client};
 use super::{ServiceError, ServiceResult};
 use crate::clock::to_db;
+use crate::domain::alg::SigningAlg;
 use crate::domain::audit::Actor;
-use crate::domain::client::{ClientId, ClientInput, ClientKind, ClientSettings, GrantType};
+use crate::domain::client::{
+    ClientId, ClientInput, ClientKind, ClientSettings, GrantType, check_id_token_alg,
+};
 use crate::domain::scope::ADMIN_SCOPE;
 use crate::domain::secret::{OpaqueSecret, ct_eq, hash_secret};
 use crate::store::audit;
@@ -194,8 +197,21 @@ fn metadata_error(e: crate::domain::Invalid) -> RegistrationError {
     }
 }
 
+/// What registration takes from the configuration.
+#[derive(Debug, Clone)]
+pub struct RegistrationPolicy {
+    pub issuer: String,
+    /// `registration.open`: no initial access token needed.
+    pub open: bool,
+    /// `keys.algorithms`: the accepted `id_token_signed_response_alg`s.
+    pub signing_algs: Vec<SigningAlg>,
+}
+
 /// Checks metadata and turns it into client settings.
-fn settings_from(m: &ClientMetadata) -> Result<ClientSettings, RegistrationError> {
+fn settings_from(
+    m: &ClientMetadata,
+    policy: &RegistrationPolicy,
+) -> Result<ClientSettings, RegistrationError> {
     let bad = |s: &str| RegistrationError::InvalidClientMetadata(s.to_owned());
     let public = match m.token_endpoint_auth_method.as_deref() {
         None | Some("client_secret_basic") | Some("client_secret_post") => false,
@@ -252,7 +268,7 @@ fn settings_from(m: &ClientMetadata) -> Result<ClientSettings, RegistrationError
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_else(|| "Unnamed app".into()),
     };
-    ClientSettings::parse(&ClientInput {
+    let settings = ClientSettings::parse(&ClientInput {
         name,
         redirect_uris: m.redirect_uris.clone(),
         post_logout_redirect_uris: m.post_logout_redirect_uris.clone(),
@@ -264,7 +280,14 @@ fn settings_from(m: &ClientMetadata) -> Result<ClientSettings, RegistrationError
         audiences: Vec::new(),
         id_token_alg: m.id_token_signed_response_alg.clone(),
     })
-    .map_err(metadata_error)
+    .map_err(metadata_error)?;
+    check_id_token_alg(settings.id_token_alg, &policy.signing_algs).map_err(|e| {
+        RegistrationError::InvalidClientMetadata(format!(
+            "id_token_signed_response_alg: {}",
+            e.problem
+        ))
+    })?;
+    Ok(settings)
 }
 
 fn information(
@@ -311,17 +334,17 @@ fn auth_method(m: &ClientMetadata, kind: ClientKind) -> &'static str {
 }
 
 /// RFC 7591 3: registers a client. `initial_token` is required unless
-/// `open`; each use counts against the token's allowance.
+/// the policy is `open`; each use counts against the token's allowance.
 pub fn register(
     conn: &mut DbConn,
     metadata: &ClientMetadata,
     initial_token: Option<&str>,
-    open: bool,
-    issuer: &str,
+    policy: &RegistrationPolicy,
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<ClientInformation, RegistrationError> {
-    let settings = settings_from(metadata)?;
+    let (open, issuer) = (policy.open, policy.issuer.as_str());
+    let settings = settings_from(metadata, policy)?;
     conn.transaction(|conn| {
         // Claim first: spending the initial token is the first write.
         match initial_token {
@@ -420,7 +443,7 @@ pub fn update(
     client_id: &str,
     token: &str,
     metadata: &ClientMetadata,
-    issuer: &str,
+    policy: &RegistrationPolicy,
     now: OffsetDateTime,
 ) -> Result<ClientInformation, RegistrationError> {
     if metadata.client_id.as_deref() != Some(client_id) {
@@ -428,7 +451,8 @@ pub fn update(
             "client_id must be sent and match the client".into(),
         ));
     }
-    let settings = settings_from(metadata)?;
+    let issuer = policy.issuer.as_str();
+    let settings = settings_from(metadata, policy)?;
     conn.transaction(|conn| {
         let (client, reg_token) = authorize_and_rotate(conn, client_id, token)?;
         if settings.kind != client.settings.kind {
