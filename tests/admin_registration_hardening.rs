@@ -20,6 +20,8 @@ dual_backend!(
     a_regenerated_secret_ends_older_admin_tokens,
     removing_the_admin_scope_ends_the_clients_admin_rights,
     id_token_alg_must_be_a_configured_signing_algorithm,
+    registered_names_are_unique_ignoring_case,
+    the_consent_page_names_the_destination_and_unverified_apps,
 );
 
 struct Caller {
@@ -100,6 +102,48 @@ async fn call(
 
 async fn open_registration(db: TestDb) -> TestApp {
     TestApp::spawn_with(db, |c| c.registration.open = true).await
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+/// An admin-created confidential web app.
+fn web_app(app: &TestApp, name: &str, redirect_uri: &str) -> String {
+    let mut c = common::conn(&app.db);
+    clients::create(
+        &mut c,
+        None,
+        &ClientInput {
+            name: name.into(),
+            redirect_uris: vec![redirect_uri.into()],
+            ..Default::default()
+        },
+        &app.config.keys.algorithms,
+        app.clock_now(),
+    )
+    .unwrap()
+    .client
+    .client_id
+}
+
+fn authorize_url(
+    app: &TestApp,
+    client_id: &str,
+    redirect_uri: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("scope", "openid profile"),
+        ("state", "s"),
+        ("code_challenge", common::PKCE_CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend_from_slice(extra);
+    reqwest::Url::parse_with_params(&app.url("/authorize"), &params)
+        .unwrap()
+        .to_string()
 }
 
 async fn register(app: &TestApp, body: Value) -> (StatusCode, Value) {
@@ -193,6 +237,149 @@ async fn removing_the_admin_scope_ends_the_clients_admin_rights(db: TestDb) {
     let (status, body) = call(&app, Some(&token), Method::GET, "/clients", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"], "forbidden");
+}
+
+// ---- 2. look-alike names and the consent page ---------------------------
+
+async fn registered_names_are_unique_ignoring_case(db: TestDb) {
+    let app = open_registration(db).await;
+    web_app(&app, "Team Wiki", "https://wiki.example/cb");
+
+    let (status, body) = register(
+        &app,
+        json!({"client_name": "team WIKI", "redirect_uris": ["https://evil.example/cb"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_client_metadata");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("client_name"),
+        "{body}"
+    );
+
+    let (status, field) = register(
+        &app,
+        json!({"client_name": "Field app", "redirect_uris": ["https://field.example/cb"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{field}");
+    let (status, body) = register(
+        &app,
+        json!({"client_name": "FIELD APP", "redirect_uris": ["https://other.example/cb"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_client_metadata");
+
+    // RFC 7592: renaming itself to another app's name is refused too;
+    // keeping its own name (in another case) is fine.
+    let id = field["client_id"].as_str().unwrap();
+    let uri = field["registration_client_uri"].as_str().unwrap();
+    let rat = field["registration_access_token"].as_str().unwrap();
+    let r = app
+        .http
+        .put(uri)
+        .bearer_auth(rat)
+        .json(&json!({
+            "client_id": id,
+            "client_name": "Team wiki",
+            "redirect_uris": ["https://field.example/cb"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client_metadata");
+    // Refused as a whole: the name is unchanged.
+    let mut c = common::conn(&app.db);
+    assert_eq!(
+        clients::find(&mut c, id).unwrap().settings.name,
+        "Field app"
+    );
+
+    // Without client_name the name comes from the host; a second app on
+    // the same host gets a distinct one rather than an error.
+    let (s1, a) = register(&app, json!({"redirect_uris": ["https://twin.example/a"]})).await;
+    let (s2, b) = register(&app, json!({"redirect_uris": ["https://twin.example/b"]})).await;
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::CREATED, StatusCode::CREATED),
+        "{a} {b}"
+    );
+    assert_eq!(a["client_name"], "twin.example");
+    assert_ne!(
+        a["client_name"].as_str().unwrap().to_lowercase(),
+        b["client_name"].as_str().unwrap().to_lowercase()
+    );
+}
+
+async fn the_consent_page_names_the_destination_and_unverified_apps(db: TestDb) {
+    let app = open_registration(db).await;
+    app.create_user("alice", PASSWORD);
+    let browser = app.new_browser();
+    app.login(&browser, "alice", PASSWORD).await;
+
+    let wiki = web_app(&app, "Team Wiki", "https://wiki.example/cb");
+    let page = browser
+        .get(authorize_url(&app, &wiki, "https://wiki.example/cb", &[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Allow"), "{page}");
+    assert!(
+        page.contains(r#"<strong class="host">wiki.example</strong>"#),
+        "{page}"
+    );
+    assert!(!page.contains("Not verified"), "{page}");
+
+    let long_host = format!("{}.example", "a".repeat(60));
+    let redirect = format!("https://{long_host}/cb");
+    let (status, reg) = register(
+        &app,
+        json!({"client_name": "Field app", "redirect_uris": [redirect]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{reg}");
+    let id = reg["client_id"].as_str().unwrap();
+    let r = browser
+        .get(authorize_url(&app, id, &redirect, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("Not verified by your administrator"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(r#"<strong class="host">{long_host}</strong>"#)),
+        "{page}"
+    );
+    // Plain form, no script; long hosts wrap instead of widening the page.
+    assert!(!page.contains("<script"), "{page}");
+    assert!(page.contains(r#"<button type="submit" name="decision" value="allow">"#));
+    let css = app
+        .http
+        .get(app.url("/static/latchkey.css"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        css.lines()
+            .any(|l| l.contains(".host") && l.contains("overflow-wrap: anywhere")),
+        "{css}"
+    );
 }
 
 // ---- 4. id_token_alg limited to keys.algorithms ------------------------

@@ -382,6 +382,21 @@ impl Client {
     }
 }
 
+/// Where a redirect URI sends the browser, as the consent page names it:
+/// the host of an `http(s)` URI (IDNs in their ASCII form, so look-alike
+/// letters show), or the private-use scheme of a native app. `None` for
+/// the out-of-band URN (the code is shown, not sent).
+pub fn redirect_destination(redirect_uri: &str) -> Option<String> {
+    if redirect_uri == OOB_REDIRECT_URI {
+        return None;
+    }
+    let url = url::Url::parse(redirect_uri).ok()?;
+    match url.host_str() {
+        Some(host) => Some(host.to_owned()),
+        None => Some(format!("{}: (an app on this device)", url.scheme())),
+    }
+}
+
 /// Whether a URL's host is a loopback address (or `localhost`).
 pub fn is_loopback_host(url: &url::Url) -> bool {
     match url.host() {
@@ -423,6 +438,26 @@ mod tests {
         assert!(ClientId::parse("a b").is_err());
         assert!(ClientId::parse("a:b").is_err());
         assert!(ClientId::parse("").is_err());
+    }
+
+    #[test]
+    fn redirect_destinations() {
+        let d = |u: &str| redirect_destination(u);
+        assert_eq!(
+            d("https://app.example:8443/cb?x=1").as_deref(),
+            Some("app.example")
+        );
+        assert_eq!(d("http://127.0.0.1:9000/cb").as_deref(), Some("127.0.0.1"));
+        assert_eq!(d("http://[::1]/cb").as_deref(), Some("[::1]"));
+        assert_eq!(
+            d("https://bücher.example/cb").as_deref(),
+            Some("xn--bcher-kva.example")
+        );
+        assert_eq!(
+            d("com.example.app:/cb").as_deref(),
+            Some("com.example.app: (an app on this device)")
+        );
+        assert_eq!(d(OOB_REDIRECT_URI), None);
     }
 
     #[test]

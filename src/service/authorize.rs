@@ -8,7 +8,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::{ServiceError, ServiceResult, clients};
 use crate::clock::to_db;
-use crate::domain::client::CLIENT_ID_MAX;
+use crate::domain::client::{CLIENT_ID_MAX, redirect_destination};
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::OpaqueSecret;
 use crate::keys::KeySet;
@@ -38,6 +38,12 @@ pub struct ConsentPrompt {
     /// `(scope, consent-page text)` for each scope asked.
     pub descriptions: Vec<(String, String)>,
     pub username: String,
+    /// Where the answer goes: the redirect URI's host (see
+    /// [`redirect_destination`]); `None` for the out-of-band URI.
+    pub destination: Option<String>,
+    /// The client registered itself (RFC 7591): no administrator vouched
+    /// for its name.
+    pub unverified: bool,
 }
 
 pub struct IssuedCode {
@@ -122,6 +128,8 @@ pub async fn decide(
             ));
         }
         return Ok(Decision::Consent(ConsentPrompt {
+            destination: redirect_destination(&valid.return_to.redirect_uri),
+            unverified: valid.client.registration_token_hash.is_some(),
             request: valid,
             descriptions: prepared.descriptions,
             username: session.user.username.clone(),

@@ -244,8 +244,12 @@ pub(crate) fn insert_new(
 }
 
 /// Two apps with one name would look alike on the consent page: names are
-/// unique, ignoring case.
-fn ensure_unique_name(conn: &mut DbConn, name: &str, except: Option<&str>) -> ServiceResult<()> {
+/// unique, ignoring case. Admin changes and dynamic registration alike.
+pub(crate) fn ensure_unique_name(
+    conn: &mut DbConn,
+    name: &str,
+    except: Option<&str>,
+) -> ServiceResult<()> {
     let taken = repo::clients::list(conn)?.into_iter().any(|c| {
         Some(c.client_id.as_str()) != except && c.name.to_lowercase() == name.to_lowercase()
     });
