@@ -22,6 +22,7 @@ dual_backend!(
     id_token_alg_must_be_a_configured_signing_algorithm,
     registered_names_are_unique_ignoring_case,
     the_consent_page_names_the_destination_and_unverified_apps,
+    registered_clients_are_no_open_redirector,
 );
 
 struct Caller {
@@ -140,7 +141,10 @@ fn authorize_url(
         ("code_challenge", common::PKCE_CHALLENGE),
         ("code_challenge_method", "S256"),
     ];
-    params.extend_from_slice(extra);
+    for (k, v) in extra {
+        params.retain(|(key, _)| key != k);
+        params.push((k, v));
+    }
     reqwest::Url::parse_with_params(&app.url("/authorize"), &params)
         .unwrap()
         .to_string()
@@ -380,6 +384,98 @@ async fn the_consent_page_names_the_destination_and_unverified_apps(db: TestDb) 
             .any(|l| l.contains(".host") && l.contains("overflow-wrap: anywhere")),
         "{css}"
     );
+}
+
+// ---- 3. no open redirector through registered clients -----------------
+
+/// The redirect's target, or `None` when the answer is a page.
+async fn bounce(browser: &reqwest::Client, url: &str) -> (StatusCode, Option<String>) {
+    let r = browser.get(url).send().await.unwrap();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    (r.status(), location)
+}
+
+async fn registered_clients_are_no_open_redirector(db: TestDb) {
+    let app = open_registration(db).await;
+    app.create_user("alice", PASSWORD);
+    let evil = "https://evil.example/landing";
+    let (status, reg) = register(
+        &app,
+        json!({"client_name": "Totally legit", "redirect_uris": [evil]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{reg}");
+    let id = reg["client_id"].as_str().unwrap().to_owned();
+    let secret = reg["client_secret"].as_str().unwrap().to_owned();
+    let none = [("prompt", "none")];
+    let bad_scope = [("scope", "openid nonsense:scope")];
+
+    // Nobody signed in: prompt=none and request errors show a page.
+    let stranger = app.new_browser();
+    for extra in [&none[..], &bad_scope[..]] {
+        let (status, location) = bounce(&stranger, &authorize_url(&app, &id, evil, extra)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{extra:?} -> {location:?}");
+        assert_eq!(location, None);
+    }
+
+    // Signed in but never approved: the same.
+    let browser = app.new_browser();
+    app.login(&browser, "alice", PASSWORD).await;
+    for extra in [&none[..], &bad_scope[..]] {
+        let (status, location) = bounce(&browser, &authorize_url(&app, &id, evil, extra)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{extra:?} -> {location:?}");
+        assert_eq!(location, None);
+    }
+
+    // Deny on the consent page (which names evil.example) goes back.
+    let page = browser
+        .get(authorize_url(&app, &id, evil, &[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = browser
+        .post(app.url("/authorize/consent"))
+        .form(&common::consent_form(&page, "deny"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let loc = r.headers()["location"].to_str().unwrap();
+    assert!(
+        loc.starts_with(evil) && loc.contains("error=access_denied"),
+        "{loc}"
+    );
+
+    // Once approved, the code comes back as before, and so do errors.
+    let (loc, tokens) = common::code_flow(&app, &browser, (&id, &secret), evil, "openid").await;
+    assert!(loc.starts_with(evil), "{loc}");
+    assert!(tokens.is_some(), "{loc}");
+    let (status, location) = bounce(&browser, &authorize_url(&app, &id, evil, &bad_scope)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = location.unwrap();
+    assert!(
+        location.starts_with(evil) && location.contains("error=invalid_scope"),
+        "{location}"
+    );
+    // But still not for a stranger's browser.
+    let (status, _) = bounce(&stranger, &authorize_url(&app, &id, evil, &none)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // An admin-registered client gets its errors as before.
+    let wiki = web_app(&app, "Team Wiki", "https://wiki.example/cb");
+    let (status, location) = bounce(
+        &stranger,
+        &authorize_url(&app, &wiki, "https://wiki.example/cb", &none),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.unwrap().contains("error=login_required"));
 }
 
 // ---- 4. id_token_alg limited to keys.algorithms ------------------------
