@@ -331,6 +331,7 @@ fn setup_client(db: &Db) -> Client {
             ],
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         time::OffsetDateTime::now_utc(),
     )
     .unwrap();

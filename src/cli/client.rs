@@ -114,7 +114,13 @@ pub fn run(config: &Config, cmd: &ClientCommand) -> CliResult {
                 audiences: a.audiences.clone(),
                 id_token_alg: a.id_token_alg.clone(),
             };
-            let issued = clients::create(&mut conn, a.client_id.as_deref(), &input, now)?;
+            let issued = clients::create(
+                &mut conn,
+                a.client_id.as_deref(),
+                &input,
+                &config.keys.algorithms,
+                now,
+            )?;
             print_issued(&issued, a.json)
         }
         ClientCommand::List { json } => {
@@ -161,7 +167,13 @@ pub fn run(config: &Config, cmd: &ClientCommand) -> CliResult {
                     .clone()
                     .map(|a| if a == "default" { None } else { Some(a) }),
             };
-            let view = clients::update(&mut conn, &u.client_id, changes, now)?;
+            let view = clients::update(
+                &mut conn,
+                &u.client_id,
+                changes,
+                &config.keys.algorithms,
+                now,
+            )?;
             if u.json {
                 output::json(&view)
             } else {

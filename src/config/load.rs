@@ -147,6 +147,15 @@ impl Config {
                 format!("{} is not in keys.algorithms", k.access_token_alg),
             ));
         }
+        for c in &self.clients {
+            let declared = c.id_token_alg.as_deref().and_then(|a| a.parse().ok());
+            crate::domain::client::check_id_token_alg(declared, &k.algorithms).map_err(|e| {
+                invalid(
+                    "clients",
+                    format!("client {:?}: id_token_alg: {}", c.client_id, e.problem),
+                )
+            })?;
+        }
         if k.kek_file.trim().is_empty() {
             return Err(invalid("keys.kek_file", "must not be empty"));
         }
@@ -341,6 +350,23 @@ mod tests {
         assert!(validate_issuer("https://id.example.com/#x").is_err());
         assert!(validate_issuer("ftp://id.example.com").is_err());
         assert!(validate_issuer("not a url").is_err());
+    }
+
+    #[test]
+    fn declared_clients_sign_id_tokens_with_a_configured_algorithm() {
+        let mut c = Config::default();
+        c.clients.push(super::super::DeclaredClient {
+            client_id: "app".into(),
+            id_token_alg: Some("ES256".into()),
+            ..Default::default()
+        });
+        let err = c.clone().validate().unwrap_err().to_string();
+        assert!(err.starts_with("clients"), "{err}");
+        assert!(err.contains("ES256") && err.contains("RS256"), "{err}");
+        c.keys
+            .algorithms
+            .push(crate::domain::alg::SigningAlg::ES256);
+        assert!(c.validate().is_ok());
     }
 
     #[test]

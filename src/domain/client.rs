@@ -274,6 +274,25 @@ impl ClientSettings {
     }
 }
 
+/// Refuses an `id_token_alg` the server does not sign with: every token
+/// request of such a client would fail. `allowed` is `keys.algorithms`.
+pub fn check_id_token_alg(alg: Option<SigningAlg>, allowed: &[SigningAlg]) -> Result<(), Invalid> {
+    match alg {
+        Some(a) if !allowed.contains(&a) => Err(Invalid::new(
+            "id_token_alg",
+            format!(
+                "{a} is not one of the configured signing algorithms (keys.algorithms: {})",
+                allowed
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub const AUDIENCES_MAX: usize = 16;
 
 /// Audiences are absolute URIs without a fragment (RFC 8707 2).
@@ -328,6 +347,54 @@ pub struct Client {
     /// SHA-256 of its RFC 7592 registration access token, if it
     /// registered itself.
     pub registration_token_hash: Option<String>,
+    /// When its secret was last regenerated, rounded up to the whole
+    /// second (see [`secret_changed_at`]).
+    pub secret_changed_at: Option<time::OffsetDateTime>,
+}
+
+/// The time to record for a secret change at `now`: rounded *up* to the
+/// whole second. JWT `iat` is whole seconds, so a token whose `iat` is the
+/// change's own second may have been minted just before the change; only
+/// from the next whole second on is a token certainly newer. Recording the
+/// rounded-up time makes [`Client::issued_after_secret_change`] a plain
+/// `iat >= secret_changed_at`: it never accepts a token minted with the old
+/// secret, at the cost of refusing tokens minted with the new one during
+/// the rest of that second (the client asks again a second later).
+/// Accepting the change's own second instead would let a client that
+/// mints tokens in a loop keep one minted moments before the change.
+pub fn secret_changed_at(now: time::OffsetDateTime) -> time::OffsetDateTime {
+    let whole = now.replace_nanosecond(0).unwrap_or(now);
+    if whole == now {
+        now
+    } else {
+        whole + time::Duration::SECOND
+    }
+}
+
+impl Client {
+    /// Whether a token the client obtained for itself with `iat` (whole
+    /// seconds) postdates its current secret: issued at or after its last
+    /// secret change, and not before it was created (a token for an
+    /// earlier client with the same id does not count).
+    pub fn issued_after_secret_change(&self, iat: i64) -> bool {
+        let since = self.secret_changed_at.unwrap_or(self.created_at);
+        iat >= since.max(self.created_at).unix_timestamp()
+    }
+}
+
+/// Where a redirect URI sends the browser, as the consent page names it:
+/// the host of an `http(s)` URI (IDNs in their ASCII form, so look-alike
+/// letters show), or the private-use scheme of a native app. `None` for
+/// the out-of-band URN (the code is shown, not sent).
+pub fn redirect_destination(redirect_uri: &str) -> Option<String> {
+    if redirect_uri == OOB_REDIRECT_URI {
+        return None;
+    }
+    let url = url::Url::parse(redirect_uri).ok()?;
+    match url.host_str() {
+        Some(host) => Some(host.to_owned()),
+        None => Some(format!("{}: (an app on this device)", url.scheme())),
+    }
 }
 
 /// Whether a URL's host is a loopback address (or `localhost`).
@@ -371,6 +438,76 @@ mod tests {
         assert!(ClientId::parse("a b").is_err());
         assert!(ClientId::parse("a:b").is_err());
         assert!(ClientId::parse("").is_err());
+    }
+
+    #[test]
+    fn redirect_destinations() {
+        let d = |u: &str| redirect_destination(u);
+        assert_eq!(
+            d("https://app.example:8443/cb?x=1").as_deref(),
+            Some("app.example")
+        );
+        assert_eq!(d("http://127.0.0.1:9000/cb").as_deref(), Some("127.0.0.1"));
+        assert_eq!(d("http://[::1]/cb").as_deref(), Some("[::1]"));
+        assert_eq!(
+            d("https://bücher.example/cb").as_deref(),
+            Some("xn--bcher-kva.example")
+        );
+        assert_eq!(
+            d("com.example.app:/cb").as_deref(),
+            Some("com.example.app: (an app on this device)")
+        );
+        assert_eq!(d(OOB_REDIRECT_URI), None);
+    }
+
+    #[test]
+    fn id_token_alg_must_be_configured() {
+        use SigningAlg::*;
+        assert!(check_id_token_alg(None, &[RS256]).is_ok());
+        assert!(check_id_token_alg(Some(ES256), &[RS256, ES256]).is_ok());
+        let e = check_id_token_alg(Some(EdDSA), &[ES256, RS256]).unwrap_err();
+        assert_eq!(e.field, "id_token_alg");
+        assert!(e.problem.contains("EdDSA"), "{e}");
+        assert!(e.problem.contains("ES256, RS256"), "{e}");
+    }
+
+    #[test]
+    fn secret_changes_round_up_to_the_whole_second() {
+        let t = |s: i64, ms: i64| {
+            time::OffsetDateTime::from_unix_timestamp(s).unwrap() + time::Duration::milliseconds(ms)
+        };
+        assert_eq!(secret_changed_at(t(100, 0)), t(100, 0));
+        assert_eq!(secret_changed_at(t(100, 1)), t(101, 0));
+        assert_eq!(secret_changed_at(t(100, 999)), t(101, 0));
+
+        let settings = ClientSettings::parse(&ClientInput {
+            name: "App".into(),
+            grant_types: vec!["client_credentials".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        let mut c = Client {
+            client_id: "app".into(),
+            secret_hash: None,
+            settings,
+            created_at: t(50, 0),
+            updated_at: t(50, 0),
+            locked: false,
+            registration_token_hash: None,
+            secret_changed_at: None,
+        };
+        // Never changed: any token since creation.
+        assert!(c.issued_after_secret_change(50));
+        assert!(!c.issued_after_secret_change(49));
+        // Changed at 100.4: a token of second 100 may predate it.
+        c.secret_changed_at = Some(secret_changed_at(t(100, 400)));
+        assert!(!c.issued_after_secret_change(99));
+        assert!(!c.issued_after_secret_change(100));
+        assert!(c.issued_after_secret_change(101));
+        // Changed exactly at 100.000: a token of second 100 is not older.
+        c.secret_changed_at = Some(secret_changed_at(t(100, 0)));
+        assert!(c.issued_after_secret_change(100));
+        assert!(!c.issued_after_secret_change(99));
     }
 
     #[test]

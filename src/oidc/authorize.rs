@@ -396,6 +396,7 @@ mod tests {
             updated_at: time::OffsetDateTime::UNIX_EPOCH,
             locked: false,
             registration_token_hash: None,
+            secret_changed_at: None,
         }
     }
 

@@ -4,7 +4,9 @@
 use time::OffsetDateTime;
 
 use super::access::{self, AccessClaims};
+use super::{ServiceResult, clients};
 use crate::domain::audit::Actor;
+use crate::domain::scope::ADMIN_SCOPE;
 use crate::store::{Db, DbConn, StoreError, audit, repo};
 
 /// The audit row a change opens with: action and target.
@@ -39,20 +41,41 @@ pub enum TokenHolder {
     /// Still an administrator: the audit actor's name (`client:<id>` or
     /// `user:<username>`).
     Admin(String),
-    /// The token, or the grant it came from, was revoked.
-    Revoked,
-    /// A user's token whose user is no longer an enabled admin.
+    /// The token, or the grant it came from, was revoked; or, for a
+    /// client's own token, the client was deleted or its secret changed
+    /// after the token was issued. The reason is for the caller.
+    Revoked(&'static str),
+    /// A user's token whose user is no longer an enabled admin, or a
+    /// client's own token whose client no longer holds `latchkey:admin`.
     NoLongerAdmin,
 }
 
-/// Checks a verified admin token against the database: not revoked, and
-/// for a user's token, the user still an enabled admin. A token a client
-/// obtained for itself (`client_credentials`) acts as `client:<id>`.
-pub fn token_holder(conn: &mut DbConn, claims: &AccessClaims) -> Result<TokenHolder, StoreError> {
+/// Checks a verified admin token against the database on every call: not
+/// revoked; for a user's token, the user still an enabled admin; for a
+/// token a client obtained for itself (`client_credentials`, acting as
+/// `client:<id>`), the client still exists, still holds `latchkey:admin`,
+/// and the token was issued at or after its last secret change (see
+/// [`crate::domain::client::secret_changed_at`] for the whole-second rule).
+/// The client is read from the database, not the short-lived cache, so a
+/// change takes effect at once.
+pub fn token_holder(conn: &mut DbConn, claims: &AccessClaims) -> ServiceResult<TokenHolder> {
     if access::is_revoked(conn, claims)? {
-        return Ok(TokenHolder::Revoked);
+        return Ok(TokenHolder::Revoked("the access token was revoked"));
     }
     if claims.auth_time.is_none() && claims.sub == claims.client_id {
+        let Some(client) = clients::find_optional(conn, &claims.client_id)? else {
+            return Ok(TokenHolder::Revoked(
+                "the client this token was issued to no longer exists",
+            ));
+        };
+        if !client.issued_after_secret_change(claims.iat) {
+            return Ok(TokenHolder::Revoked(
+                "the client's secret changed after this token was issued",
+            ));
+        }
+        if !client.settings.allowed_scopes.contains(ADMIN_SCOPE) {
+            return Ok(TokenHolder::NoLongerAdmin);
+        }
         return Ok(TokenHolder::Admin(format!("client:{}", claims.client_id)));
     }
     Ok(match repo::users::by_id(conn, &claims.sub)? {

@@ -8,12 +8,12 @@ use time::{Duration, OffsetDateTime};
 
 use super::{ServiceError, ServiceResult, clients};
 use crate::clock::to_db;
-use crate::domain::client::CLIENT_ID_MAX;
+use crate::domain::client::{CLIENT_ID_MAX, redirect_destination};
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::OpaqueSecret;
 use crate::keys::KeySet;
-use crate::oidc::OAuthError;
 use crate::oidc::authorize::{self, AuthorizeParams, Rejection, ReturnTo, ValidRequest};
+use crate::oidc::{ErrorCode, OAuthError};
 use crate::service::sessions::ActiveSession;
 use crate::store::models::{CodeRow, ConsentRow, GrantRow, UserRow};
 use crate::store::{Db, DbConn, repo};
@@ -38,6 +38,12 @@ pub struct ConsentPrompt {
     /// `(scope, consent-page text)` for each scope asked.
     pub descriptions: Vec<(String, String)>,
     pub username: String,
+    /// Where the answer goes: the redirect URI's host (see
+    /// [`redirect_destination`]); `None` for the out-of-band URI.
+    pub destination: Option<String>,
+    /// The client registered itself (RFC 7591): no administrator vouched
+    /// for its name.
+    pub unverified: bool,
 }
 
 pub struct IssuedCode {
@@ -75,7 +81,19 @@ async fn validated(
 }
 
 /// `GET/POST /authorize` for a person with `session` (if signed in).
+/// Errors go back to the client only where that is no open redirector
+/// (see [`errors_may_redirect`]); the code always does.
 pub async fn decide(
+    ctx: &AuthorizeContext<'_>,
+    params: &AuthorizeParams,
+    session: Option<ActiveSession>,
+) -> ServiceResult<Decision> {
+    let user_id = session.as_ref().map(|s| s.user.id.clone());
+    let decision = decide_for(ctx, params, session).await?;
+    no_open_redirect(ctx, params, user_id, decision).await
+}
+
+async fn decide_for(
     ctx: &AuthorizeContext<'_>,
     params: &AuthorizeParams,
     session: Option<ActiveSession>,
@@ -122,6 +140,8 @@ pub async fn decide(
             ));
         }
         return Ok(Decision::Consent(ConsentPrompt {
+            destination: redirect_destination(&valid.return_to.redirect_uri),
+            unverified: valid.client.registration_token_hash.is_some(),
             request: valid,
             descriptions: prepared.descriptions,
             username: session.user.username.clone(),
@@ -132,7 +152,26 @@ pub async fn decide(
 
 /// `POST /authorize/consent`: the request is validated again; Allow
 /// records consent and issues the code, Deny answers `access_denied`.
+/// Deny goes back to the client even for a self-registered one the person
+/// never approved: they chose it on the page that names the destination,
+/// and Allow would have sent them there just the same. Other errors
+/// follow [`errors_may_redirect`].
 pub async fn answer_consent(
+    ctx: &AuthorizeContext<'_>,
+    params: &AuthorizeParams,
+    session: Option<ActiveSession>,
+    allow: bool,
+) -> ServiceResult<Decision> {
+    let user_id = session.as_ref().map(|s| s.user.id.clone());
+    match answer_consent_for(ctx, params, session, allow).await? {
+        Decision::Error(to, e) if e.error == ErrorCode::AccessDenied && !allow => {
+            Ok(Decision::Error(to, e))
+        }
+        other => no_open_redirect(ctx, params, user_id, other).await,
+    }
+}
+
+async fn answer_consent_for(
     ctx: &AuthorizeContext<'_>,
     params: &AuthorizeParams,
     session: Option<ActiveSession>,
@@ -201,6 +240,67 @@ async fn issue(
         code,
         ttl_secs,
     }))
+}
+
+/// Turns an error meant for the client into the error page when sending
+/// it would make Latchkey an open redirector (RFC 9700 4.11.2).
+async fn no_open_redirect(
+    ctx: &AuthorizeContext<'_>,
+    params: &AuthorizeParams,
+    user_id: Option<String>,
+    decision: Decision,
+) -> ServiceResult<Decision> {
+    let Decision::Error(to, e) = decision else {
+        return Ok(decision);
+    };
+    let Some(client_id) = params.client_id.clone() else {
+        return Ok(Decision::Error(to, e));
+    };
+    let may = ctx
+        .db
+        .run(move |conn| errors_may_redirect(conn, &client_id, user_id.as_deref()))
+        .await?;
+    if may {
+        return Ok(Decision::Error(to, e));
+    }
+    Ok(Decision::ErrorPage(format!(
+        "{} ({}). This app registered itself and you have not approved it, \
+         so Latchkey does not send you on to it.",
+        e.error_description,
+        e.error.as_str()
+    )))
+}
+
+/// Whether `/authorize` may send an error back to the client's redirect
+/// URI. With open registration anyone can register a redirect URI, so a
+/// self-registered (RFC 7591) client gets its errors redirected only for
+/// a signed-in person who consented to it before; otherwise (nobody signed
+/// in, never approved) the error page is shown. Clients an administrator
+/// registered are trusted with their errors.
+pub fn errors_may_redirect(
+    conn: &mut DbConn,
+    client_id: &str,
+    user_id: Option<&str>,
+) -> ServiceResult<bool> {
+    let Some(client) = clients::find_optional(conn, client_id)? else {
+        return Ok(false);
+    };
+    let consented = match user_id {
+        Some(u) if client.registration_token_hash.is_some() => {
+            repo::consents::get(conn, u, client_id)?.is_some()
+        }
+        _ => false,
+    };
+    Ok(redirect_errors(
+        client.registration_token_hash.is_some(),
+        consented,
+    ))
+}
+
+/// The rule of [`errors_may_redirect`]: admin-registered clients always;
+/// self-registered ones once the person consented.
+fn redirect_errors(registered_itself: bool, consented: bool) -> bool {
+    !registered_itself || consented
 }
 
 /// The subject of an `id_token_hint` we issued (expired ones count: it is
@@ -325,4 +425,17 @@ pub fn issue_code(
         repo::grants::insert_code(conn, &row)
     })?;
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_errors;
+
+    #[test]
+    fn errors_go_to_self_registered_clients_only_after_consent() {
+        assert!(redirect_errors(false, false));
+        assert!(redirect_errors(false, true));
+        assert!(!redirect_errors(true, false));
+        assert!(redirect_errors(true, true));
+    }
 }

@@ -6,7 +6,11 @@ use time::OffsetDateTime;
 
 use super::{ServiceError, ServiceResult};
 use crate::clock::{from_db, to_db};
-use crate::domain::client::{ClientId, ClientInput, ClientKind, ClientSettings, GrantType};
+use crate::domain::alg::SigningAlg;
+use crate::domain::client::{
+    ClientId, ClientInput, ClientKind, ClientSettings, GrantType, check_id_token_alg,
+    secret_changed_at,
+};
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::OpaqueSecret;
 use crate::store::models::ClientRow;
@@ -107,6 +111,7 @@ impl Client {
             updated_at: from_db(row.updated_at),
             locked: row.locked,
             registration_token_hash: row.registration_token_hash,
+            secret_changed_at: row.secret_changed_at.map(from_db),
         })
     }
 
@@ -168,19 +173,23 @@ fn to_row(
         id_token_alg: s.id_token_alg.map(|a| a.as_str().to_owned()),
         locked: client.locked,
         registration_token_hash: client.registration_token_hash.clone(),
+        secret_changed_at: client.secret_changed_at.map(to_db),
     })
 }
 
 /// Registers a client. `client_id` is generated unless given; a taken id is
 /// a `Conflict`. Confidential clients get a secret, returned once. Every
-/// scope must be built in or defined (see [`super::scopes`]).
+/// scope must be built in or defined (see [`super::scopes`]), and an
+/// `id_token_alg` must be one of `signing_algs` (`keys.algorithms`).
 pub fn create(
     conn: &mut DbConn,
     client_id: Option<&str>,
     input: &ClientInput,
+    signing_algs: &[SigningAlg],
     now: OffsetDateTime,
 ) -> ServiceResult<IssuedClient> {
     let settings = ClientSettings::parse(input)?;
+    check_id_token_alg(settings.id_token_alg, signing_algs)?;
     super::scopes::check_known(conn, &settings.allowed_scopes)?;
     ensure_unique_name(conn, &settings.name, None)?;
     let client_id = match client_id {
@@ -212,6 +221,7 @@ pub(crate) fn insert_new(
         updated_at: now,
         locked,
         registration_token_hash,
+        secret_changed_at: None,
     };
     let row = to_row(&client, &client.settings, now)?;
     match repo::clients::insert(conn, &row) {
@@ -234,8 +244,12 @@ pub(crate) fn insert_new(
 }
 
 /// Two apps with one name would look alike on the consent page: names are
-/// unique, ignoring case.
-fn ensure_unique_name(conn: &mut DbConn, name: &str, except: Option<&str>) -> ServiceResult<()> {
+/// unique, ignoring case. Admin changes and dynamic registration alike.
+pub(crate) fn ensure_unique_name(
+    conn: &mut DbConn,
+    name: &str,
+    except: Option<&str>,
+) -> ServiceResult<()> {
     let taken = repo::clients::list(conn)?.into_iter().any(|c| {
         Some(c.client_id.as_str()) != except && c.name.to_lowercase() == name.to_lowercase()
     });
@@ -297,11 +311,14 @@ pub struct ClientChanges {
 }
 
 /// Applies changes, re-validating the whole registration. The client type
-/// (public or confidential) does not change.
+/// (public or confidential) does not change. A new `id_token_alg` must be
+/// one of `signing_algs` (`keys.algorithms`); an unchanged one is kept
+/// even if no longer configured, so other edits stay possible.
 pub fn update(
     conn: &mut DbConn,
     client_id: &str,
     changes: ClientChanges,
+    signing_algs: &[SigningAlg],
     now: OffsetDateTime,
 ) -> ServiceResult<ClientView> {
     let current = find(conn, client_id)?;
@@ -330,6 +347,9 @@ pub fn update(
             .unwrap_or(cur.id_token_alg.map(|a| a.as_str().to_owned())),
     };
     let settings = ClientSettings::parse(&input)?;
+    if settings.id_token_alg != cur.id_token_alg {
+        check_id_token_alg(settings.id_token_alg, signing_algs)?;
+    }
     super::scopes::check_known(conn, &settings.allowed_scopes)?;
     ensure_unique_name(conn, &settings.name, Some(client_id))?;
     let row = to_row(&current, &settings, now)?;
@@ -352,6 +372,7 @@ pub fn rotate_secret(
     }
     let secret = OpaqueSecret::generate()?;
     current.secret_hash = Some(secret.hash());
+    current.secret_changed_at = Some(secret_changed_at(now));
     let row = to_row(&current, &current.settings, now)?;
     repo::clients::update(conn, &row)?;
     Ok(IssuedClient {
@@ -387,7 +408,8 @@ where
 /// Replaces a client's settings (already validated, scopes checked)
 /// without the lock check: for its own RFC 7592 management and for the
 /// configuration file. `secret_hash` and `registration_token_hash`, when
-/// given, replace the stored ones.
+/// given, replace the stored ones; a different secret records the change
+/// (its older `client_credentials` tokens stop working).
 pub(crate) fn replace(
     conn: &mut DbConn,
     mut current: Client,
@@ -397,6 +419,9 @@ pub(crate) fn replace(
     now: OffsetDateTime,
 ) -> ServiceResult<Client> {
     if let Some(h) = secret_hash {
+        if h != current.secret_hash {
+            current.secret_changed_at = Some(secret_changed_at(now));
+        }
         current.secret_hash = h;
     }
     if let Some(h) = registration_token_hash {

@@ -15,8 +15,12 @@ use time::{Duration, OffsetDateTime};
 use super::clients::{self, Client};
 use super::{ServiceError, ServiceResult};
 use crate::clock::to_db;
+use crate::domain::alg::SigningAlg;
 use crate::domain::audit::Actor;
-use crate::domain::client::{ClientId, ClientInput, ClientKind, ClientSettings, GrantType};
+use crate::domain::client::{
+    CLIENT_NAME_MAX, ClientId, ClientInput, ClientKind, ClientSettings, GrantType,
+    check_id_token_alg,
+};
 use crate::domain::scope::ADMIN_SCOPE;
 use crate::domain::secret::{OpaqueSecret, ct_eq, hash_secret};
 use crate::store::audit;
@@ -194,8 +198,23 @@ fn metadata_error(e: crate::domain::Invalid) -> RegistrationError {
     }
 }
 
-/// Checks metadata and turns it into client settings.
-fn settings_from(m: &ClientMetadata) -> Result<ClientSettings, RegistrationError> {
+/// What registration takes from the configuration.
+#[derive(Debug, Clone)]
+pub struct RegistrationPolicy {
+    pub issuer: String,
+    /// `registration.open`: no initial access token needed.
+    pub open: bool,
+    /// `keys.algorithms`: the accepted `id_token_signed_response_alg`s.
+    pub signing_algs: Vec<SigningAlg>,
+}
+
+/// Checks metadata and turns it into client settings. The name is
+/// `client_name`, or without one the first redirect URI's host (a
+/// [`Named::Derived`] name).
+fn settings_from(
+    m: &ClientMetadata,
+    policy: &RegistrationPolicy,
+) -> Result<(ClientSettings, Named), RegistrationError> {
     let bad = |s: &str| RegistrationError::InvalidClientMetadata(s.to_owned());
     let public = match m.token_endpoint_auth_method.as_deref() {
         None | Some("client_secret_basic") | Some("client_secret_post") => false,
@@ -243,16 +262,18 @@ fn settings_from(m: &ClientMetadata) -> Result<ClientSettings, RegistrationError
     {
         return Err(bad("latchkey:admin cannot be registered dynamically"));
     }
-    let name = match m.client_name.as_deref().map(str::trim) {
-        Some(n) if !n.is_empty() => n.to_owned(),
-        _ => m
-            .redirect_uris
-            .first()
-            .and_then(|u| url::Url::parse(u).ok())
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_else(|| "Unnamed app".into()),
+    let (name, named) = match m.client_name.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => (n.to_owned(), Named::Given),
+        _ => (
+            m.redirect_uris
+                .first()
+                .and_then(|u| url::Url::parse(u).ok())
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "Unnamed app".into()),
+            Named::Derived,
+        ),
     };
-    ClientSettings::parse(&ClientInput {
+    let settings = ClientSettings::parse(&ClientInput {
         name,
         redirect_uris: m.redirect_uris.clone(),
         post_logout_redirect_uris: m.post_logout_redirect_uris.clone(),
@@ -264,7 +285,51 @@ fn settings_from(m: &ClientMetadata) -> Result<ClientSettings, RegistrationError
         audiences: Vec::new(),
         id_token_alg: m.id_token_signed_response_alg.clone(),
     })
-    .map_err(metadata_error)
+    .map_err(metadata_error)?;
+    check_id_token_alg(settings.id_token_alg, &policy.signing_algs).map_err(|e| {
+        RegistrationError::InvalidClientMetadata(format!(
+            "id_token_signed_response_alg: {}",
+            e.problem
+        ))
+    })?;
+    Ok((settings, named))
+}
+
+/// Whether the client chose its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    Given,
+    Derived,
+}
+
+/// Names are unique ignoring case, as for clients admins create (the
+/// consent page shows the name; a look-alike of another app's name is
+/// refused with `invalid_client_metadata`). A derived name that is taken
+/// gets the start of the client id appended instead.
+fn with_unique_name(
+    conn: &mut DbConn,
+    mut settings: ClientSettings,
+    named: Named,
+    client_id: &str,
+    except: Option<&str>,
+) -> Result<ClientSettings, RegistrationError> {
+    let refused = |e: ServiceError| match e {
+        ServiceError::Conflict(m) => RegistrationError::InvalidClientMetadata(format!(
+            "client_name: {m}; choose another name"
+        )),
+        other => RegistrationError::Service(other),
+    };
+    match clients::ensure_unique_name(conn, &settings.name, except) {
+        Ok(()) => Ok(settings),
+        Err(ServiceError::Conflict(_)) if named == Named::Derived => {
+            let suffix = format!(" ({})", client_id.get(..8).unwrap_or(client_id));
+            let keep = CLIENT_NAME_MAX.saturating_sub(suffix.chars().count());
+            settings.name = settings.name.chars().take(keep).collect::<String>() + &suffix;
+            clients::ensure_unique_name(conn, &settings.name, except).map_err(refused)?;
+            Ok(settings)
+        }
+        Err(e) => Err(refused(e)),
+    }
 }
 
 fn information(
@@ -311,17 +376,17 @@ fn auth_method(m: &ClientMetadata, kind: ClientKind) -> &'static str {
 }
 
 /// RFC 7591 3: registers a client. `initial_token` is required unless
-/// `open`; each use counts against the token's allowance.
+/// the policy is `open`; each use counts against the token's allowance.
 pub fn register(
     conn: &mut DbConn,
     metadata: &ClientMetadata,
     initial_token: Option<&str>,
-    open: bool,
-    issuer: &str,
+    policy: &RegistrationPolicy,
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<ClientInformation, RegistrationError> {
-    let settings = settings_from(metadata)?;
+    let (open, issuer) = (policy.open, policy.issuer.as_str());
+    let (settings, named) = settings_from(metadata, policy)?;
     conn.transaction(|conn| {
         // Claim first: spending the initial token is the first write.
         match initial_token {
@@ -341,11 +406,13 @@ pub fn register(
         }
         super::scopes::check_known(conn, &settings.allowed_scopes)
             .map_err(|e| RegistrationError::InvalidClientMetadata(e.to_string()))?;
+        let client_id = ClientId::generate();
+        let settings = with_unique_name(conn, settings, named, client_id.as_str(), None)?;
         let reg_token = OpaqueSecret::generate().map_err(ServiceError::from)?;
         let kind = settings.kind;
         let issued = clients::insert_new(
             conn,
-            ClientId::generate(),
+            client_id,
             settings,
             false,
             Some(reg_token.hash()),
@@ -420,7 +487,7 @@ pub fn update(
     client_id: &str,
     token: &str,
     metadata: &ClientMetadata,
-    issuer: &str,
+    policy: &RegistrationPolicy,
     now: OffsetDateTime,
 ) -> Result<ClientInformation, RegistrationError> {
     if metadata.client_id.as_deref() != Some(client_id) {
@@ -428,7 +495,8 @@ pub fn update(
             "client_id must be sent and match the client".into(),
         ));
     }
-    let settings = settings_from(metadata)?;
+    let issuer = policy.issuer.as_str();
+    let (settings, named) = settings_from(metadata, policy)?;
     conn.transaction(|conn| {
         let (client, reg_token) = authorize_and_rotate(conn, client_id, token)?;
         if settings.kind != client.settings.kind {
@@ -449,6 +517,7 @@ pub fn update(
         }
         super::scopes::check_known(conn, &settings.allowed_scopes)
             .map_err(|e| RegistrationError::InvalidClientMetadata(e.to_string()))?;
+        let settings = with_unique_name(conn, settings, named, client_id, Some(client_id))?;
         let kind = settings.kind;
         let client = clients::replace(conn, client, settings, None, None, now)?;
         Ok(information(

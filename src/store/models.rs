@@ -92,6 +92,9 @@ pub struct ClientRow {
     /// SHA-256 of the RFC 7592 registration access token, for clients
     /// that registered themselves.
     pub registration_token_hash: Option<String>,
+    /// When the secret was last regenerated, rounded up to the whole
+    /// second; `None` if never since creation.
+    pub secret_changed_at: Option<PrimitiveDateTime>,
 }
 
 #[derive(Clone, Queryable, Selectable, Insertable, PartialEq)]

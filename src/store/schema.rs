@@ -51,6 +51,7 @@ diesel::table! {
         id_token_alg -> Nullable<Text>,
         locked -> Bool,
         registration_token_hash -> Nullable<Text>,
+        secret_changed_at -> Nullable<Timestamp>,
     }
 }
 

@@ -85,6 +85,7 @@ async fn scope_registry_refuses_bad_changes(db: TestDb) {
             scopes: vec!["openid read:issues".into()],
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         now,
     )
     .unwrap_err();
@@ -131,6 +132,7 @@ async fn scope_registry_refuses_bad_changes(db: TestDb) {
             scopes: vec!["openid read:issues".into()],
             ..Default::default()
         },
+        &latchkey::domain::alg::SigningAlg::ALL,
         now,
     )
     .unwrap();

@@ -1018,7 +1018,14 @@ async fn oob_shows_the_code_and_fragment_mode_works(db: TestDb) {
             first_party: Some(true),
             ..Default::default()
         };
-        clients::update(&mut c, &rp.id, changes, app.clock_now()).unwrap();
+        clients::update(
+            &mut c,
+            &rp.id,
+            changes,
+            &latchkey::domain::alg::SigningAlg::ALL,
+            app.clock_now(),
+        )
+        .unwrap();
     }
     let browser = fixtures::signed_in(&app, "alice").await;
     let url = reqwest::Url::parse_with_params(

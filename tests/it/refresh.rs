@@ -233,6 +233,7 @@ async fn refresh_drops_scopes_removed_from_the_client(db: TestDb) {
                 scopes: Some(vec!["openid offline_access".into()]),
                 ..Default::default()
             },
+            &latchkey::domain::alg::SigningAlg::ALL,
             app.clock_now(),
         )
         .unwrap();

@@ -158,7 +158,14 @@ fn web_client() -> ClientInput {
 async fn clients_store_only_secret_hashes(db: TestDb) {
     let pool = open_db(&db);
     let mut c = conn(&pool);
-    let issued = clients::create(&mut c, None, &web_client(), start_time()).unwrap();
+    let issued = clients::create(
+        &mut c,
+        None,
+        &web_client(),
+        &latchkey::domain::alg::SigningAlg::ALL,
+        start_time(),
+    )
+    .unwrap();
     let secret = issued.client_secret.clone().unwrap();
     let row = repo::clients::by_id(&mut c, &issued.client.client_id)
         .unwrap()
@@ -192,7 +199,14 @@ async fn clients_store_only_secret_hashes(db: TestDb) {
         name: "CLI".into(),
         ..web_client()
     };
-    let issued = clients::create(&mut c, Some("cli"), &public, start_time()).unwrap();
+    let issued = clients::create(
+        &mut c,
+        Some("cli"),
+        &public,
+        &latchkey::domain::alg::SigningAlg::ALL,
+        start_time(),
+    )
+    .unwrap();
     assert!(issued.client_secret.is_none());
     assert!(matches!(
         clients::rotate_secret(&mut c, "cli", start_time()),
@@ -209,15 +223,35 @@ async fn clients_store_only_secret_hashes(db: TestDb) {
 async fn duplicate_client_ids_conflict(db: TestDb) {
     let pool = open_db(&db);
     let mut c = conn(&pool);
-    clients::create(&mut c, Some("git-helper"), &web_client(), start_time()).unwrap();
-    let err = clients::create(&mut c, Some("git-helper"), &web_client(), start_time()).unwrap_err();
+    clients::create(
+        &mut c,
+        Some("git-helper"),
+        &web_client(),
+        &latchkey::domain::alg::SigningAlg::ALL,
+        start_time(),
+    )
+    .unwrap();
+    let err = clients::create(
+        &mut c,
+        Some("git-helper"),
+        &web_client(),
+        &latchkey::domain::alg::SigningAlg::ALL,
+        start_time(),
+    )
+    .unwrap_err();
     assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
     let bad = ClientInput {
         redirect_uris: vec!["javascript:alert(1)".into()],
         ..web_client()
     };
     assert!(matches!(
-        clients::create(&mut c, None, &bad, start_time()),
+        clients::create(
+            &mut c,
+            None,
+            &bad,
+            &latchkey::domain::alg::SigningAlg::ALL,
+            start_time()
+        ),
         Err(ServiceError::Invalid(_))
     ));
     assert_eq!(clients::list(&mut c).unwrap().len(), 1);
@@ -226,17 +260,30 @@ async fn duplicate_client_ids_conflict(db: TestDb) {
 async fn client_update_revalidates(db: TestDb) {
     let pool = open_db(&db);
     let mut c = conn(&pool);
-    let id = clients::create(&mut c, None, &web_client(), start_time())
-        .unwrap()
-        .client
-        .client_id;
+    let id = clients::create(
+        &mut c,
+        None,
+        &web_client(),
+        &latchkey::domain::alg::SigningAlg::ALL,
+        start_time(),
+    )
+    .unwrap()
+    .client
+    .client_id;
     let later = start_time() + Duration::hours(1);
     let changes = clients::ClientChanges {
         name: Some("Wiki 2".into()),
         first_party: Some(true),
         ..Default::default()
     };
-    let v = clients::update(&mut c, &id, changes, later).unwrap();
+    let v = clients::update(
+        &mut c,
+        &id,
+        changes,
+        &latchkey::domain::alg::SigningAlg::ALL,
+        later,
+    )
+    .unwrap();
     assert_eq!(v.name, "Wiki 2");
     assert!(v.first_party);
     assert_eq!(v.updated_at, later);
@@ -246,7 +293,13 @@ async fn client_update_revalidates(db: TestDb) {
         ..Default::default()
     };
     assert!(matches!(
-        clients::update(&mut c, &id, bad, later),
+        clients::update(
+            &mut c,
+            &id,
+            bad,
+            &latchkey::domain::alg::SigningAlg::ALL,
+            later
+        ),
         Err(ServiceError::Invalid(_))
     ));
     assert_eq!(
@@ -254,7 +307,13 @@ async fn client_update_revalidates(db: TestDb) {
         vec!["https://wiki.example/callback"]
     );
     assert!(matches!(
-        clients::update(&mut c, "missing", Default::default(), later),
+        clients::update(
+            &mut c,
+            "missing",
+            Default::default(),
+            &latchkey::domain::alg::SigningAlg::ALL,
+            later
+        ),
         Err(ServiceError::NotFound { .. })
     ));
 }
@@ -437,10 +496,16 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
         t0,
     )
     .unwrap();
-    let client = clients::create(&mut c, None, &web_client(), t0)
-        .unwrap()
-        .client
-        .client_id;
+    let client = clients::create(
+        &mut c,
+        None,
+        &web_client(),
+        &latchkey::domain::alg::SigningAlg::ALL,
+        t0,
+    )
+    .unwrap()
+    .client
+    .client_id;
     let grant = GrantRow {
         id: "g1".into(),
         client_id: client,

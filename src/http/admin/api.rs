@@ -72,11 +72,12 @@ pub async fn get_client(req: HttpRequest, state: Data, id: web::Path<String>) ->
 pub async fn create_client(req: HttpRequest, state: Data, body: web::Json<ClientInput>) -> Answer {
     let input = body.into_inner();
     let target = input.name.clone();
+    let algs = state.config.keys.algorithms.clone();
     let issued = change(
         &req,
         &state,
         Some(("client.create", target)),
-        move |conn, _, now| Ok(clients::create(conn, None, &input, now)?),
+        move |conn, _, now| Ok(clients::create(conn, None, &input, &algs, now)?),
     )
     .await?;
     Ok(json(StatusCode::CREATED, &issued))
@@ -91,11 +92,12 @@ pub async fn update_client(
     let id = id.into_inner();
     let changes = body.into_inner();
     let cid = id.clone();
+    let algs = state.config.keys.algorithms.clone();
     let view = change(
         &req,
         &state,
         Some(("client.update", id.clone())),
-        move |conn, _, now| Ok(clients::update(conn, &cid, changes, now)?),
+        move |conn, _, now| Ok(clients::update(conn, &cid, changes, &algs, now)?),
     )
     .await?;
     state.clients.forget(&id);

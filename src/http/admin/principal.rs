@@ -23,7 +23,8 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
 
 /// Checks the API caller: a valid, unrevoked access token for this issuer
 /// carrying `latchkey:admin`; for a user's token, the user must still be
-/// an enabled admin.
+/// an enabled admin; for a client's own token, the client must still exist,
+/// hold `latchkey:admin`, and not have changed its secret since.
 pub async fn api_caller(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
     let token = bearer(req)?;
     let now = state.clock.now();
@@ -41,13 +42,10 @@ pub async fn api_caller(req: &HttpRequest, state: &AppState) -> Result<Actor, Ap
     let holder = state
         .db
         .run(move |conn| admin::token_holder(conn, &claims))
-        .await
-        .map_err(ApiError::from_store)?;
+        .await?;
     match holder {
         TokenHolder::Admin(name) => Ok(Actor { name, ip }),
-        TokenHolder::Revoked => Err(ApiError::unauthenticated(Some(
-            "the access token was revoked",
-        ))),
+        TokenHolder::Revoked(why) => Err(ApiError::unauthenticated(Some(why))),
         TokenHolder::NoLongerAdmin => Err(ApiError::forbidden(
             "this token no longer grants admin rights",
         )),

@@ -126,6 +126,8 @@ fn consent_page(
     let mut ctx = Context::new();
     ctx.insert("client_name", &prompt.request.client.settings.name);
     ctx.insert("username", &prompt.username);
+    ctx.insert("destination", &prompt.destination);
+    ctx.insert("unverified", &prompt.unverified);
     ctx.insert("scopes", &scopes);
     ctx.insert("params", &hidden);
     csrf::form_page(req, state, StatusCode::OK, "consent.html", ctx)

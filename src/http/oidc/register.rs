@@ -10,7 +10,7 @@ use serde_json::json;
 use super::response::no_store_json;
 use crate::domain::audit::Actor;
 use crate::http::extract;
-use crate::service::registration::{self, ClientMetadata, RegistrationError};
+use crate::service::registration::{self, ClientMetadata, RegistrationError, RegistrationPolicy};
 use crate::state::AppState;
 
 fn error(e: &RegistrationError) -> HttpResponse {
@@ -51,6 +51,14 @@ fn metadata(body: &[u8]) -> Result<ClientMetadata, RegistrationError> {
     })
 }
 
+fn policy(state: &AppState) -> RegistrationPolicy {
+    RegistrationPolicy {
+        issuer: state.config.issuer.clone(),
+        open: state.config.registration.open,
+        signing_algs: state.config.keys.algorithms.clone(),
+    }
+}
+
 fn actor(req: &HttpRequest, state: &AppState) -> Actor {
     Actor {
         name: "registration".into(),
@@ -69,17 +77,10 @@ pub async fn register(
         Err(e) => return error(&e),
     };
     let token = bearer(&req);
-    let (open, issuer, now, actor) = (
-        state.config.registration.open,
-        state.config.issuer.clone(),
-        state.clock.now(),
-        actor(&req, &state),
-    );
+    let (policy, now, actor) = (policy(&state), state.clock.now(), actor(&req, &state));
     let result = state
         .db
-        .run(move |conn| {
-            registration::register(conn, &m, token.as_deref(), open, &issuer, &actor, now)
-        })
+        .run(move |conn| registration::register(conn, &m, token.as_deref(), &policy, &actor, now))
         .await;
     match result {
         Ok(info) => no_store_json(StatusCode::CREATED, &info),
@@ -127,15 +128,11 @@ pub async fn update(
         Ok(m) => m,
         Err(e) => return error(&e),
     };
-    let (id, issuer, now) = (
-        id.into_inner(),
-        state.config.issuer.clone(),
-        state.clock.now(),
-    );
+    let (id, policy, now) = (id.into_inner(), policy(&state), state.clock.now());
     let cache_id = id.clone();
     let result = state
         .db
-        .run(move |conn| registration::update(conn, &id, &token, &m, &issuer, now))
+        .run(move |conn| registration::update(conn, &id, &token, &m, &policy, now))
         .await;
     state.clients.forget(&cache_id);
     match result {

@@ -124,8 +124,14 @@ impl ClientBuilder {
 
     pub fn create(self, app: &TestApp) -> RegisteredClient {
         let mut c = conn(&app.db);
-        let issued =
-            clients::create(&mut c, None, &self.0, app.clock_now()).expect("register client");
+        let issued = clients::create(
+            &mut c,
+            None,
+            &self.0,
+            &app.config.keys.algorithms,
+            app.clock_now(),
+        )
+        .expect("register client");
         RegisteredClient {
             id: issued.client.client_id,
             secret: issued.client_secret,

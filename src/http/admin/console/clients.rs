@@ -140,9 +140,10 @@ pub async fn create_client(req: HttpRequest, state: Data, form: Form<ClientForm>
                 audiences: lines(&f.audiences),
                 id_token_alg: None,
             };
+            let algs = state.config.keys.algorithms.clone();
             let issued = Submit::new(&req, &state, &f.csrf_token, "/admin/clients")
                 .audited("client.create", f.name.clone())
-                .run(move |conn, _, now| clients::create(conn, None, &input, now))
+                .run(move |conn, _, now| clients::create(conn, None, &input, &algs, now))
                 .await?;
             let id = issued.client.client_id.clone();
             let mut items = vec![("Client ID", id.clone())];
@@ -206,9 +207,10 @@ pub async fn update_client(
             };
             let back = format!("/admin/clients/{id}");
             let cid = id.clone();
+            let algs = state.config.keys.algorithms.clone();
             Submit::new(&req, &state, &f.csrf_token, &back)
                 .audited("client.update", &id)
-                .run(move |conn, _, now| clients::update(conn, &cid, changes, now))
+                .run(move |conn, _, now| clients::update(conn, &cid, changes, &algs, now))
                 .await?;
             state.clients.forget(&id);
             Ok(redirect(&back, "saved"))
