@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::{self, TestDb};
 
-fn latchkey(dir: &Path) -> Command {
+pub(crate) fn latchkey(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
     cmd.current_dir(dir);
     for (k, _) in std::env::vars() {
@@ -384,16 +384,23 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Server {
-    child: Child,
-    base: String,
+/// `latchkey serve` as a separate process.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Server {
-    fn start(dir: &Path, db_url: &str) -> Server {
+    pub(crate) fn start(dir: &Path, db_url: &str) -> Server {
+        Self::start_with(dir, db_url, &[])
+    }
+
+    /// With extra `LATCHKEY_*` settings in the environment.
+    pub(crate) fn start_with(dir: &Path, db_url: &str, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let child = latchkey(dir)
+            .envs(env.iter().copied())
             .args([
                 "--database-url",
                 db_url,
@@ -411,7 +418,7 @@ impl Server {
         Server { child, base }
     }
 
-    async fn wait_ready(&self) {
+    pub(crate) async fn wait_ready(&self) {
         let http = common::client();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

@@ -16,6 +16,7 @@ mod architecture;
 mod browser;
 mod cli;
 mod db_outage;
+mod faults;
 mod groups;
 mod hardening;
 mod http_login;
