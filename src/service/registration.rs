@@ -19,7 +19,7 @@ use crate::domain::alg::SigningAlg;
 use crate::domain::audit::Actor;
 use crate::domain::client::{
     CLIENT_NAME_MAX, ClientId, ClientInput, ClientKind, ClientSettings, GrantType,
-    check_id_token_alg,
+    OOB_REDIRECT_URI, check_id_token_alg,
 };
 use crate::domain::scope::ADMIN_SCOPE;
 use crate::domain::secret::{OpaqueSecret, ct_eq, hash_secret};
@@ -261,6 +261,13 @@ fn settings_from(
         .is_some_and(|s| s.split(' ').any(|s| s == ADMIN_SCOPE))
     {
         return Err(bad("latchkey:admin cannot be registered dynamically"));
+    }
+    // The out-of-band page shows a code to whoever holds the browser; it is
+    // for apps an administrator set up, never for self-registered ones.
+    if m.redirect_uris.iter().any(|u| u == OOB_REDIRECT_URI) {
+        return Err(RegistrationError::InvalidRedirectUri(format!(
+            "{OOB_REDIRECT_URI} is only for clients an administrator registers"
+        )));
     }
     let (name, named) = match m.client_name.as_deref().map(str::trim) {
         Some(n) if !n.is_empty() => (n.to_owned(), Named::Given),

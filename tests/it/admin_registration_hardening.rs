@@ -19,6 +19,7 @@ dual_backend!(
     registered_names_are_unique_ignoring_case,
     the_consent_page_names_the_destination_and_unverified_apps,
     registered_clients_are_no_open_redirector,
+    the_out_of_band_uri_is_not_for_self_registered_clients,
 );
 
 struct Caller {
@@ -563,4 +564,23 @@ async fn id_token_alg_must_be_a_configured_signing_algorithm(db: TestDb) {
     )
     .unwrap_err();
     assert!(err.to_string().contains("keys.algorithms"), "{err}");
+}
+
+/// The out-of-band page shows the code to whoever holds the browser: only
+/// for clients an administrator registered with that URI.
+async fn the_out_of_band_uri_is_not_for_self_registered_clients(db: TestDb) {
+    let app = open_registration(db).await;
+    let (status, body) = register(
+        &app,
+        json!({"client_name": "Copy paste", "redirect_uris": ["urn:ietf:wg:oauth:2.0:oob"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_redirect_uri");
+    let (status, body) = register(
+        &app,
+        json!({"client_name": "Copy paste", "redirect_uris": ["https://ok.example/cb"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
