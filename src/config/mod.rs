@@ -41,12 +41,25 @@ pub struct Config {
 }
 
 /// Dynamic client registration (RFC 7591) at `/register`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegistrationConfig {
     /// Let anyone register a client without an initial access token. Off:
     /// registration needs a token an admin issued.
     pub open: bool,
+    /// Open registrations (without an initial access token) from one
+    /// network (IPv4 address, IPv6 /64) within `login.throttle_window_secs`;
+    /// 0 = no limit.
+    pub max_per_network: u32,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            open: false,
+            max_per_network: 10,
+        }
+    }
 }
 
 /// A client declared in the configuration file, with a fixed `client_id`.

@@ -140,6 +140,9 @@ pub enum RegistrationError {
     /// Missing, unknown, expired or used-up token (401).
     #[error("{0}")]
     InvalidToken(&'static str),
+    /// Too many open registrations from this network (429).
+    #[error("too many registrations from this network; try again later")]
+    TooMany { retry_after_secs: u64 },
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -162,6 +165,7 @@ impl RegistrationError {
             RegistrationError::InvalidRedirectUri(_) => "invalid_redirect_uri",
             RegistrationError::InvalidClientMetadata(_) => "invalid_client_metadata",
             RegistrationError::InvalidToken(_) => "invalid_token",
+            RegistrationError::TooMany { .. } => "temporarily_unavailable",
             RegistrationError::Service(_) => "server_error",
         }
     }
@@ -206,6 +210,11 @@ pub struct RegistrationPolicy {
     pub open: bool,
     /// `keys.algorithms`: the accepted `id_token_signed_response_alg`s.
     pub signing_algs: Vec<SigningAlg>,
+    /// Open registrations one network may make per `window`; 0 = no limit.
+    pub max_per_network: u32,
+    pub window: time::Duration,
+    /// The caller's network (`domain::net::throttle_key`), if known.
+    pub network: Option<String>,
 }
 
 /// Checks metadata and turns it into client settings. The name is
@@ -384,6 +393,31 @@ fn auth_method(m: &ClientMetadata, kind: ClientKind) -> &'static str {
 
 /// RFC 7591 3: registers a client. `initial_token` is required unless
 /// the policy is `open`; each use counts against the token's allowance.
+/// Counts an open registration against the caller's network, as the
+/// transaction's first write; past the limit, refuses with the wait.
+fn claim_open_registration(
+    conn: &mut DbConn,
+    policy: &RegistrationPolicy,
+    now: OffsetDateTime,
+) -> Result<(), RegistrationError> {
+    let Some(network) = &policy.network else {
+        return Ok(());
+    };
+    if policy.max_per_network == 0 {
+        return Ok(());
+    }
+    let key = format!("register:{network}");
+    let (count, started) =
+        repo::throttle::claim(conn, &key, to_db(now), to_db(now - policy.window))?;
+    if i64::from(count) > i64::from(policy.max_per_network) {
+        let wait = (crate::clock::from_db(started) + policy.window - now).whole_seconds();
+        return Err(RegistrationError::TooMany {
+            retry_after_secs: u64::try_from(wait.max(1)).unwrap_or(1),
+        });
+    }
+    Ok(())
+}
+
 pub fn register(
     conn: &mut DbConn,
     metadata: &ClientMetadata,
@@ -404,7 +438,7 @@ pub fn register(
                     ));
                 }
             }
-            None if open => {}
+            None if open => claim_open_registration(conn, policy, now)?,
             None => {
                 return Err(RegistrationError::InvalidToken(
                     "registration needs an initial access token",

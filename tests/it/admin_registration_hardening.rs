@@ -20,6 +20,7 @@ dual_backend!(
     the_consent_page_names_the_destination_and_unverified_apps,
     registered_clients_are_no_open_redirector,
     the_out_of_band_uri_is_not_for_self_registered_clients,
+    open_registration_is_rate_limited_per_network,
 );
 
 struct Caller {
@@ -583,4 +584,38 @@ async fn the_out_of_band_uri_is_not_for_self_registered_clients(db: TestDb) {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// Open registration is limited per network (IPv4 address, IPv6 /64) per
+/// throttle window: 429 with Retry-After past it; other networks go on.
+async fn open_registration_is_rate_limited_per_network(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        c.registration.open = true;
+        c.registration.max_per_network = 3;
+        c.server.trust_forwarded_for = true;
+    })
+    .await;
+    let from = |ip: &'static str, n: usize| {
+        app.http
+            .post(app.url("/register"))
+            .header("X-Forwarded-For", ip)
+            .json(&json!({
+                "client_name": format!("App {ip} {n}"),
+                "redirect_uris": [format!("https://app{n}.example/cb")],
+            }))
+            .send()
+    };
+    for n in 0..3 {
+        let r = from("203.0.113.5", n).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let r = from("203.0.113.5", 3).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let r = from("198.51.100.8", 4).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "another network");
+    // A refused attempt did not register anything.
+    assert_eq!(app.count("clients"), 4);
 }

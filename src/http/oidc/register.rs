@@ -24,6 +24,7 @@ fn error(e: &RegistrationError) -> HttpResponse {
             };
             (status, "the registration could not be stored".to_owned())
         }
+        RegistrationError::TooMany { .. } => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
         other => (StatusCode::BAD_REQUEST, other.to_string()),
     };
     let mut resp = no_store_json(
@@ -34,6 +35,12 @@ fn error(e: &RegistrationError) -> HttpResponse {
         && let Ok(v) = "Bearer error=\"invalid_token\"".parse()
     {
         resp.headers_mut().insert(WWW_AUTHENTICATE, v);
+    }
+    if let RegistrationError::TooMany { retry_after_secs } = e {
+        resp.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(*retry_after_secs),
+        );
     }
     resp
 }
@@ -51,11 +58,15 @@ fn metadata(body: &[u8]) -> Result<ClientMetadata, RegistrationError> {
     })
 }
 
-fn policy(state: &AppState) -> RegistrationPolicy {
+fn policy(req: &HttpRequest, state: &AppState) -> RegistrationPolicy {
+    let window = i64::try_from(state.config.login.throttle_window_secs).unwrap_or(i64::MAX);
     RegistrationPolicy {
         issuer: state.config.issuer.clone(),
         open: state.config.registration.open,
         signing_algs: state.config.keys.algorithms.clone(),
+        max_per_network: state.config.registration.max_per_network,
+        window: time::Duration::seconds(window),
+        network: extract::client_ip(req, state).map(crate::domain::net::throttle_key),
     }
 }
 
@@ -77,7 +88,7 @@ pub async fn register(
         Err(e) => return error(&e),
     };
     let token = bearer(&req);
-    let (policy, now, actor) = (policy(&state), state.clock.now(), actor(&req, &state));
+    let (policy, now, actor) = (policy(&req, &state), state.clock.now(), actor(&req, &state));
     let result = state
         .db
         .run(move |conn| registration::register(conn, &m, token.as_deref(), &policy, &actor, now))
@@ -128,7 +139,7 @@ pub async fn update(
         Ok(m) => m,
         Err(e) => return error(&e),
     };
-    let (id, policy, now) = (id.into_inner(), policy(&state), state.clock.now());
+    let (id, policy, now) = (id.into_inner(), policy(&req, &state), state.clock.now());
     let cache_id = id.clone();
     let result = state
         .db
