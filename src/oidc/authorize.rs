@@ -36,6 +36,12 @@ pub struct AuthorizeParams {
     pub request: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_uri: Option<String>,
+    /// Ours, not the client's: on the way back from a sign-in that
+    /// `prompt=login` asked for, the time (Unix seconds) the sign-in was
+    /// asked at. The session must have signed in at or after it, so the
+    /// return URL opened again without signing in is not a way round.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latchkey_login_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +98,8 @@ pub struct ValidRequest {
     pub login_hint: Option<String>,
     /// A resource the client registered (RFC 8707), if asked.
     pub resource: Option<String>,
+    /// See [`AuthorizeParams::latchkey_login_after`].
+    pub login_after: Option<i64>,
 }
 
 impl ValidRequest {
@@ -321,6 +329,11 @@ pub fn validate(p: &AuthorizeParams, client: Option<Client>) -> Result<ValidRequ
             }
         },
     };
+    // A malformed marker is ignored: the sign-in is simply asked again.
+    let login_after = p
+        .latchkey_login_after
+        .as_deref()
+        .and_then(|v| v.parse::<i64>().ok());
     Ok(ValidRequest {
         client,
         return_to,
@@ -331,6 +344,7 @@ pub fn validate(p: &AuthorizeParams, client: Option<Client>) -> Result<ValidRequ
         max_age,
         login_hint: p.login_hint.clone(),
         resource,
+        login_after,
     })
 }
 

@@ -25,8 +25,13 @@ pub enum Decision {
     ErrorPage(String),
     /// Send this error back to the client.
     Error(ReturnTo, OAuthError),
-    /// The person must sign in (again) first, then come back.
-    Login { login_hint: Option<String> },
+    /// The person must sign in (again) first, then come back; a
+    /// `prompt=login` on the way back is satisfied by a sign-in at or after
+    /// `asked_at`.
+    Login {
+        login_hint: Option<String>,
+        asked_at: OffsetDateTime,
+    },
     /// Ask the signed-in person for consent.
     Consent(ConsentPrompt),
     /// A code was issued; send it back to the client.
@@ -103,18 +108,27 @@ async fn decide_for(
         Err(d) => return Ok(d),
     };
     let now = ctx.now;
+    // The sign-in our login redirect asked for (see the marker) answers
+    // both `max_age` and `prompt=login`, however long the round trip took.
+    let signed_in_since_asked = |s: &ActiveSession| {
+        valid
+            .login_after
+            .is_some_and(|t| s.auth_time.unix_timestamp() >= t)
+    };
     let fresh_enough = |s: &ActiveSession| {
         valid
             .max_age
             .is_none_or(|max| (now - s.auth_time).whole_seconds() <= max)
+            || signed_in_since_asked(s)
     };
     let hinted = params
         .id_token_hint
         .as_deref()
         .and_then(|h| hinted_subject(&ctx.keys, ctx.issuer, h));
     let same_user = |s: &ActiveSession| hinted.as_deref().is_none_or(|sub| sub == s.user.id);
+    let login_done = |s: &ActiveSession| !valid.prompt.login || signed_in_since_asked(s);
     let session = match session {
-        Some(s) if !valid.prompt.login && fresh_enough(&s) && same_user(&s) => s,
+        Some(s) if login_done(&s) && fresh_enough(&s) && same_user(&s) => s,
         _ if valid.prompt.none => {
             return Ok(Decision::Error(
                 valid.return_to,
@@ -124,6 +138,7 @@ async fn decide_for(
         _ => {
             return Ok(Decision::Login {
                 login_hint: valid.login_hint,
+                asked_at: now,
             });
         }
     };
@@ -182,7 +197,10 @@ async fn answer_consent_for(
         Err(d) => return Ok(d),
     };
     let Some(session) = session else {
-        return Ok(Decision::Login { login_hint: None });
+        return Ok(Decision::Login {
+            login_hint: None,
+            asked_at: ctx.now,
+        });
     };
     let valid = match narrowed(ctx, valid, &session).await? {
         Ok(p) => p.request,

@@ -24,6 +24,7 @@ dual_backend!(
     health_probes_answer_head,
     a_burst_of_wrong_passwords_cannot_pass_the_limit,
     one_network_cannot_lock_an_account_out_for_others,
+    the_login_return_url_is_no_way_round_prompt_login_or_max_age,
 );
 
 type Rp = RegisteredClient;
@@ -405,4 +406,56 @@ async fn one_network_cannot_lock_an_account_out_for_others(db: TestDb) {
         sign_in_from(&app, "2001:db8:5:6::abcd", PASSWORD).await,
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+/// `prompt=login` and `max_age` used to be met by dropping them from the
+/// login page's return URL, so opening that URL without signing in got a
+/// code. Now the return URL keeps them, with a marker of when the sign-in
+/// was asked for: only a sign-in since then meets them, and `max_age=0`
+/// does not loop.
+async fn the_login_return_url_is_no_way_round_prompt_login_or_max_age(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    fixtures::user(&app, "alice");
+    let rp = register(&app, true);
+    let browser = signed_in(&app).await;
+    for extra in [("prompt", "login"), ("max_age", "0")] {
+        app.clock.advance(time::Duration::seconds(5));
+        let url = reqwest::Url::parse_with_params(
+            &app.url("/authorize"),
+            &[
+                ("response_type", "code"),
+                ("client_id", rp.id.as_str()),
+                ("redirect_uri", CALLBACK),
+                ("scope", "openid"),
+                ("code_challenge", common::PKCE_CHALLENGE),
+                ("code_challenge_method", "S256"),
+                extra,
+            ],
+        )
+        .unwrap();
+        let r = browser.get(url).send().await.unwrap();
+        let login = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(login.starts_with("/login?"), "{extra:?}: {login}");
+        let return_to = url::Url::parse(&app.url(&login))
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "return_to")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        // Straight to the return URL, without signing in: asked again.
+        let r = browser.get(app.url(&return_to)).send().await.unwrap();
+        let again = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(again.starts_with("/login?"), "{extra:?}: went to {again}");
+        // Signing in, then the return URL: the code, no loop.
+        app.clock.advance(time::Duration::seconds(3));
+        let r = app.login(&browser, "alice", PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        app.clock.advance(time::Duration::seconds(3));
+        let r = browser.get(app.url(&return_to)).send().await.unwrap();
+        let back = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            back.starts_with(CALLBACK) && back.contains("code="),
+            "{extra:?}: {back}"
+        );
+    }
 }

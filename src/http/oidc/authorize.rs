@@ -71,27 +71,31 @@ fn render(
             &msg,
         )),
         Decision::Error(to, e) => Ok(respond_error(state, &to, &e)),
-        Decision::Login { login_hint } => Ok(redirect_to_login(params, login_hint.as_deref())),
+        Decision::Login {
+            login_hint,
+            asked_at,
+        } => Ok(redirect_to_login(params, login_hint.as_deref(), asked_at)),
         Decision::Consent(prompt) => consent_page(req, state, &prompt, params),
         Decision::Code(issued) => Ok(code_response(state, &issued)),
     }
 }
 
-/// Sends the browser to the login page and back here. `prompt=login` and
-/// `max_age` are dropped from the way back: they are satisfied by the
-/// sign-in that is about to happen.
-fn redirect_to_login(params: &AuthorizeParams, login_hint: Option<&str>) -> HttpResponse {
+/// Sends the browser to the login page and back here. The way back keeps
+/// the request whole: `max_age` is met by the sign-in about to happen, and
+/// `prompt=login` by the marker that it happened after `asked_at`, so
+/// opening the return URL again without signing in asks again.
+fn redirect_to_login(
+    params: &AuthorizeParams,
+    login_hint: Option<&str>,
+    asked_at: time::OffsetDateTime,
+) -> HttpResponse {
     let mut back = params.clone();
-    back.prompt = back
+    let wants_login = back
         .prompt
-        .map(|p| {
-            p.split(' ')
-                .filter(|v| *v != "login" && *v != "select_account")
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .filter(|p| !p.is_empty());
-    back.max_age = None;
+        .as_deref()
+        .is_some_and(|p| p.split(' ').any(|v| v == "login" || v == "select_account"));
+    back.latchkey_login_after =
+        (wants_login || back.max_age.is_some()).then(|| asked_at.unix_timestamp().to_string());
     let query = serde_urlencoded::to_string(&back).unwrap_or_default();
     let return_to = format!("/authorize?{query}");
     let mut login = url::form_urlencoded::Serializer::new(String::new());
