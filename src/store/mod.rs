@@ -69,9 +69,24 @@ impl StoreError {
             {
                 StoreError::Unavailable(info.message().to_owned())
             }
+            // The disk under the database is full (SQLite's SQLITE_FULL,
+            // PostgreSQL's 53100 disk_full): nothing is written, and it can
+            // pass once an operator frees space, so it is an outage, not a
+            // bug: 503 with Retry-After, and an error line for the operator.
+            Error::DatabaseError(_, ref info) if is_disk_full(info.message()) => {
+                tracing::error!(error = %info.message(), "database storage is full: writes fail until space is freed");
+                StoreError::Unavailable(info.message().to_owned())
+            }
             other => StoreError::Query(other),
         }
     }
+}
+
+fn is_disk_full(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("database or disk is full")
+        || m.contains("no space left on device")
+        || m.contains("could not extend file")
 }
 
 /// Builds connections for the pool from a [`DatabaseUrl`].

@@ -5,6 +5,8 @@
 //! a crash, and every client can go on with the last token it received
 //! (a rotation it never heard of is replayed inside the grace window and
 //! answers with the same successor). SQLite and PostgreSQL.
+//!
+//! And SQLite on a full disk (a small tmpfs; needs root, as CI has).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +25,149 @@ const CALLBACK: &str = "https://rp.example/cb";
 const PASSWORD: &str = "correct horse battery";
 
 dual_backend!(sigkill_mid_load_loses_no_grant_and_leaves_no_family_half_rotated);
+
+/// A tmpfs of `size` mounted for one test, unmounted when dropped. Needs
+/// root (CI runs as root); elsewhere `None`.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Fills the file system under `dir` until a write fails.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).expect("filler");
+    let chunk = vec![0u8; 16 * 1024];
+    while f.write_all(&chunk).and_then(|()| f.flush()).is_ok() {}
+    // The last partial chunk too.
+    while f.write_all(&[0u8; 512]).is_ok() {}
+    let _ = f.sync_all();
+    path
+}
+
+/// SQLite on a full disk: writes answer 503 with Retry-After (never a 500
+/// or a panic), reads still answer, writes work again once space is freed,
+/// and the database file is intact.
+#[actix_web::test]
+async fn sqlite_on_a_full_disk_answers_503_and_recovers() {
+    let Some(disk) = Tmpfs::mount("8m") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI runs as root: the full-disk test must run"
+        );
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let url = format!("sqlite://{}", disk.path().join("latchkey.db").display());
+    let app = crate::common::TestApp::spawn_on(&url, |_| {}).await;
+    crate::common::fixtures::user(&app, "alice");
+    let rp = crate::common::fixtures::client("Full disk RP")
+        .redirect(CALLBACK)
+        .scopes("openid offline_access")
+        .grants(&["authorization_code", "refresh_token"])
+        .first_party(true)
+        .create(&app);
+    let browser = crate::common::fixtures::signed_in(&app, "alice").await;
+    let (_, tokens) = common::code_flow(
+        &app,
+        &browser,
+        (&rp.id, rp.secret()),
+        CALLBACK,
+        "openid offline_access",
+    )
+    .await;
+    let token = tokens.expect("tokens")["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+    let rp = Rp {
+        id: rp.id.clone(),
+        secret: rp.secret().to_owned(),
+    };
+
+    // Empty the WAL (so the next write must grow a file), then fill the disk.
+    {
+        let mut c = common::conn(&app.db);
+        diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut *c)
+            .expect("checkpoint");
+    }
+    let filler = fill(disk.path());
+
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth(&rp.id, Some(&rp.secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token.as_str()),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "5");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let r = common::login_at(&app.new_browser(), &app.base, "alice", PASSWORD).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "sign-in writes a session"
+    );
+    assert!(r.headers().contains_key("retry-after"));
+    let r = app.http.get(app.url("/jwks")).send().await.expect("jwks");
+    assert_eq!(r.status(), StatusCode::OK, "reads still answer");
+
+    // Space again: the same refresh token works (nothing was half written).
+    std::fs::remove_file(&filler).expect("free space");
+    let http = common::client();
+    match refresh(&http, &app.base, &rp, &token).await {
+        Outcome::Ok(_) => {}
+        Outcome::Gone => panic!("no answer"),
+        Outcome::Refused(s, b) => panic!("after freeing space: {s} {b}"),
+    }
+    let r = common::login_at(&app.new_browser(), &app.base, "alice", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    #[derive(diesel::QueryableByName)]
+    struct Check {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    let mut c = common::conn(&app.db);
+    let check = diesel::sql_query("PRAGMA integrity_check")
+        .get_result::<Check>(&mut *c)
+        .expect("integrity check");
+    assert_eq!(check.integrity_check, "ok");
+    drop(c);
+    drop(app);
+}
 
 #[derive(Clone)]
 struct Rp {

@@ -190,7 +190,7 @@ pub(crate) fn in_tx<T>(
     match conn.transaction(f) {
         Ok(result) => result,
         Err(TxError::OAuth(e)) => Err(e),
-        Err(TxError::Db(e)) => Err(db_error(e)),
+        Err(TxError::Db(e)) => Err(OAuthError::from(crate::store::StoreError::from(e))),
     }
 }
 
