@@ -168,7 +168,8 @@ impl Config {
             return Err(invalid("keys.reload_interval_secs", "must be positive"));
         }
         // Every verifier must have seen a key before it signs anything.
-        if k.prepublication_delay_secs < k.jwks_max_age_secs + k.reload_interval_secs {
+        if k.prepublication_delay_secs < k.jwks_max_age_secs.saturating_add(k.reload_interval_secs)
+        {
             return Err(invalid(
                 "keys.prepublication_delay_secs",
                 "must be at least keys.jwks_max_age_secs + keys.reload_interval_secs, \
@@ -412,6 +413,16 @@ mod tests {
             Config::from_toml_str("issuer = ["),
             Err(ConfigError::Load(_))
         ));
+    }
+
+    #[test]
+    fn huge_key_intervals_are_refused_not_overflowed() {
+        // Beyond what TOML can hold (i64::MAX), but not beyond the other
+        // layers: this sum used to overflow and panic in debug builds.
+        let mut c = Config::default();
+        c.keys.jwks_max_age_secs = u64::MAX;
+        c.keys.reload_interval_secs = 60;
+        assert!(c.validate().is_err());
     }
 
     #[test]
