@@ -57,6 +57,20 @@ impl Config {
                 .split("__"),
         );
         figment = figment.merge(Serialized::defaults(overrides.as_layer()));
+        Self::extract(figment)
+    }
+
+    /// Defaults < the TOML `text`, validated: the file layer of [`load`]
+    /// alone, without the environment or flags (for tests and fuzzing).
+    ///
+    /// [`load`]: Config::load
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Self::extract(
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)),
+        )
+    }
+
+    fn extract(figment: Figment) -> Result<Config, ConfigError> {
         let config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Load(Box::new(e)))?;
@@ -163,7 +177,8 @@ impl Config {
             return Err(invalid("keys.reload_interval_secs", "must be positive"));
         }
         // Every verifier must have seen a key before it signs anything.
-        if k.prepublication_delay_secs < k.jwks_max_age_secs + k.reload_interval_secs {
+        if k.prepublication_delay_secs < k.jwks_max_age_secs.saturating_add(k.reload_interval_secs)
+        {
             return Err(invalid(
                 "keys.prepublication_delay_secs",
                 "must be at least keys.jwks_max_age_secs + keys.reload_interval_secs, \
@@ -419,6 +434,29 @@ mod tests {
         c.tokens.refresh_token_ttl_secs = MAX_DURATION_SECS;
         c.tokens.refresh_absolute_ttl_secs = MAX_DURATION_SECS;
         assert!(c.validate().is_ok(), "ten years is the limit, inclusive");
+    }
+
+    #[test]
+    fn from_toml_str_merges_over_defaults_and_validates() {
+        let c = Config::from_toml_str("issuer = \"https://id.example.com/\"\n").unwrap();
+        assert_eq!(c.issuer, "https://id.example.com");
+        assert_eq!(c.server.bind, "127.0.0.1:8080", "defaults fill the rest");
+        let e = Config::from_toml_str("[database]\npool_max_size = 0\n").unwrap_err();
+        assert!(e.to_string().starts_with("database.pool_max_size"), "{e}");
+        assert!(matches!(
+            Config::from_toml_str("issuer = ["),
+            Err(ConfigError::Load(_))
+        ));
+    }
+
+    #[test]
+    fn huge_key_intervals_are_refused_not_overflowed() {
+        // Beyond what TOML can hold (i64::MAX), but not beyond the other
+        // layers: this sum used to overflow and panic in debug builds.
+        let mut c = Config::default();
+        c.keys.jwks_max_age_secs = u64::MAX;
+        c.keys.reload_interval_secs = 60;
+        assert!(c.validate().is_err());
     }
 
     #[test]
