@@ -473,6 +473,7 @@ impl TestApp {
                 &latchkey::service::scopes::ScopeInput {
                     description: format!("Use {name}"),
                     groups: Vec::new(),
+                    machine_grantable: None,
                 },
                 &latchkey::domain::audit::Actor::system(),
                 self.clock_now(),
