@@ -183,7 +183,10 @@ pub fn run_scope(config: &Config, cmd: &ScopeCommand) -> CliResult {
                     ]
                 })
                 .collect();
-            output::table(&["SCOPE", "KIND", "GROUPS", "MACHINE", "DESCRIPTION"], &rows)
+            output::table(
+                &["SCOPE", "KIND", "GROUPS", "MACHINE", "DESCRIPTION"],
+                &rows,
+            )
         }
         ScopeCommand::Delete { name } => {
             scopes::delete(&mut conn, name, &actor, now)?;

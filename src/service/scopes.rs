@@ -88,15 +88,15 @@ pub fn registry(conn: &mut DbConn) -> ServiceResult<ScopeRegistry> {
         .into_iter()
         .map(|(scope, _)| scope)
         .collect();
-    Ok(ScopeRegistry::new(repo::scopes::list(conn)?.into_iter().map(
-        |r| {
+    Ok(ScopeRegistry::new(
+        repo::scopes::list(conn)?.into_iter().map(|r| {
             let flags = CustomScopeFlags {
                 machine_grantable: r.machine_grantable,
                 group_restricted: restricted.contains(&r.name),
             };
             (r.name, flags)
-        },
-    )))
+        }),
+    ))
 }
 
 /// The custom scopes, by name, with their consent-page text: one query.

@@ -69,15 +69,12 @@ impl ScopeCache {
             Ok(r) => return Ok(r),
             Err(g) => g,
         };
-        let registry = db
-            .run(scopes::registry)
-            .await
-            .map_err(|e| match e {
-                ServiceError::Unavailable(_) => {
-                    OAuthError::temporarily_unavailable("storage unavailable")
-                }
-                other => super::db_error(other),
-            })?;
+        let registry = db.run(scopes::registry).await.map_err(|e| match e {
+            ServiceError::Unavailable(_) => {
+                OAuthError::temporarily_unavailable("storage unavailable")
+            }
+            other => super::db_error(other),
+        })?;
         let registry = Arc::new(registry);
         self.store(generation, registry.clone());
         Ok(registry)
