@@ -28,10 +28,10 @@ dual_backend!(
 /// Defines a custom scope through the service, as an admin would.
 fn define(app: &TestApp, name: &str, group: Option<&str>, machine: bool) {
     let mut c = common::conn(&app.db);
-    if let Some(g) = group {
-        if groups::find(&mut c, g).is_err() {
-            groups::create(&mut c, g, &Actor::system(), app.clock_now()).unwrap();
-        }
+    if let Some(g) = group
+        && groups::find(&mut c, g).is_err()
+    {
+        groups::create(&mut c, g, &Actor::system(), app.clock_now()).unwrap();
     }
     scopes::create(
         &mut c,
