@@ -312,6 +312,7 @@ fn setup_client(db: &Db) -> Client {
         &latchkey::service::scopes::ScopeInput {
             description: "Read your notes".into(),
             groups: Vec::new(),
+            machine_grantable: Some(true),
         },
         &latchkey::domain::audit::Actor::system(),
         time::OffsetDateTime::now_utc(),

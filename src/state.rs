@@ -14,7 +14,7 @@ use crate::keys::KeyStore;
 use crate::service::login::ThrottlePolicy;
 use crate::service::password::PasswordGate;
 use crate::service::sessions::SessionPolicy;
-use crate::service::token::ClientCache;
+use crate::service::token::{ClientCache, ScopeCache};
 use crate::store::Db;
 
 /// Cookie attributes, decided once from the issuer (`http::cookies` turns
@@ -41,6 +41,8 @@ pub struct AppState {
     pub discovery: Bytes,
     /// Recently used client registrations (token endpoint).
     pub clients: ClientCache,
+    /// The scope registry as `client_credentials` reads it (token endpoint).
+    pub scopes: ScopeCache,
     /// Bounds concurrent password hashing (one per core).
     pub password_gate: PasswordGate,
     /// `server.trusted_proxies`, parsed.
@@ -69,6 +71,7 @@ impl AppState {
                 Bytes::from(crate::oidc::discovery::document(&config.issuer, &algs))
             },
             clients: ClientCache::new(Duration::from_secs(5)),
+            scopes: ScopeCache::new(Duration::from_secs(5)),
             password_gate: PasswordGate::per_core(),
             trusted_proxies: config
                 .server

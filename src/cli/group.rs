@@ -41,7 +41,8 @@ pub enum GroupCommand {
 pub enum ScopeCommand {
     /// Define a custom scope, e.g. read:issues.
     Add(ScopeArgs),
-    /// Change a custom scope's description and groups (replaces both).
+    /// Change a custom scope's description and groups (replaces both) and,
+    /// with --machine or --no-machine, whether machine clients may hold it.
     Update(ScopeArgs),
     /// List built-in and custom scopes.
     List {
@@ -63,6 +64,15 @@ pub struct ScopeArgs {
     /// Without --group, any user may.
     #[arg(long = "group", value_name = "GROUP")]
     groups: Vec<String>,
+    /// Clients acting for themselves (client_credentials) may hold it
+    /// (never a group-restricted one, for self-registered clients). Off
+    /// for a new scope unless given.
+    #[arg(long, conflicts_with = "no_machine")]
+    machine: bool,
+    /// Machine clients may not hold it (update keeps the flag without
+    /// --machine or --no-machine).
+    #[arg(long)]
+    no_machine: bool,
     #[arg(long)]
     json: bool,
 }
@@ -122,8 +132,9 @@ fn print_scope(s: &ScopeView, json: bool) -> CliResult {
     } else {
         s.groups.join(", ")
     };
+    let machine = if s.machine_grantable { "yes" } else { "no" };
     output::line(&format!(
-        "{}: {} (granted to: {groups})",
+        "{}: {} (granted to: {groups}; machine clients: {machine})",
         s.name, s.description
     ))
 }
@@ -136,6 +147,11 @@ pub fn run_scope(config: &Config, cmd: &ScopeCommand) -> CliResult {
     let input = |a: &ScopeArgs| ScopeInput {
         description: a.description.clone(),
         groups: a.groups.clone(),
+        machine_grantable: match (a.machine, a.no_machine) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
     };
     match cmd {
         ScopeCommand::Add(a) => {
@@ -162,11 +178,15 @@ pub fn run_scope(config: &Config, cmd: &ScopeCommand) -> CliResult {
                         } else {
                             s.groups.join(",")
                         },
+                        if s.machine_grantable { "yes" } else { "no" }.to_owned(),
                         s.description.clone(),
                     ]
                 })
                 .collect();
-            output::table(&["SCOPE", "KIND", "GROUPS", "DESCRIPTION"], &rows)
+            output::table(
+                &["SCOPE", "KIND", "GROUPS", "MACHINE", "DESCRIPTION"],
+                &rows,
+            )
         }
         ScopeCommand::Delete { name } => {
             scopes::delete(&mut conn, name, &actor, now)?;

@@ -134,6 +134,73 @@ impl fmt::Display for ScopeSet {
     }
 }
 
+/// What the machine-client rule needs to know about one custom scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CustomScopeFlags {
+    /// An admin marked it grantable to clients acting for themselves.
+    pub machine_grantable: bool,
+    /// Only members of some groups may be granted it.
+    pub group_restricted: bool,
+}
+
+/// The custom scopes as the `client_credentials` rule sees them, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeRegistry {
+    custom: std::collections::HashMap<String, CustomScopeFlags>,
+}
+
+impl ScopeRegistry {
+    pub fn new(custom: impl IntoIterator<Item = (String, CustomScopeFlags)>) -> Self {
+        Self {
+            custom: custom.into_iter().collect(),
+        }
+    }
+
+    /// Whether a client acting for itself (`client_credentials`) may hold
+    /// `name`:
+    /// - the user scopes (`openid`, `profile`, …): never, there is no user;
+    /// - other built-ins (`latchkey:admin`): only admin-created clients
+    ///   (as before; registration never grants it anyway);
+    /// - a custom scope: only if an admin marked it machine-grantable, and
+    ///   never a group-restricted one for a dynamically registered client;
+    /// - an undefined (deleted) scope: never.
+    pub fn machine_may_hold(&self, name: &str, dynamically_registered: bool) -> bool {
+        if STANDARD_SCOPES.contains(&name) {
+            return false;
+        }
+        if builtin_description(name).is_some() {
+            return !dynamically_registered;
+        }
+        match self.custom.get(name) {
+            None => false,
+            Some(f) => f.machine_grantable && !(dynamically_registered && f.group_restricted),
+        }
+    }
+
+    /// The first non-user scope of `set` a client acting for itself may
+    /// not hold.
+    pub fn first_refused<'a>(
+        &self,
+        set: &'a ScopeSet,
+        dynamically_registered: bool,
+    ) -> Option<&'a str> {
+        set.iter().find(|s| {
+            !STANDARD_SCOPES.contains(s) && !self.machine_may_hold(s, dynamically_registered)
+        })
+    }
+
+    /// The part of `set` a client acting for itself may hold.
+    pub fn machine_subset(&self, set: &ScopeSet, dynamically_registered: bool) -> ScopeSet {
+        ScopeSet(
+            set.0
+                .iter()
+                .filter(|s| self.machine_may_hold(s.as_str(), dynamically_registered))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +222,51 @@ mod tests {
         let b = ScopeSet::parse("openid email profile").unwrap();
         assert!(a.is_subset(&b));
         assert_eq!(b.intersection(&a), a);
+    }
+
+    fn registry() -> ScopeRegistry {
+        let f = |machine_grantable, group_restricted| CustomScopeFlags {
+            machine_grantable,
+            group_restricted,
+        };
+        ScopeRegistry::new([
+            ("open:machine".to_owned(), f(true, false)),
+            ("open:users".to_owned(), f(false, false)),
+            ("billing:admin".to_owned(), f(false, true)),
+            ("billing:bot".to_owned(), f(true, true)),
+        ])
+    }
+
+    #[test]
+    fn machine_rule_for_admin_created_clients() {
+        let r = registry();
+        assert!(r.machine_may_hold("open:machine", false));
+        assert!(!r.machine_may_hold("open:users", false));
+        assert!(!r.machine_may_hold("billing:admin", false));
+        // An admin may mark a group-restricted scope for their own clients.
+        assert!(r.machine_may_hold("billing:bot", false));
+        assert!(r.machine_may_hold(ADMIN_SCOPE, false));
+        assert!(!r.machine_may_hold("openid", false));
+        assert!(!r.machine_may_hold("deleted:scope", false));
+    }
+
+    #[test]
+    fn machine_rule_for_registered_clients() {
+        let r = registry();
+        assert!(r.machine_may_hold("open:machine", true));
+        assert!(!r.machine_may_hold("open:users", true));
+        assert!(!r.machine_may_hold("billing:admin", true));
+        assert!(!r.machine_may_hold("billing:bot", true));
+        assert!(!r.machine_may_hold(ADMIN_SCOPE, true));
+    }
+
+    #[test]
+    fn machine_subset_and_refusal() {
+        let r = registry();
+        let set = ScopeSet::parse("openid open:machine billing:admin").unwrap();
+        assert_eq!(r.machine_subset(&set, true).to_string(), "open:machine");
+        assert_eq!(r.first_refused(&set, true), Some("billing:admin"));
+        let fine = ScopeSet::parse("openid profile open:machine").unwrap();
+        assert_eq!(r.first_refused(&fine, true), None);
     }
 }

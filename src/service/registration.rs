@@ -5,7 +5,8 @@
 //! on every use (RFC 7592 section 3 lets the server issue a new one; it
 //! must be in every response, and only its hash is kept). Dynamically
 //! registered clients are never first-party and never get
-//! `latchkey:admin`.
+//! `latchkey:admin`; with `client_credentials` they may only hold custom
+//! scopes an admin marked machine-grantable and no group restricts.
 
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
@@ -311,6 +312,27 @@ fn settings_from(
     Ok((settings, named))
 }
 
+/// A registration asking for `client_credentials` may only hold scopes
+/// a dynamically registered client acting for itself may hold (custom
+/// scopes an admin marked machine-grantable and not group-restricted);
+/// anything else is `invalid_client_metadata`, not a silent narrowing.
+fn check_machine_scopes(
+    conn: &mut DbConn,
+    settings: &ClientSettings,
+) -> Result<(), RegistrationError> {
+    if !settings.grant_types.contains(&GrantType::ClientCredentials) {
+        return Ok(());
+    }
+    let registry = super::scopes::registry(conn)?;
+    match registry.first_refused(&settings.allowed_scopes, true) {
+        None => Ok(()),
+        Some(s) => Err(RegistrationError::InvalidClientMetadata(format!(
+            "scope: {s} is not grantable to a client acting for itself \
+             (client_credentials); register without that grant or without that scope"
+        ))),
+    }
+}
+
 /// Whether the client chose its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Named {
@@ -447,6 +469,7 @@ pub fn register(
         }
         super::scopes::check_known(conn, &settings.allowed_scopes)
             .map_err(|e| RegistrationError::InvalidClientMetadata(e.to_string()))?;
+        check_machine_scopes(conn, &settings)?;
         let client_id = ClientId::generate();
         let settings = with_unique_name(conn, settings, named, client_id.as_str(), None)?;
         let reg_token = OpaqueSecret::generate().map_err(ServiceError::from)?;
@@ -558,6 +581,7 @@ pub fn update(
         }
         super::scopes::check_known(conn, &settings.allowed_scopes)
             .map_err(|e| RegistrationError::InvalidClientMetadata(e.to_string()))?;
+        check_machine_scopes(conn, &settings)?;
         let settings = with_unique_name(conn, settings, named, client_id, Some(client_id))?;
         let kind = settings.kind;
         let client = clients::replace(conn, client, settings, None, None, now)?;

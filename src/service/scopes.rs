@@ -4,6 +4,11 @@
 //! it is unrestricted or one of their groups permits it, and
 //! `latchkey:admin` only if they are an admin: an app never gets more
 //! than its user has.
+//!
+//! A client acting for itself (`client_credentials`) holds a custom scope
+//! only if an admin marked it machine-grantable, and a dynamically
+//! registered client never holds a group-restricted one (the rule is
+//! `domain::scope::ScopeRegistry`; [`registry`] loads it).
 
 use diesel::Connection;
 use serde::Serialize;
@@ -14,7 +19,8 @@ use crate::clock::to_db;
 use crate::domain::Invalid;
 use crate::domain::audit::Actor;
 use crate::domain::scope::{
-    ADMIN_SCOPE, BUILTIN_SCOPES, DESCRIPTION_MAX, Scope, ScopeSet, builtin_description,
+    ADMIN_SCOPE, BUILTIN_SCOPES, CustomScopeFlags, DESCRIPTION_MAX, STANDARD_SCOPES, Scope,
+    ScopeRegistry, ScopeSet, builtin_description,
 };
 use crate::domain::text;
 use crate::store::audit;
@@ -28,6 +34,10 @@ pub struct ScopeView {
     /// Groups whose members may be granted it; empty: any user.
     pub groups: Vec<String>,
     pub builtin: bool,
+    /// Whether a client acting for itself (`client_credentials`) may hold
+    /// it. Built-ins: `latchkey:admin` (admin-created clients only) yes,
+    /// the user scopes no.
+    pub machine_grantable: bool,
 }
 
 /// Every scope: built-ins first, then custom ones by name.
@@ -47,6 +57,7 @@ pub fn list(conn: &mut DbConn) -> ServiceResult<Vec<ScopeView>> {
             description: (*description).to_owned(),
             groups: Vec::new(),
             builtin: true,
+            machine_grantable: !STANDARD_SCOPES.contains(name),
         })
         .collect();
     for row in repo::scopes::list(conn)? {
@@ -55,6 +66,7 @@ pub fn list(conn: &mut DbConn) -> ServiceResult<Vec<ScopeView>> {
             name: row.name,
             description: row.description,
             builtin: false,
+            machine_grantable: row.machine_grantable,
         });
     }
     Ok(out)
@@ -68,6 +80,23 @@ pub fn show(conn: &mut DbConn, name: &str) -> ServiceResult<ScopeView> {
             what: "scope",
             id: name.to_owned(),
         })
+}
+
+/// The registry the `client_credentials` rule reads: two queries.
+pub fn registry(conn: &mut DbConn) -> ServiceResult<ScopeRegistry> {
+    let restricted: std::collections::HashSet<String> = repo::scopes::group_names(conn)?
+        .into_iter()
+        .map(|(scope, _)| scope)
+        .collect();
+    Ok(ScopeRegistry::new(
+        repo::scopes::list(conn)?.into_iter().map(|r| {
+            let flags = CustomScopeFlags {
+                machine_grantable: r.machine_grantable,
+                group_restricted: restricted.contains(&r.name),
+            };
+            (r.name, flags)
+        }),
+    ))
 }
 
 /// The custom scopes, by name, with their consent-page text: one query.
@@ -162,6 +191,9 @@ pub struct ScopeInput {
     pub description: String,
     /// Group names; empty: any user may be granted it.
     pub groups: Vec<String>,
+    /// Whether a client acting for itself may hold it; `None`: off for a
+    /// new scope, unchanged on update.
+    pub machine_grantable: Option<bool>,
 }
 
 fn group_ids(conn: &mut DbConn, names: &[String]) -> ServiceResult<Vec<String>> {
@@ -197,7 +229,11 @@ pub fn create(
     let description = text::bounded("description", &input.description, DESCRIPTION_MAX)?;
     conn.transaction(|conn| {
         // Claim first (see store): the audit row is the first statement.
-        audit::record(conn, actor, "scope.create", &name, None, now)?;
+        let detail = format!(
+            "machine_grantable={}",
+            input.machine_grantable.unwrap_or(false)
+        );
+        audit::record(conn, actor, "scope.create", &name, Some(detail), now)?;
         if repo::scopes::get(conn, &name)?.is_some() {
             return Err(ServiceError::Conflict(format!(
                 "scope {name:?} already exists"
@@ -211,6 +247,7 @@ pub fn create(
                 description,
                 created_at: to_db(now),
                 updated_at: to_db(now),
+                machine_grantable: input.machine_grantable.unwrap_or(false),
             },
         )?;
         repo::scopes::set_groups(conn, &name, &ids)?;
@@ -228,7 +265,12 @@ pub fn update(
     let name = custom_name(name)?;
     let description = text::bounded("description", &input.description, DESCRIPTION_MAX)?;
     conn.transaction(|conn| {
-        if repo::scopes::set_description(conn, &name, &description, to_db(now))? == 0 {
+        // Claim first: the update is the first statement.
+        let changed = match input.machine_grantable {
+            Some(m) => repo::scopes::set_fields(conn, &name, &description, m, to_db(now))?,
+            None => repo::scopes::set_description(conn, &name, &description, to_db(now))?,
+        };
+        if changed == 0 {
             return Err(ServiceError::NotFound {
                 what: "scope",
                 id: name.clone(),
@@ -236,7 +278,10 @@ pub fn update(
         }
         let ids = group_ids(conn, &input.groups)?;
         repo::scopes::set_groups(conn, &name, &ids)?;
-        audit::record(conn, actor, "scope.update", &name, None, now)?;
+        let detail = input
+            .machine_grantable
+            .map(|m| format!("machine_grantable={m}"));
+        audit::record(conn, actor, "scope.update", &name, detail, now)?;
         show(conn, &name)
     })
 }

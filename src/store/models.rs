@@ -197,6 +197,8 @@ pub struct ScopeRow {
     pub description: String,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
+    /// Whether a client acting for itself may hold it.
+    pub machine_grantable: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]

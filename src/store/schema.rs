@@ -165,6 +165,7 @@ diesel::table! {
         description -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        machine_grantable -> Bool,
     }
 }
 

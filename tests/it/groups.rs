@@ -44,6 +44,7 @@ fn restricted(app: &TestApp, scope: &str, group: &str) {
         &ScopeInput {
             description: format!("{scope} (for {group})"),
             groups: vec![group.into()],
+            machine_grantable: None,
         },
         &actor,
         app.clock_now(),
@@ -73,6 +74,7 @@ async fn scope_registry_refuses_bad_changes(db: TestDb) {
     let input = |d: &str, g: &[&str]| ScopeInput {
         description: d.into(),
         groups: g.iter().map(|s| (*s).to_owned()).collect(),
+        machine_grantable: None,
     };
 
     // A client may only be given scopes that exist.
@@ -352,6 +354,7 @@ async fn deleting_a_group_never_widens_a_scope(db: TestDb) {
         &ScopeInput {
             description: "Read payroll".into(),
             groups: vec!["finance".into(), "auditors".into()],
+            machine_grantable: None,
         },
         &actor,
         app.clock_now(),

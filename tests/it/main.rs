@@ -23,6 +23,7 @@ mod hardening;
 mod http_login;
 mod interop;
 mod keys;
+mod machine_scopes;
 mod oidc;
 mod refresh;
 mod snapshots;

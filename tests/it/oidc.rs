@@ -42,7 +42,7 @@ dual_backend!(
 );
 
 fn setup(app: &TestApp, public: bool) -> Rp {
-    app.define_scopes(&["read:notes"]);
+    app.define_machine_scopes(&["read:notes"]);
     fixtures::alice(app);
     let grants: &[&str] = if public {
         &["authorization_code", "refresh_token"]
@@ -859,7 +859,7 @@ async fn cors_only_for_configured_origins(db: TestDb) {
 
 /// A confidential client with registered audiences (and maybe an ID token alg).
 fn api_client(app: &TestApp, id_token_alg: Option<&str>) -> Rp {
-    app.define_scopes(&["read:notes"]);
+    app.define_machine_scopes(&["read:notes"]);
     fixtures::client("Notes")
         .redirect(RP_CALLBACK)
         .scopes("openid email offline_access read:notes")

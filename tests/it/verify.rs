@@ -37,7 +37,7 @@ dual_backend!(
 );
 
 fn api_client(app: &TestApp, scopes: &str) -> RegisteredClient {
-    app.define_scopes(&scopes.split(' ').collect::<Vec<_>>());
+    app.define_machine_scopes(&scopes.split(' ').collect::<Vec<_>>());
     fixtures::client(&format!("Notes CLI {scopes}"))
         .scopes(scopes)
         .grants(&["client_credentials"])

@@ -145,6 +145,9 @@ pub struct NewScope {
     description: String,
     #[serde(default)]
     groups: Vec<String>,
+    /// Grantable to clients acting for themselves; off if absent.
+    #[serde(default)]
+    machine_grantable: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -153,6 +156,9 @@ pub struct ScopeBody {
     description: String,
     #[serde(default)]
     groups: Vec<String>,
+    /// Absent: unchanged.
+    #[serde(default)]
+    machine_grantable: Option<bool>,
 }
 
 pub async fn create_scope(req: HttpRequest, state: Data, body: web::Json<NewScope>) -> Answer {
@@ -161,10 +167,12 @@ pub async fn create_scope(req: HttpRequest, state: Data, body: web::Json<NewScop
         let input = ScopeInput {
             description: b.description,
             groups: b.groups,
+            machine_grantable: b.machine_grantable,
         };
         Ok(scopes::create(conn, &b.name, &input, actor, now)?)
     })
     .await?;
+    state.scopes.forget();
     Ok(json(StatusCode::CREATED, &view))
 }
 
@@ -180,10 +188,13 @@ pub async fn update_scope(
         let input = ScopeInput {
             description: b.description,
             groups: b.groups,
+            machine_grantable: b.machine_grantable,
         };
         Ok(scopes::update(conn, &name, &input, actor, now)?)
     })
-    .await?;
+    .await;
+    state.scopes.forget();
+    let view = view?;
     Ok(json(StatusCode::OK, &view))
 }
 
@@ -193,6 +204,7 @@ pub async fn delete_scope(req: HttpRequest, state: Data, name: web::Path<String>
         Ok(scopes::delete(conn, &name, actor, now)?)
     })
     .await?;
+    state.scopes.forget();
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -104,7 +104,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "put",
         "/scopes/{name}",
-        "Change a custom scope's description and groups",
+        "Change a custom scope's description, groups and machine_grantable flag",
         Some("ScopeBody"),
         200,
         Some("Scope"),
@@ -285,7 +285,8 @@ fn schemas() -> Value {
         "locale": {"type": ["string", "null"]}, "is_admin": b, "disabled": b, "has_password": b,
         "created_at": t, "updated_at": t, "groups": string_list()}});
     let scope = json!({"type": "object", "properties": {
-        "name": s, "description": s, "groups": string_list(), "builtin": b}});
+        "name": s, "description": s, "groups": string_list(), "builtin": b,
+        "machine_grantable": b}});
     let group = json!({"type": "object", "properties": {"name": s, "members": i, "created_at": t}});
     let key = json!({"type": "object", "properties": {
         "kid": s, "alg": {"enum": ["RS256", "PS256", "ES256", "EdDSA"]},
@@ -313,9 +314,9 @@ fn schemas() -> Value {
         "Scope": scope,
         "ScopeList": {"type": "array", "items": {"$ref": "#/components/schemas/Scope"}},
         "NewScope": {"type": "object", "required": ["name", "description"], "additionalProperties": false,
-            "properties": {"name": s, "description": s, "groups": string_list()}},
+            "properties": {"name": s, "description": s, "groups": string_list(), "machine_grantable": b}},
         "ScopeBody": {"type": "object", "required": ["description"], "additionalProperties": false,
-            "properties": {"description": s, "groups": string_list()}},
+            "properties": {"description": s, "groups": string_list(), "machine_grantable": b}},
         "User": user,
         "UserPage": {"type": "object", "properties": {
             "users": {"type": "array", "items": {"$ref": "#/components/schemas/User"}},

@@ -52,5 +52,5 @@ async fn run(
     let presented =
         credentials::presented(req, tr.client_id.as_deref(), tr.client_secret.as_deref())?;
     let ctx = TokenContext::new(&state.config, &state.keys, state.clock.now());
-    token::token(&state.db, &state.clients, presented, tr, ctx).await
+    token::token(&state.db, &state.clients, &state.scopes, presented, tr, ctx).await
 }

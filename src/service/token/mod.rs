@@ -6,11 +6,13 @@ pub mod client_auth;
 pub mod client_credentials;
 pub mod mint;
 pub mod refresh_token;
+pub mod scope_cache;
 
 use serde::{Deserialize, Serialize};
 
 pub use client_auth::{ClientCache, PresentedClient, authenticate_client};
 pub use mint::TokenContext;
+pub use scope_cache::ScopeCache;
 
 use crate::domain::client::GrantType;
 use crate::oidc::OAuthError;
@@ -119,10 +121,12 @@ pub fn check_grant(client: &Client, req: &TokenRequest) -> Result<GrantType, OAu
 
 /// `POST /token` (RFC 6749 3.2): bounds, client authentication, the grant
 /// check (once), then the grant. `client_credentials` signs on the calling
-/// thread with no database work; the other grants run on the blocking pool.
+/// thread with no database work (the client and the scope registry come
+/// from their caches); the other grants run on the blocking pool.
 pub async fn token(
     db: &Db,
     clients: &ClientCache,
+    scopes: &ScopeCache,
     presented: PresentedClient,
     req: TokenRequest,
     ctx: TokenContext,
@@ -130,7 +134,10 @@ pub async fn token(
     req.check_bounds()?;
     let client = authenticate_client(db, clients, &presented).await?;
     match check_grant(&client, &req)? {
-        GrantType::ClientCredentials => client_credentials::issue(&client, &req, &ctx),
+        GrantType::ClientCredentials => {
+            let registry = scopes.get(db).await?;
+            client_credentials::issue(&client, &req, &ctx, &registry)
+        }
         grant => {
             db.run(move |conn| exchange(conn, grant, &client, &req, &ctx))
                 .await
@@ -150,7 +157,10 @@ pub fn exchange(
     match grant {
         GrantType::AuthorizationCode => authorization_code::exchange(conn, client, req, ctx),
         GrantType::RefreshToken => refresh_token::exchange(conn, client, req, ctx),
-        GrantType::ClientCredentials => client_credentials::issue(client, req, ctx),
+        GrantType::ClientCredentials => {
+            let registry = crate::service::scopes::registry(conn).map_err(db_error)?;
+            client_credentials::issue(client, req, ctx, &registry)
+        }
         GrantType::DeviceCode => Err(OAuthError::unsupported_grant_type(
             "the device authorization grant is not available yet",
         )),

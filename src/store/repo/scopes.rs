@@ -29,6 +29,22 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ScopeRow>> {
         .load(conn)
 }
 
+pub fn set_fields(
+    conn: &mut DbConn,
+    name: &str,
+    description: &str,
+    machine_grantable: bool,
+    now: PrimitiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(scopes::table.find(name))
+        .set((
+            scopes::description.eq(description),
+            scopes::machine_grantable.eq(machine_grantable),
+            scopes::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
 pub fn set_description(
     conn: &mut DbConn,
     name: &str,

@@ -459,6 +459,16 @@ impl TestApp {
     /// Defines custom scopes (any user may be granted them), unless they
     /// already are.
     pub fn define_scopes(&self, names: &[&str]) {
+        self.define_scopes_with(names, None)
+    }
+
+    /// [`TestApp::define_scopes`], marked grantable to clients acting for
+    /// themselves (`client_credentials`), as for admin-created API clients.
+    pub fn define_machine_scopes(&self, names: &[&str]) {
+        self.define_scopes_with(names, Some(true))
+    }
+
+    fn define_scopes_with(&self, names: &[&str], machine_grantable: Option<bool>) {
         let mut c = conn(&self.db);
         for name in names {
             if latchkey::store::repo::scopes::get(&mut c, name)
@@ -473,6 +483,7 @@ impl TestApp {
                 &latchkey::service::scopes::ScopeInput {
                     description: format!("Use {name}"),
                     groups: Vec::new(),
+                    machine_grantable,
                 },
                 &latchkey::domain::audit::Actor::system(),
                 self.clock_now(),

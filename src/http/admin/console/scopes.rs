@@ -5,7 +5,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use tera::Context;
 
-use super::{CsrfForm, Data, Done, Submit, admin, finish, read, render, words};
+use super::{CsrfForm, Data, Done, Submit, admin, checked, finish, read, render, words};
 use crate::http::form::Form;
 use crate::service::scopes::{self, ScopeInput};
 
@@ -39,6 +39,8 @@ pub struct ScopeForm {
     description: String,
     #[serde(default)]
     groups: String,
+    /// The "machine clients" checkbox: `on` when ticked.
+    machine: Option<String>,
 }
 
 impl ScopeForm {
@@ -46,6 +48,7 @@ impl ScopeForm {
         ScopeInput {
             description: self.description.clone(),
             groups: words(&self.groups),
+            machine_grantable: Some(checked(&self.machine)),
         }
     }
 }
@@ -54,11 +57,13 @@ pub async fn create_scope(req: HttpRequest, state: Data, form: Form<ScopeForm>) 
     let f = form.into_inner();
     let name = f.name.clone().unwrap_or_default();
     let input = f.input();
-    Submit::new(&req, &state, &f.csrf_token, "/admin/scopes")
+    let answer = Submit::new(&req, &state, &f.csrf_token, "/admin/scopes")
         .redirect("/admin/scopes", "created", move |conn, actor, now| {
             scopes::create(conn, &name, &input, actor, now)
         })
-        .await
+        .await;
+    state.scopes.forget();
+    answer
 }
 
 pub async fn update_scope(
@@ -70,11 +75,14 @@ pub async fn update_scope(
     let name = name.into_inner();
     let f = form.into_inner();
     let input = f.input();
-    Submit::new(&req, &state, &f.csrf_token, "/admin/scopes")
+    let answer = Submit::new(&req, &state, &f.csrf_token, "/admin/scopes")
         .redirect("/admin/scopes", "saved", move |conn, actor, now| {
             scopes::update(conn, &name, &input, actor, now)
         })
-        .await
+        .await;
+    // Machine clients lose (or gain) it at the next token, here at once.
+    state.scopes.forget();
+    answer
 }
 
 pub async fn delete_scope(
@@ -84,9 +92,11 @@ pub async fn delete_scope(
     form: Form<CsrfForm>,
 ) -> HttpResponse {
     let name = name.into_inner();
-    Submit::new(&req, &state, &form.csrf_token, "/admin/scopes")
+    let answer = Submit::new(&req, &state, &form.csrf_token, "/admin/scopes")
         .redirect("/admin/scopes", "deleted", move |conn, actor, now| {
             scopes::delete(conn, &name, actor, now)
         })
-        .await
+        .await;
+    state.scopes.forget();
+    answer
 }

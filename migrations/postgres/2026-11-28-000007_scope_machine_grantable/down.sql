@@ -1,0 +1,1 @@
+ALTER TABLE scopes DROP COLUMN machine_grantable;
