@@ -3,7 +3,8 @@
 //! routed, client/user/group/key/audit operations with their bad-input
 //! answers, locked pre-configured clients, and RFC 7591/7592.
 
-use crate::common::{self, TestApp, TestDb, fixtures};
+use crate::common::fixtures::{self, Caller};
+use crate::common::{self, TestApp, TestDb};
 use latchkey::config::DeclaredClient;
 use latchkey::http::admin::openapi::OPERATIONS;
 use latchkey::service::clients;
@@ -22,40 +23,12 @@ dual_backend!(
     an_admins_own_authorization_works_until_demoted,
 );
 
-struct Caller {
-    id: String,
-    secret: String,
-}
-
 fn cc_client(app: &TestApp, name: &str, scope: &str) -> Caller {
-    app.define_scopes(
-        &scope
-            .split(' ')
-            .filter(|s| s.contains(':') && *s != "latchkey:admin")
-            .collect::<Vec<_>>(),
-    );
-    let rp = fixtures::client(name)
-        .scopes(scope)
-        .grants(&["client_credentials"])
-        .create(app);
-    Caller {
-        id: rp.id.clone(),
-        secret: rp.secret().to_owned(),
-    }
+    fixtures::machine_client(app, name, scope)
 }
 
 async fn token_for(app: &TestApp, c: &Caller) -> String {
-    let r = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth(&c.id, Some(&c.secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    fixtures::machine_token(app, c).await
 }
 
 async fn admin_token(app: &TestApp) -> String {

@@ -4,6 +4,7 @@
 //! "unverified" mark for registered clients; no open redirector through
 //! registered clients; `id_token_alg` limited to `keys.algorithms`.
 
+use crate::common::fixtures::{self, Caller};
 use crate::common::{self, TestApp, TestDb};
 use latchkey::domain::client::ClientInput;
 use latchkey::service::clients;
@@ -23,36 +24,8 @@ dual_backend!(
     open_registration_is_rate_limited_per_network,
 );
 
-struct Caller {
-    id: String,
-    secret: String,
-}
-
 fn cc_client(app: &TestApp, name: &str, scope: &str) -> Caller {
-    app.define_scopes(
-        &scope
-            .split(' ')
-            .filter(|s| s.contains(':') && *s != "latchkey:admin")
-            .collect::<Vec<_>>(),
-    );
-    let mut c = common::conn(&app.db);
-    let issued = clients::create(
-        &mut c,
-        None,
-        &ClientInput {
-            name: name.into(),
-            scopes: vec![scope.into()],
-            grant_types: vec!["client_credentials".into()],
-            ..Default::default()
-        },
-        &latchkey::domain::alg::SigningAlg::ALL,
-        app.clock_now(),
-    )
-    .unwrap();
-    Caller {
-        id: issued.client.client_id,
-        secret: issued.client_secret.unwrap(),
-    }
+    fixtures::machine_client(app, name, scope)
 }
 
 async fn token_response(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {

@@ -58,7 +58,7 @@ async fn node_openid_client_signs_in_refreshes_and_introspects() {
         return;
     }
     let app = TestApp::spawn(TestDb::sqlite()).await;
-    app.define_scopes(&["read:notes"]);
+    app.define_machine_scopes(&["read:notes"]);
     let user = fixtures::alice(&app);
     let rp = fixtures::client("Node RP")
         .redirect(CALLBACK)

@@ -121,6 +121,9 @@ pub fn test_config(db_url: &str) -> Config {
     config.database.connect_timeout_secs = 2;
     config.database.pool_max_size = 4;
     config.server.workers = 1;
+    // Tests reload keys themselves (`TestApp::refresh_keys`); a background
+    // reload in the middle of a slow test would race their assertions.
+    config.keys.reload_interval_secs = 3000;
     config.server.shutdown_timeout_secs = 1;
     config
 }

@@ -11,10 +11,10 @@
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
+use super::ServiceError;
 use super::clients::{self, Client};
-use super::{ServiceError, ServiceResult};
 use crate::clock::to_db;
 use crate::domain::alg::SigningAlg;
 use crate::domain::audit::Actor;
@@ -25,62 +25,11 @@ use crate::domain::client::{
 use crate::domain::scope::ADMIN_SCOPE;
 use crate::domain::secret::{OpaqueSecret, ct_eq, hash_secret};
 use crate::store::audit;
-use crate::store::models::InitialAccessTokenRow;
 use crate::store::{DbConn, repo};
 
-/// An initial access token, shown once.
-#[derive(Serialize)]
-pub struct IssuedInitialToken {
-    pub initial_access_token: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-    pub max_uses: i32,
-}
+mod initial_access;
 
-/// Issues an initial access token for `/register`, valid `expires_in`
-/// seconds (at most 30 days) for `max_uses` registrations (1..=1000).
-pub fn issue_initial_access_token(
-    conn: &mut DbConn,
-    actor: &Actor,
-    expires_in: i64,
-    max_uses: i32,
-    now: OffsetDateTime,
-) -> ServiceResult<IssuedInitialToken> {
-    if !(60..=30 * 86_400).contains(&expires_in) {
-        return Err(
-            crate::domain::Invalid::new("expires_in", "between 60 seconds and 30 days").into(),
-        );
-    }
-    if !(1..=1000).contains(&max_uses) {
-        return Err(crate::domain::Invalid::new("max_uses", "between 1 and 1000").into());
-    }
-    let token = OpaqueSecret::generate()?;
-    let expires_at = now + Duration::seconds(expires_in);
-    repo::initial_access::insert(
-        conn,
-        &InitialAccessTokenRow {
-            token_hash: token.hash(),
-            created_by: actor.name.clone(),
-            created_at: to_db(now),
-            expires_at: to_db(expires_at),
-            max_uses,
-            uses: 0,
-        },
-    )?;
-    audit::record(
-        conn,
-        actor,
-        "registration.initial_token",
-        &format!("{max_uses} use(s)"),
-        Some(format!("expires_at={}", to_db(expires_at))),
-        now,
-    )?;
-    Ok(IssuedInitialToken {
-        initial_access_token: token.expose().to_owned(),
-        expires_at: crate::clock::from_db(to_db(expires_at)),
-        max_uses,
-    })
-}
+pub use initial_access::{IssuedInitialToken, issue_initial_access_token};
 
 /// Client metadata (RFC 7591 section 2) as sent. Unknown members are
 /// accepted and ignored, as section 2 asks.
@@ -413,8 +362,6 @@ fn auth_method(m: &ClientMetadata, kind: ClientKind) -> &'static str {
     }
 }
 
-/// RFC 7591 3: registers a client. `initial_token` is required unless
-/// the policy is `open`; each use counts against the token's allowance.
 /// Counts an open registration against the caller's network, as the
 /// transaction's first write; past the limit, refuses with the wait.
 fn claim_open_registration(
@@ -440,6 +387,8 @@ fn claim_open_registration(
     Ok(())
 }
 
+/// RFC 7591 3: registers a client. `initial_token` is required unless
+/// the policy is `open`; each use counts against the token's allowance.
 pub fn register(
     conn: &mut DbConn,
     metadata: &ClientMetadata,
