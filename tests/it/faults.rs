@@ -51,9 +51,19 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
+        let unmounted = std::process::Command::new("umount")
             .arg(self.dir.path())
-            .status();
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        // The server's pool may still hold the database open: detach the
+        // mount now, the kernel frees it when the last file closes.
+        if !unmounted {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
     }
 }
 
