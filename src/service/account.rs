@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use diesel::Connection;
 use serde::Serialize;
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
-use super::{ServiceError, ServiceResult, password};
+use super::password::{self, PasswordGate};
+use super::{ServiceError, ServiceResult};
 use crate::clock::{from_db, to_db};
 use crate::domain::Invalid;
 use crate::domain::audit::Actor;
@@ -16,7 +18,7 @@ use crate::domain::scope::ScopeSet;
 use crate::domain::user::{Profile, ProfileInput, check_new_password};
 use crate::store::audit;
 use crate::store::models::UserRow;
-use crate::store::{DbConn, repo};
+use crate::store::{Db, DbConn, repo};
 
 /// An app the user authorized.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -196,41 +198,56 @@ pub fn update_profile(
 /// other sessions and revokes every grant (so every refresh token): whoever
 /// else knew the old password, or stole a token with it, is out. The
 /// session that made the change stays signed in.
-pub fn change_password(
-    conn: &mut DbConn,
-    user: &UserRow,
-    current: &str,
-    new: &str,
-    current_hash: &str,
+///
+/// argon2 (checking the current password, hashing the new one) runs behind
+/// the [`PasswordGate`] holding no database connection, as sign-in does;
+/// then one transaction writes.
+pub async fn change_password(
+    db: &Db,
+    gate: &PasswordGate,
+    user: UserRow,
+    current: Zeroizing<String>,
+    new: Zeroizing<String>,
+    current_hash: String,
     now: OffsetDateTime,
 ) -> ServiceResult<()> {
-    let ok = user
-        .password_hash
-        .as_deref()
-        .is_some_and(|h| password::verify(current, h));
-    if !ok {
-        return Err(Invalid::new("current_password", "is not your current password").into());
-    }
-    check_new_password(new)?;
-    if new == current {
-        return Err(Invalid::new("new_password", "must differ from the current one").into());
-    }
-    let hash = password::hash(new).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    conn.transaction(|conn| {
-        repo::users::set_password_hash(conn, &user.id, &hash, to_db(now))?;
-        repo::sessions::delete_others(conn, &user.id, current_hash)?;
-        repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
-        audit::record(
-            conn,
-            &Actor {
-                name: format!("user:{}", user.username),
-                ip: None,
-            },
-            "account.change_password",
-            &user.username,
-            None,
-            now,
-        )
-    })?;
-    Ok(())
+    let stored = user.password_hash.clone();
+    // Reported only once the current password is known to be right.
+    let new_problem = check_new_password(&new).err().or_else(|| {
+        (*new == *current).then(|| Invalid::new("new_password", "must differ from the current one"))
+    });
+    let hash = gate
+        .run(move || {
+            if !stored.is_some_and(|h| password::verify(&current, &h)) {
+                return Err(
+                    Invalid::new("current_password", "is not your current password").into(),
+                );
+            }
+            if let Some(problem) = new_problem {
+                return Err(ServiceError::from(problem));
+            }
+            password::hash(&new).map_err(|e| ServiceError::Internal(e.to_string()))
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))??;
+    db.run(move |conn| {
+        conn.transaction(|conn| {
+            repo::users::set_password_hash(conn, &user.id, &hash, to_db(now))?;
+            repo::sessions::delete_others(conn, &user.id, &current_hash)?;
+            repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
+            audit::record(
+                conn,
+                &Actor {
+                    name: format!("user:{}", user.username),
+                    ip: None,
+                },
+                "account.change_password",
+                &user.username,
+                None,
+                now,
+            )
+        })
+        .map_err(ServiceError::from)
+    })
+    .await
 }

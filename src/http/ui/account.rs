@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use tera::Context;
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use crate::domain::audit::Actor;
 use crate::domain::user::ProfileInput;
@@ -161,8 +162,9 @@ fn back(done: &str) -> HttpResponse {
         .finish()
 }
 
-/// Runs a form action for the signed-in user: CSRF first, then `action`;
-/// invalid input re-renders the page with a 400 and the reason.
+/// Runs a form action for the signed-in user: CSRF first, then `action`
+/// on the blocking pool; invalid input re-renders the page with a 400 and
+/// the reason.
 async fn act<F>(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -179,14 +181,33 @@ where
         + Send
         + 'static,
 {
+    let db = state.db.clone();
+    act_with(req, state, csrf_token, done, move |s, now| async move {
+        db.run(move |conn| action(conn, &s, now)).await
+    })
+    .await
+}
+
+/// [`act`] for an action that is a service use case of its own (it runs
+/// its database work itself).
+async fn act_with<F, Fut>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    csrf_token: &str,
+    done: &str,
+    action: F,
+) -> Result<HttpResponse, AppError>
+where
+    F: FnOnce(ActiveSession, OffsetDateTime) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ServiceError>>,
+{
     let session = match signed_in(&req, &state).await {
         Ok(s) => s,
         Err(redirect) => return Ok(redirect),
     };
     csrf::verify(&req, &state, csrf_token)?;
     let now = state.clock.now();
-    let s = session.clone();
-    match state.db.run(move |conn| action(conn, &s, now)).await {
+    match action(session.clone(), now).await {
         Ok(()) => Ok(back(done)),
         Err(ServiceError::Invalid(i)) => {
             let msg = i.to_string();
@@ -314,15 +335,18 @@ pub async fn change_password(
 ) -> Result<HttpResponse, AppError> {
     let f = form.into_inner();
     let token = f.csrf_token.clone();
-    act(req, state, &token, "password", move |conn, s, now| {
+    let (db, gate) = (state.db.clone(), state.password_gate.clone());
+    act_with(req, state, &token, "password", move |s, now| async move {
         account::change_password(
-            conn,
-            &s.user,
-            &f.current_password,
-            &f.new_password,
-            &s.id_hash,
+            &db,
+            &gate,
+            s.user,
+            Zeroizing::new(f.current_password),
+            Zeroizing::new(f.new_password),
+            s.id_hash,
             now,
         )
+        .await
     })
     .await
 }
