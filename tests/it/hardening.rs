@@ -42,7 +42,8 @@ async fn signed_in(app: &TestApp) -> reqwest::Client {
     fixtures::signed_in(app, "alice").await
 }
 
-async fn refresh_token(app: &TestApp, browser: &reqwest::Client, rp: &Rp) -> String {
+/// The access and refresh token of a fresh sign-in.
+async fn tokens(app: &TestApp, browser: &reqwest::Client, rp: &Rp) -> (String, String) {
     let (_, tokens) = code_flow(
         app,
         browser,
@@ -51,10 +52,51 @@ async fn refresh_token(app: &TestApp, browser: &reqwest::Client, rp: &Rp) -> Str
         "openid offline_access",
     )
     .await;
-    tokens.unwrap()["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    let tokens = tokens.unwrap();
+    let get = |k: &str| tokens[k].as_str().unwrap().to_owned();
+    (get("access_token"), get("refresh_token"))
+}
+
+/// After a credential ends, on this instance and on `other` (same
+/// database): the refresh token is refused, and the access token is refused
+/// at userinfo and reads inactive at introspection. (Resource servers that
+/// verify offline accept it until it expires: access tokens are short.)
+async fn tokens_ended(app: &TestApp, other: &TestApp, rp: &Rp, access: &str, refresh_tok: &str) {
+    let (status, body) = refresh(app, rp, refresh_tok).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    for instance in [app, other] {
+        let r = instance
+            .http
+            .get(instance.url("/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "userinfo on {}",
+            instance.base
+        );
+        let r = instance
+            .http
+            .post(instance.url("/introspect"))
+            .basic_auth(&rp.id, Some(rp.secret()))
+            .form(&[("token", access)])
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["active"], false, "introspection on {}", instance.base);
+    }
+}
+
+async fn second_instance(app: &TestApp) -> TestApp {
+    let kek = app.config.keys.kek_file.clone();
+    TestApp::spawn_on(&app.config.database.url, |c| c.keys.kek_file = kek).await
 }
 
 async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (StatusCode, Value) {
@@ -75,7 +117,8 @@ async fn an_admin_password_reset_ends_refresh_tokens(db: TestDb) {
     fixtures::user(&app, "alice");
     let rp = register(&app, true);
     let browser = signed_in(&app).await;
-    let token = refresh_token(&app, &browser, &rp).await;
+    let (access, refresh_tok) = tokens(&app, &browser, &rp).await;
+    let other = second_instance(&app).await;
     {
         let mut c = common::conn(&app.db);
         users::set_password(
@@ -86,11 +129,9 @@ async fn an_admin_password_reset_ends_refresh_tokens(db: TestDb) {
         )
         .unwrap();
     }
-    let (status, body) = refresh(&app, &rp, &token).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    tokens_ended(&app, &other, &rp, &access, &refresh_tok).await;
+    let r = browser.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "every session ends");
 }
 
 async fn a_users_own_password_change_ends_refresh_tokens(db: TestDb) {
@@ -98,7 +139,9 @@ async fn a_users_own_password_change_ends_refresh_tokens(db: TestDb) {
     fixtures::user(&app, "alice");
     let rp = register(&app, true);
     let browser = signed_in(&app).await;
-    let token = refresh_token(&app, &browser, &rp).await;
+    let phone = signed_in(&app).await;
+    let (access, refresh_tok) = tokens(&app, &browser, &rp).await;
+    let other = second_instance(&app).await;
     let html = browser
         .get(app.url("/account"))
         .send()
@@ -119,16 +162,24 @@ async fn a_users_own_password_change_ends_refresh_tokens(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let (status, body) = refresh(&app, &rp, &token).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    tokens_ended(&app, &other, &rp, &access, &refresh_tok).await;
     let r = browser.get(app.url("/account")).send().await.unwrap();
     assert_eq!(
         r.status(),
         StatusCode::OK,
         "the session that changed it stays"
+    );
+    let r = phone.get(other.url("/account")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "other sessions end, on every instance"
+    );
+    let r = app.login(&app.new_browser(), "alice", PASSWORD).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old password is gone"
     );
 }
 
