@@ -32,8 +32,7 @@ async fn token_for(app: &TestApp, c: &Caller) -> String {
 }
 
 async fn admin_token(app: &TestApp) -> String {
-    let c = cc_client(app, "Ops robot", "latchkey:admin");
-    token_for(app, &c).await
+    fixtures::admin_api_token(app).await
 }
 
 async fn call(

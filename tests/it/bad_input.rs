@@ -128,30 +128,6 @@ fn assert_refused(what: &str, answer: reqwest::Result<reqwest::Response>) {
     }
 }
 
-async fn admin_token(app: &TestApp) -> String {
-    let robot = fixtures::client("Ops robot")
-        .scopes("latchkey:admin")
-        .grants(&["client_credentials"])
-        .create(app);
-    let r = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth(&robot.id, Some(robot.secret()))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "latchkey:admin"),
-        ])
-        .send()
-        .await
-        .expect("token");
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: serde_json::Value = r.json().await.expect("json");
-    body["access_token"]
-        .as_str()
-        .expect("access token")
-        .to_owned()
-}
-
 async fn every_door_answers_bad_input_with_a_4xx(db: TestDb) {
     let app = TestApp::spawn_with(db, |c| c.registration.open = true).await;
     fixtures::user(&app, "alice");
@@ -160,7 +136,7 @@ async fn every_door_answers_bad_input_with_a_4xx(db: TestDb) {
         .scopes("openid offline_access")
         .grants(&["authorization_code", "refresh_token", "client_credentials"])
         .create(&app);
-    let token = admin_token(&app).await;
+    let token = fixtures::admin_api_token(&app).await;
 
     // /token, form and JSON.
     let good_token = format!(

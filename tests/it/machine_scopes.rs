@@ -6,7 +6,7 @@
 //! the flag.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::common::fixtures::{self, signed_in};
 use crate::common::{self, TestApp, TestDb, csrf_token_in};
@@ -207,13 +207,6 @@ async fn api(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn admin_token(app: &TestApp) -> String {
-    let ops = cc_client(app, "Ops robot", "latchkey:admin");
-    let (status, body) = cc_token(app, &ops.id, ops.secret(), None).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn a_scope_made_not_grantable_leaves_new_tokens(db: TestDb) {
     let app = TestApp::spawn(db).await;
     define(&app, "reports:read", None, true);
@@ -221,7 +214,7 @@ async fn a_scope_made_not_grantable_leaves_new_tokens(db: TestDb) {
     let (_, body) = cc_token(&app, &robot.id, robot.secret(), None).await;
     assert_eq!(body["scope"], "reports:read");
     // The registry is cached now; the admin API's change forgets it.
-    let admin = admin_token(&app).await;
+    let admin = fixtures::admin_api_token(&app).await;
     let (status, view) = api(
         &app,
         &admin,
@@ -353,7 +346,7 @@ async fn the_console_shows_and_changes_the_flag(db: TestDb) {
 
 async fn the_api_shows_and_changes_the_flag(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    let admin = admin_token(&app).await;
+    let admin = fixtures::admin_api_token(&app).await;
     let (status, view) = api(
         &app,
         &admin,
@@ -403,14 +396,8 @@ async fn the_api_shows_and_changes_the_flag(db: TestDb) {
 
 fn cli(dir: &Path, db_url: &str, args: &[&str]) -> String {
     let run = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-        cmd.current_dir(dir);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("LATCHKEY_") || k == "RUST_LOG" {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.arg("--database-url")
+        crate::cli::latchkey(dir)
+            .arg("--database-url")
             .arg(db_url)
             .args(args)
             .stdin(Stdio::null())

@@ -178,6 +178,13 @@ pub fn machine_client(app: &TestApp, name: &str, scopes: &str) -> Caller {
     }
 }
 
+/// A `latchkey:admin` access token for the admin API, from a new
+/// `client_credentials` client named "Ops robot".
+pub async fn admin_api_token(app: &TestApp) -> String {
+    let ops = machine_client(app, "Ops robot", "latchkey:admin");
+    machine_token(app, &ops).await
+}
+
 /// An access token for `caller` from `/token` (`client_credentials`).
 pub async fn machine_token(app: &TestApp, caller: &Caller) -> String {
     let r = app
