@@ -6,7 +6,7 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use super::{TokenResponse, db_error};
+use super::{TokenResponse, db_error, storage_error};
 use crate::clock::to_db;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::OpaqueSecret;
@@ -147,7 +147,7 @@ fn store_refresh(
             rotated_at: None,
         },
     )
-    .map_err(db_error)
+    .map_err(storage_error)
 }
 
 /// What a user grant's token response is for.
@@ -180,7 +180,7 @@ pub fn user_tokens(
     } = g;
     let auth_time = grant.auth_time.assume_utc();
     let groups = if scope.contains("groups") {
-        repo::groups::names_for_user(conn, &user.id).map_err(db_error)?
+        repo::groups::names_for_user(conn, &user.id).map_err(storage_error)?
     } else {
         Vec::new()
     };

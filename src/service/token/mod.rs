@@ -158,13 +158,19 @@ pub fn exchange(
         GrantType::AuthorizationCode => authorization_code::exchange(conn, client, req, ctx),
         GrantType::RefreshToken => refresh_token::exchange(conn, client, req, ctx),
         GrantType::ClientCredentials => {
-            let registry = crate::service::scopes::registry(conn).map_err(db_error)?;
+            let registry = crate::service::scopes::registry(conn).map_err(OAuthError::from)?;
             client_credentials::issue(client, req, ctx, &registry)
         }
         GrantType::DeviceCode => Err(OAuthError::unsupported_grant_type(
             "the device authorization grant is not available yet",
         )),
     }
+}
+
+/// A database error as the token endpoint answers it: an outage or a full
+/// disk is `temporarily_unavailable` (503), anything else `server_error`.
+pub(crate) fn storage_error(e: diesel::result::Error) -> OAuthError {
+    OAuthError::from(crate::store::StoreError::from(e))
 }
 
 pub(crate) fn db_error(e: impl std::fmt::Display) -> OAuthError {
@@ -200,7 +206,7 @@ pub(crate) fn in_tx<T>(
     match conn.transaction(f) {
         Ok(result) => result,
         Err(TxError::OAuth(e)) => Err(e),
-        Err(TxError::Db(e)) => Err(OAuthError::from(crate::store::StoreError::from(e))),
+        Err(TxError::Db(e)) => Err(storage_error(e)),
     }
 }
 
