@@ -100,16 +100,7 @@ async fn second_instance(app: &TestApp) -> TestApp {
 }
 
 async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (StatusCode, Value) {
-    let r = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth(&rp.id, Some(rp.secret()))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
+    fixtures::refresh_at(&app.base, rp, token).await
 }
 
 async fn an_admin_password_reset_ends_refresh_tokens(db: TestDb) {

@@ -46,15 +46,7 @@ async fn family(app: &TestApp, browser: &reqwest::Client, rp: &Rp, scope: &str) 
 }
 
 async fn refresh(base: &str, rp: &Rp, token: &str) -> (StatusCode, Value) {
-    let r = common::client()
-        .post(format!("{base}/token"))
-        .basic_auth(&rp.id, Some(rp.secret()))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
+    fixtures::refresh_at(base, rp, token).await
 }
 
 /// Refresh tokens of the family of `token` that are still live.

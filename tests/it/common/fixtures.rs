@@ -202,3 +202,21 @@ pub async fn machine_token(app: &TestApp, caller: &Caller) -> String {
         .expect("access token")
         .to_owned()
 }
+
+/// `grant_type=refresh_token` at the server at `base` (any instance), as
+/// `client`: the status and the JSON body (`null` if there is none).
+pub async fn refresh_at(
+    base: &str,
+    client: &RegisteredClient,
+    token: &str,
+) -> (StatusCode, serde_json::Value) {
+    let r = super::client()
+        .post(format!("{base}/token"))
+        .basic_auth(&client.id, Some(client.secret()))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .expect("POST /token");
+    let status = r.status();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
