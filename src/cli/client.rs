@@ -67,6 +67,17 @@ pub struct AddArgs {
     /// Algorithm for its ID tokens (RS256, PS256, ES256, EdDSA); must be in keys.algorithms.
     #[arg(long, value_name = "ALG")]
     id_token_alg: Option<String>,
+    /// An audience this client serves as a resource server: it may then
+    /// introspect access tokens issued for it. Repeat for several.
+    #[arg(long = "resource-audience", value_name = "URI")]
+    resource_audiences: Vec<String>,
+    /// Back-Channel Logout: where logout tokens are POSTed when a user's
+    /// session ends (https, or http on a loopback host).
+    #[arg(long, value_name = "URI")]
+    backchannel_logout_uri: Option<String>,
+    /// The client requires `sid` in logout tokens (always sent anyway).
+    #[arg(long)]
+    backchannel_logout_session_required: bool,
     /// Print {"client_id": …, "client_secret": …, …} as JSON.
     #[arg(long)]
     json: bool,
@@ -93,6 +104,15 @@ pub struct UpdateArgs {
     /// ID token algorithm, or `default` for the server's.
     #[arg(long, value_name = "ALG")]
     id_token_alg: Option<String>,
+    /// Replaces the audiences it serves as a resource server.
+    #[arg(long = "resource-audience", value_name = "URI")]
+    resource_audiences: Option<Vec<String>>,
+    /// Back-channel logout URI, or `none` to remove it.
+    #[arg(long, value_name = "URI")]
+    backchannel_logout_uri: Option<String>,
+    /// true or false.
+    #[arg(long, value_name = "BOOL")]
+    backchannel_logout_session_required: Option<bool>,
     #[arg(long)]
     json: bool,
 }
@@ -113,6 +133,9 @@ pub fn run(config: &Config, cmd: &ClientCommand) -> CliResult {
                 first_party: a.first_party,
                 audiences: a.audiences.clone(),
                 id_token_alg: a.id_token_alg.clone(),
+                resource_audiences: a.resource_audiences.clone(),
+                backchannel_logout_uri: a.backchannel_logout_uri.clone(),
+                backchannel_logout_session_required: a.backchannel_logout_session_required,
             };
             let issued = clients::create(
                 &mut conn,
@@ -166,6 +189,12 @@ pub fn run(config: &Config, cmd: &ClientCommand) -> CliResult {
                     .id_token_alg
                     .clone()
                     .map(|a| if a == "default" { None } else { Some(a) }),
+                resource_audiences: u.resource_audiences.clone(),
+                backchannel_logout_uri: u
+                    .backchannel_logout_uri
+                    .clone()
+                    .map(|a| if a == "none" { None } else { Some(a) }),
+                backchannel_logout_session_required: u.backchannel_logout_session_required,
             };
             let view = clients::update(
                 &mut conn,
@@ -217,6 +246,17 @@ fn print_client(c: &ClientView) -> CliResult {
         ("grant_types", c.grant_types.join(" ")),
         ("first_party", c.first_party.to_string()),
         ("audiences", c.audiences.join(" ")),
+        ("resource_audiences", c.resource_audiences.join(" ")),
+        (
+            "backchannel_logout_uri",
+            c.backchannel_logout_uri
+                .clone()
+                .unwrap_or_else(|| "none".into()),
+        ),
+        (
+            "backchannel_logout_session_required",
+            c.backchannel_logout_session_required.to_string(),
+        ),
         (
             "id_token_alg",
             c.id_token_alg.clone().unwrap_or_else(|| "default".into()),

@@ -79,6 +79,11 @@ pub struct DeclaredClient {
     pub first_party: bool,
     pub audiences: Vec<String>,
     pub id_token_alg: Option<String>,
+    /// Audiences it serves as a resource server (may introspect their tokens).
+    pub resource_audiences: Vec<String>,
+    /// Back-Channel Logout 1.0: where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
     /// For a confidential client: the environment variable holding its
     /// secret (the secret never goes in this file).
     pub secret_env: Option<String>,

@@ -30,6 +30,18 @@ impl AccessClaims {
             .iter()
             .any(|a| a == default_audience || a == issuer)
     }
+
+    /// Whether `client` may read this token at introspection: the client
+    /// it was issued to, or a resource server it is meant for, named in
+    /// `aud` by its client id or by an audience an administrator says it
+    /// serves.
+    pub fn readable_by(&self, client: &crate::domain::client::Client) -> bool {
+        self.client_id == client.client_id
+            || self
+                .aud
+                .iter()
+                .any(|a| *a == client.client_id || client.settings.resource_audiences.contains(a))
+    }
 }
 
 fn invalid() -> OAuthError {

@@ -31,6 +31,9 @@ pub struct ClientView {
     pub first_party: bool,
     pub audiences: Vec<String>,
     pub id_token_alg: Option<String>,
+    pub resource_audiences: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
     pub locked: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -76,6 +79,8 @@ impl Client {
         let allowed_scopes = ScopeSet::parse(&row.allowed_scopes).map_err(|_| corrupt("scopes"))?;
         let audiences: Vec<String> =
             serde_json::from_str(&row.audiences).map_err(|_| corrupt("audiences"))?;
+        let resource_audiences: Vec<String> = serde_json::from_str(&row.resource_audiences)
+            .map_err(|_| corrupt("resource_audiences"))?;
         let id_token_alg = row
             .id_token_alg
             .as_deref()
@@ -106,6 +111,9 @@ impl Client {
                 first_party: row.first_party,
                 audiences,
                 id_token_alg,
+                resource_audiences,
+                backchannel_logout_uri: row.backchannel_logout_uri,
+                backchannel_logout_session_required: row.backchannel_logout_session_required,
             },
             created_at: from_db(row.created_at),
             updated_at: from_db(row.updated_at),
@@ -135,6 +143,9 @@ impl Client {
             first_party: s.first_party,
             audiences: s.audiences.clone(),
             id_token_alg: s.id_token_alg.map(|a| a.as_str().to_owned()),
+            resource_audiences: s.resource_audiences.clone(),
+            backchannel_logout_uri: s.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: s.backchannel_logout_session_required,
             locked: self.locked,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -174,6 +185,9 @@ fn to_row(
         locked: client.locked,
         registration_token_hash: client.registration_token_hash.clone(),
         secret_changed_at: client.secret_changed_at.map(to_db),
+        resource_audiences: json(&s.resource_audiences)?,
+        backchannel_logout_uri: s.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: s.backchannel_logout_session_required,
     })
 }
 
@@ -308,6 +322,11 @@ pub struct ClientChanges {
     /// `Some(None)` (JSON `null`) clears it.
     #[serde(deserialize_with = "present_or_null")]
     pub id_token_alg: Option<Option<String>>,
+    pub resource_audiences: Option<Vec<String>>,
+    /// `Some(None)` (JSON `null`) clears it.
+    #[serde(deserialize_with = "present_or_null")]
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 /// Applies changes, re-validating the whole registration. The client type
@@ -345,6 +364,13 @@ pub fn update(
         id_token_alg: changes
             .id_token_alg
             .unwrap_or(cur.id_token_alg.map(|a| a.as_str().to_owned())),
+        resource_audiences: changes.resource_audiences.unwrap_or(cur.resource_audiences),
+        backchannel_logout_uri: changes
+            .backchannel_logout_uri
+            .unwrap_or(cur.backchannel_logout_uri),
+        backchannel_logout_session_required: changes
+            .backchannel_logout_session_required
+            .unwrap_or(cur.backchannel_logout_session_required),
     };
     let settings = ClientSettings::parse(&input)?;
     if settings.id_token_alg != cur.id_token_alg {
@@ -454,6 +480,9 @@ pub fn sync_declared(
             first_party: d.first_party,
             audiences: d.audiences.clone(),
             id_token_alg: d.id_token_alg.clone(),
+            resource_audiences: d.resource_audiences.clone(),
+            backchannel_logout_uri: d.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: d.backchannel_logout_session_required,
         };
         let in_config = |e: ServiceError| {
             ServiceError::Invalid(crate::domain::Invalid::new(

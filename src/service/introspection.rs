@@ -1,6 +1,9 @@
 //! Token introspection (RFC 7662) and revocation (RFC 7009) for an
-//! authenticated client. Both see only the client's own tokens: a foreign
-//! token introspects as inactive and revokes as a no-op (RFC 7009 2.2).
+//! authenticated client. Revocation touches only the client's own tokens
+//! (a foreign one is a no-op, RFC 7009 2.2). Introspection also answers a
+//! resource server about access tokens meant for it (`aud` names its
+//! client id or an audience it serves); any other token reads inactive
+//! (RFC 7662 2.2), so a client learns nothing about tokens not for it.
 
 use serde_json::{Value, json};
 
@@ -28,8 +31,9 @@ fn inactive() -> Value {
     json!({ "active": false })
 }
 
-/// `POST /introspect`: the RFC 7662 2.2 answer for `token`, which must be
-/// the calling (confidential) client's own access or refresh token.
+/// `POST /introspect`: the RFC 7662 2.2 answer for `token`: the calling
+/// (confidential) client's own access or refresh token, or an access token
+/// whose audience is the caller as a resource server.
 pub async fn introspect(
     db: &Db,
     clients: &ClientCache,
@@ -48,7 +52,7 @@ pub async fn introspect(
         let Ok(claims) = access::verify(&ctx.keys, &token, &ctx.issuer, ctx.now) else {
             return Ok(inactive());
         };
-        if claims.client_id != client.client_id {
+        if !claims.readable_by(&client) {
             return Ok(inactive());
         }
         let c = claims.clone();

@@ -5,7 +5,7 @@ use time::PrimitiveDateTime;
 
 use super::schema::{
     audit_log, authorization_codes, clients, consents, grants, groups, initial_access_tokens,
-    refresh_tokens, scopes, sessions, signing_keys, users,
+    logout_delivery_attempts, logout_outbox, refresh_tokens, scopes, sessions, signing_keys, users,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, PartialEq)]
@@ -95,6 +95,13 @@ pub struct ClientRow {
     /// When the secret was last regenerated, rounded up to the whole
     /// second; `None` if never since creation.
     pub secret_changed_at: Option<PrimitiveDateTime>,
+    /// JSON array of audiences this client serves as a resource server:
+    /// it may introspect access tokens issued for them.
+    pub resource_audiences: String,
+    /// Where logout tokens are POSTed (Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
+    /// The client requires `sid` in logout tokens (we always send it).
+    pub backchannel_logout_session_required: bool,
 }
 
 #[derive(Clone, Queryable, Selectable, Insertable, PartialEq)]
@@ -210,4 +217,37 @@ pub struct InitialAccessTokenRow {
     pub expires_at: PrimitiveDateTime,
     pub max_uses: i32,
     pub uses: i32,
+}
+
+/// A logout token to deliver: one ended session, one participating client.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = logout_outbox)]
+#[diesel(treat_none_as_null = true)]
+pub struct LogoutOutboxRow {
+    /// UUIDv7.
+    pub id: String,
+    pub client_id: String,
+    /// The `sub` of the logout token (the user's id).
+    pub user_id: String,
+    pub sid: String,
+    pub created_at: PrimitiveDateTime,
+    pub next_attempt_at: PrimitiveDateTime,
+    pub attempts: i32,
+    /// A worker owns the row until then.
+    pub claimed_until: Option<PrimitiveDateTime>,
+    pub delivered_at: Option<PrimitiveDateTime>,
+    pub gave_up_at: Option<PrimitiveDateTime>,
+    pub last_error: Option<String>,
+}
+
+/// One delivery attempt's outcome.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = logout_delivery_attempts)]
+pub struct LogoutDeliveryAttemptRow {
+    pub outbox_id: String,
+    pub attempt: i32,
+    pub at: PrimitiveDateTime,
+    pub http_status: Option<i32>,
+    pub delivered: bool,
+    pub detail: Option<String>,
 }

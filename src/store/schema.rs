@@ -52,6 +52,9 @@ diesel::table! {
         locked -> Bool,
         registration_token_hash -> Nullable<Text>,
         secret_changed_at -> Nullable<Timestamp>,
+        resource_audiences -> Text,
+        backchannel_logout_uri -> Nullable<Text>,
+        backchannel_logout_session_required -> Bool,
     }
 }
 
@@ -187,7 +190,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    logout_outbox (id) {
+        id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        sid -> Text,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        attempts -> Integer,
+        claimed_until -> Nullable<Timestamp>,
+        delivered_at -> Nullable<Timestamp>,
+        gave_up_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    logout_delivery_attempts (outbox_id, attempt) {
+        outbox_id -> Text,
+        attempt -> Integer,
+        at -> Timestamp,
+        http_status -> Nullable<Integer>,
+        delivered -> Bool,
+        detail -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(authorization_codes -> grants (grant_id));
+diesel::joinable!(logout_outbox -> clients (client_id));
+diesel::joinable!(logout_delivery_attempts -> logout_outbox (outbox_id));
 diesel::joinable!(user_groups -> groups (group_id));
 diesel::joinable!(user_groups -> users (user_id));
 diesel::joinable!(scope_groups -> groups (group_id));
@@ -210,5 +242,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_groups,
     scopes,
     scope_groups,
-    initial_access_tokens
+    initial_access_tokens,
+    logout_outbox,
+    logout_delivery_attempts
 );

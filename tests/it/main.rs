@@ -22,6 +22,7 @@ mod groups;
 mod hardening;
 mod http_login;
 mod interop;
+mod introspection;
 mod keys;
 mod machine_scopes;
 mod oidc;

@@ -277,6 +277,8 @@ fn schemas() -> Value {
         "redirect_uris": string_list(), "post_logout_redirect_uris": string_list(),
         "scopes": string_list(), "grant_types": string_list(), "first_party": b,
         "audiences": string_list(), "id_token_alg": {"type": ["string", "null"]},
+            "resource_audiences": string_list(), "backchannel_logout_uri": {"type": ["string", "null"]},
+            "backchannel_logout_session_required": b,
         "locked": b, "created_at": t, "updated_at": t}});
     let user = json!({"type": "object", "properties": {
         "id": s, "username": s, "email": {"type": ["string", "null"]}, "email_verified": b,
@@ -306,11 +308,15 @@ fn schemas() -> Value {
         "ClientInput": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
             "name": s, "redirect_uris": string_list(), "post_logout_redirect_uris": string_list(),
             "scopes": string_list(), "grant_types": string_list(), "public": b, "first_party": b,
-            "audiences": string_list(), "id_token_alg": {"type": ["string", "null"]}}},
+            "audiences": string_list(), "id_token_alg": {"type": ["string", "null"]},
+            "resource_audiences": string_list(), "backchannel_logout_uri": {"type": ["string", "null"]},
+            "backchannel_logout_session_required": b}},
         "ClientChanges": {"type": "object", "additionalProperties": false, "properties": {
             "name": s, "redirect_uris": string_list(), "post_logout_redirect_uris": string_list(),
             "scopes": string_list(), "grant_types": string_list(), "first_party": b,
-            "audiences": string_list(), "id_token_alg": {"type": ["string", "null"]}}},
+            "audiences": string_list(), "id_token_alg": {"type": ["string", "null"]},
+            "resource_audiences": string_list(), "backchannel_logout_uri": {"type": ["string", "null"]},
+            "backchannel_logout_session_required": b}},
         "Scope": scope,
         "ScopeList": {"type": "array", "items": {"$ref": "#/components/schemas/Scope"}},
         "NewScope": {"type": "object", "required": ["name", "description"], "additionalProperties": false,

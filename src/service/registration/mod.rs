@@ -45,6 +45,8 @@ pub struct ClientMetadata {
     pub scope: Option<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub id_token_signed_response_alg: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: Option<bool>,
     /// Present in RFC 7592 updates; must name the client.
     pub client_id: Option<String>,
     /// Present in RFC 7592 updates; if sent, must be the current secret.
@@ -69,6 +71,11 @@ impl std::fmt::Debug for ClientMetadata {
             .field(
                 "id_token_signed_response_alg",
                 &self.id_token_signed_response_alg,
+            )
+            .field("backchannel_logout_uri", &self.backchannel_logout_uri)
+            .field(
+                "backchannel_logout_session_required",
+                &self.backchannel_logout_session_required,
             )
             .field("client_id", &self.client_id)
             .field(
@@ -141,6 +148,9 @@ pub struct ClientInformation {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 fn metadata_error(e: crate::domain::Invalid) -> RegistrationError {
@@ -250,6 +260,10 @@ fn settings_from(
         first_party: false,
         audiences: Vec::new(),
         id_token_alg: m.id_token_signed_response_alg.clone(),
+        // Which tokens a client may introspect is an administrator's call.
+        resource_audiences: Vec::new(),
+        backchannel_logout_uri: m.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: m.backchannel_logout_session_required.unwrap_or(false),
     })
     .map_err(metadata_error)?;
     check_id_token_alg(settings.id_token_alg, &policy.signing_algs).map_err(|e| {
@@ -350,6 +364,8 @@ fn information(
         token_endpoint_auth_method: auth_method,
         scope: s.allowed_scopes.to_string(),
         id_token_signed_response_alg: s.id_token_alg.map(|a| a.as_str().to_owned()),
+        backchannel_logout_uri: s.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: s.backchannel_logout_session_required,
         client_id: client.client_id.clone(),
     }
 }
@@ -509,9 +525,13 @@ pub fn update(
         ));
     }
     let issuer = policy.issuer.as_str();
-    let (settings, named) = settings_from(metadata, policy)?;
+    let (mut settings, named) = settings_from(metadata, policy)?;
     conn.transaction(|conn| {
         let (client, reg_token) = authorize_and_rotate(conn, client_id, token)?;
+        // Not client metadata: set by an administrator, kept on update.
+        settings
+            .resource_audiences
+            .clone_from(&client.settings.resource_audiences);
         if settings.kind != client.settings.kind {
             return Err(RegistrationError::InvalidClientMetadata(
                 "token_endpoint_auth_method cannot change between none and a secret".into(),

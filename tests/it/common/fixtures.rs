@@ -117,6 +117,13 @@ impl ClientBuilder {
         self
     }
 
+    /// An audience it serves as a resource server (it may introspect
+    /// access tokens issued for it).
+    pub fn resource_audience(mut self, audience: &str) -> Self {
+        self.0.resource_audiences.push(audience.to_owned());
+        self
+    }
+
     pub fn id_token_alg(mut self, alg: Option<&str>) -> Self {
         self.0.id_token_alg = alg.map(str::to_owned);
         self
@@ -219,4 +226,22 @@ pub async fn refresh_at(
         .expect("POST /token");
     let status = r.status();
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// `POST /introspect` as `caller`: the JSON answer (always 200).
+pub async fn introspect(
+    app: &TestApp,
+    caller: &RegisteredClient,
+    token: &str,
+) -> serde_json::Value {
+    let r = app
+        .http
+        .post(app.url("/introspect"))
+        .basic_auth(&caller.id, Some(caller.secret()))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
 }

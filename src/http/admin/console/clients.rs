@@ -25,6 +25,9 @@ struct ClientFormView {
     post_logout_redirect_uris: String,
     scopes: String,
     audiences: String,
+    resource_audiences: String,
+    backchannel_logout_uri: String,
+    backchannel_logout_session_required: bool,
     grant_authorization_code: bool,
     grant_refresh_token: bool,
     grant_client_credentials: bool,
@@ -40,6 +43,9 @@ impl From<&ClientView> for ClientFormView {
             post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
             scopes: c.scopes.join(" "),
             audiences: c.audiences.join("\n"),
+            resource_audiences: c.resource_audiences.join("\n"),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone().unwrap_or_default(),
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
             grant_authorization_code: has("authorization_code"),
             grant_refresh_token: has("refresh_token"),
             grant_client_credentials: has("client_credentials"),
@@ -60,6 +66,11 @@ pub struct ClientForm {
     scopes: String,
     #[serde(default)]
     audiences: String,
+    #[serde(default)]
+    resource_audiences: String,
+    #[serde(default)]
+    backchannel_logout_uri: String,
+    backchannel_logout_session_required: Option<String>,
     grant_authorization_code: Option<String>,
     grant_refresh_token: Option<String>,
     grant_client_credentials: Option<String>,
@@ -68,6 +79,10 @@ pub struct ClientForm {
 }
 
 impl ClientForm {
+    fn backchannel_logout_uri(&self) -> Option<String> {
+        Some(self.backchannel_logout_uri.trim().to_owned()).filter(|u| !u.is_empty())
+    }
+
     fn grant_types(&self) -> Vec<String> {
         [
             (&self.grant_authorization_code, "authorization_code"),
@@ -139,6 +154,11 @@ pub async fn create_client(req: HttpRequest, state: Data, form: Form<ClientForm>
                 first_party: checked(&f.first_party),
                 audiences: lines(&f.audiences),
                 id_token_alg: None,
+                resource_audiences: lines(&f.resource_audiences),
+                backchannel_logout_uri: f.backchannel_logout_uri(),
+                backchannel_logout_session_required: checked(
+                    &f.backchannel_logout_session_required,
+                ),
             };
             let algs = state.config.keys.algorithms.clone();
             let issued = Submit::new(&req, &state, &f.csrf_token, "/admin/clients")
@@ -204,6 +224,11 @@ pub async fn update_client(
                 first_party: Some(checked(&f.first_party)),
                 audiences: Some(lines(&f.audiences)),
                 id_token_alg: None,
+                resource_audiences: Some(lines(&f.resource_audiences)),
+                backchannel_logout_uri: Some(f.backchannel_logout_uri()),
+                backchannel_logout_session_required: Some(checked(
+                    &f.backchannel_logout_session_required,
+                )),
             };
             let back = format!("/admin/clients/{id}");
             let cid = id.clone();

@@ -2,8 +2,15 @@
 //! that tie them together (RFC 6749 3.1.2, RFC 8252, RFC 9700 2.1).
 
 use std::fmt;
-use std::net::IpAddr;
 use std::str::FromStr;
+
+mod uri;
+
+pub use uri::{
+    AUDIENCES_MAX, is_loopback_host, redirect_destination, validate_backchannel_logout_uri,
+    validate_redirect_uri,
+};
+use uri::{audience_list, uri_list};
 
 use super::alg::SigningAlg;
 use super::scope::ScopeSet;
@@ -110,60 +117,6 @@ pub enum ClientKind {
     Public,
 }
 
-/// Validates one redirect URI for a client of the given kind.
-///
-/// - exact string, absolute, no fragment, at most 2048 characters;
-/// - `https`, or `http` on a loopback host (RFC 8252 7.3);
-/// - private-use schemes (`com.example.app:/cb`, RFC 8252 7.1) for public
-///   clients only;
-/// - the out-of-band URN.
-pub fn validate_redirect_uri(raw: &str, kind: ClientKind) -> Result<String, Invalid> {
-    const F: &str = "redirect_uri";
-    if raw.len() > REDIRECT_URI_MAX {
-        return Err(Invalid::new(
-            F,
-            format!("at most {REDIRECT_URI_MAX} characters"),
-        ));
-    }
-    if raw == OOB_REDIRECT_URI {
-        return Ok(raw.to_owned());
-    }
-    let url = url::Url::parse(raw)
-        .map_err(|_| Invalid::new(F, format!("{raw:?} is not an absolute URI")))?;
-    if url.fragment().is_some() || raw.contains('#') {
-        return Err(Invalid::new(F, format!("{raw:?} must not have a fragment")));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(Invalid::new(
-            F,
-            format!("{raw:?} must not contain credentials"),
-        ));
-    }
-    match url.scheme() {
-        "https" => Ok(raw.to_owned()),
-        "http" if is_loopback_host(&url) => Ok(raw.to_owned()),
-        "http" => Err(Invalid::new(
-            F,
-            format!("{raw:?} must use https (plain http only on a loopback host)"),
-        )),
-        "javascript" | "data" | "vbscript" | "file" | "blob" | "about" => Err(Invalid::new(
-            F,
-            format!("scheme {:?} is not allowed", url.scheme()),
-        )),
-        scheme if kind == ClientKind::Public && scheme.contains('.') => Ok(raw.to_owned()),
-        scheme if kind == ClientKind::Public => Err(Invalid::new(
-            F,
-            format!(
-                "private-use scheme {scheme:?} must be a reverse domain name, like com.example.app"
-            ),
-        )),
-        scheme => Err(Invalid::new(
-            F,
-            format!("scheme {scheme:?} is only allowed for public (native) clients"),
-        )),
-    }
-}
-
 /// A validated set of client settings shared by create and update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientSettings {
@@ -179,6 +132,14 @@ pub struct ClientSettings {
     pub audiences: Vec<String>,
     /// `id_token_signed_response_alg`; `None` uses the server default.
     pub id_token_alg: Option<SigningAlg>,
+    /// Audiences this client serves as a resource server: it may
+    /// introspect access tokens whose `aud` names one of them. Set by
+    /// admins only (never through dynamic registration).
+    pub resource_audiences: Vec<String>,
+    /// Back-Channel Logout 1.0: where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+    /// The client requires `sid` in logout tokens (always sent anyway).
+    pub backchannel_logout_session_required: bool,
 }
 
 /// Raw client settings as typed by an admin or a registration request.
@@ -194,6 +155,9 @@ pub struct ClientInput {
     pub first_party: bool,
     pub audiences: Vec<String>,
     pub id_token_alg: Option<String>,
+    pub resource_audiences: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 pub const DEFAULT_SCOPES: &str = "openid profile email";
@@ -251,7 +215,14 @@ impl ClientSettings {
                 "at least one is needed for the authorization_code grant",
             ));
         }
-        let audiences = audience_list(&input.audiences)?;
+        let audiences = audience_list(&input.audiences, "audience")?;
+        let resource_audiences = audience_list(&input.resource_audiences, "resource_audience")?;
+        let backchannel_logout_uri = input
+            .backchannel_logout_uri
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .map(validate_backchannel_logout_uri)
+            .transpose()?;
         let id_token_alg = input
             .id_token_alg
             .as_deref()
@@ -270,6 +241,9 @@ impl ClientSettings {
             first_party: input.first_party,
             audiences,
             id_token_alg,
+            resource_audiences,
+            backchannel_logout_uri,
+            backchannel_logout_session_required: input.backchannel_logout_session_required,
         })
     }
 }
@@ -291,47 +265,6 @@ pub fn check_id_token_alg(alg: Option<SigningAlg>, allowed: &[SigningAlg]) -> Re
         )),
         _ => Ok(()),
     }
-}
-
-pub const AUDIENCES_MAX: usize = 16;
-
-/// Audiences are absolute URIs without a fragment (RFC 8707 2).
-fn audience_list(raw: &[String]) -> Result<Vec<String>, Invalid> {
-    if raw.len() > AUDIENCES_MAX {
-        return Err(Invalid::new("audience", format!("at most {AUDIENCES_MAX}")));
-    }
-    let mut out: Vec<String> = Vec::new();
-    for a in raw {
-        let ok = a.len() <= REDIRECT_URI_MAX
-            && url::Url::parse(a).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base());
-        if !ok {
-            return Err(Invalid::new(
-                "audience",
-                format!("{a:?} must be an absolute URI without a fragment"),
-            ));
-        }
-        if !out.contains(a) {
-            out.push(a.clone());
-        }
-    }
-    Ok(out)
-}
-
-fn uri_list(raw: &[String], kind: ClientKind, field: &'static str) -> Result<Vec<String>, Invalid> {
-    if raw.len() > REDIRECT_URIS_MAX {
-        return Err(Invalid::new(
-            field,
-            format!("at most {REDIRECT_URIS_MAX} URIs"),
-        ));
-    }
-    let mut out: Vec<String> = Vec::with_capacity(raw.len());
-    for u in raw {
-        let v = validate_redirect_uri(u, kind).map_err(|e| Invalid::new(field, e.problem))?;
-        if !out.contains(&v) {
-            out.push(v);
-        }
-    }
-    Ok(out)
 }
 
 /// A client as stored, decoded into domain types.
@@ -382,55 +315,9 @@ impl Client {
     }
 }
 
-/// Where a redirect URI sends the browser, as the consent page names it:
-/// the host of an `http(s)` URI (IDNs in their ASCII form, so look-alike
-/// letters show), or the private-use scheme of a native app. `None` for
-/// the out-of-band URN (the code is shown, not sent).
-pub fn redirect_destination(redirect_uri: &str) -> Option<String> {
-    if redirect_uri == OOB_REDIRECT_URI {
-        return None;
-    }
-    let url = url::Url::parse(redirect_uri).ok()?;
-    match url.host_str() {
-        Some(host) => Some(host.to_owned()),
-        None => Some(format!("{}: (an app on this device)", url.scheme())),
-    }
-}
-
-/// Whether a URL's host is a loopback address (or `localhost`).
-pub fn is_loopback_host(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redirect_uri_rules() {
-        use ClientKind::*;
-        assert!(validate_redirect_uri("https://app.example/cb", Confidential).is_ok());
-        assert!(validate_redirect_uri("http://127.0.0.1:9000/cb", Confidential).is_ok());
-        assert!(validate_redirect_uri("http://[::1]/cb", Public).is_ok());
-        assert!(validate_redirect_uri("http://app.example/cb", Confidential).is_err());
-        assert!(validate_redirect_uri("https://app.example/cb#x", Confidential).is_err());
-        assert!(validate_redirect_uri("javascript:alert(1)", Public).is_err());
-        assert!(validate_redirect_uri("data:text/html,x", Public).is_err());
-        assert!(validate_redirect_uri("com.example.app:/cb", Public).is_ok());
-        assert!(validate_redirect_uri("com.example.app:/cb", Confidential).is_err());
-        assert!(validate_redirect_uri("myapp:/cb", Public).is_err());
-        assert!(validate_redirect_uri(OOB_REDIRECT_URI, Confidential).is_ok());
-        assert!(validate_redirect_uri("/relative", Confidential).is_err());
-        assert!(
-            validate_redirect_uri(&format!("https://a.example/{}", "x".repeat(2100)), Public)
-                .is_err()
-        );
-    }
 
     #[test]
     fn client_ids() {
@@ -438,26 +325,6 @@ mod tests {
         assert!(ClientId::parse("a b").is_err());
         assert!(ClientId::parse("a:b").is_err());
         assert!(ClientId::parse("").is_err());
-    }
-
-    #[test]
-    fn redirect_destinations() {
-        let d = |u: &str| redirect_destination(u);
-        assert_eq!(
-            d("https://app.example:8443/cb?x=1").as_deref(),
-            Some("app.example")
-        );
-        assert_eq!(d("http://127.0.0.1:9000/cb").as_deref(), Some("127.0.0.1"));
-        assert_eq!(d("http://[::1]/cb").as_deref(), Some("[::1]"));
-        assert_eq!(
-            d("https://bücher.example/cb").as_deref(),
-            Some("xn--bcher-kva.example")
-        );
-        assert_eq!(
-            d("com.example.app:/cb").as_deref(),
-            Some("com.example.app: (an app on this device)")
-        );
-        assert_eq!(d(OOB_REDIRECT_URI), None);
     }
 
     #[test]
