@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{Compress, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 use crate::clock::SharedClock;
@@ -123,9 +123,6 @@ impl Application {
                 .app_data(app_state.clone())
                 .wrap(from_fn(crate::http::cors::cors))
                 .wrap(headers::security_headers(https))
-                .wrap(from_fn(headers::mark_html_uncompressed))
-                .wrap(Compress::default())
-                .wrap(from_fn(headers::strip_identity_marker))
                 .wrap(from_fn(crate::http::request_log::log_requests))
                 .configure(crate::http::configure)
                 .default_service(web::to(crate::http::not_found))

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use crate::oidc::document::Document;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError};
@@ -38,7 +38,7 @@ pub struct AppState {
     pub issuer_origin: String,
     pub keys: KeyStore,
     /// The discovery document, built once.
-    pub discovery: Bytes,
+    pub discovery: Document,
     /// Recently used client registrations (token endpoint).
     pub clients: ClientCache,
     /// The scope registry as `client_credentials` reads it (token endpoint).
@@ -68,7 +68,7 @@ impl AppState {
             session_policy,
             discovery: {
                 let algs: Vec<&str> = config.keys.algorithms.iter().map(|a| a.as_str()).collect();
-                Bytes::from(crate::oidc::discovery::document(&config.issuer, &algs))
+                Document::new(crate::oidc::discovery::document(&config.issuer, &algs))
             },
             clients: ClientCache::new(Duration::from_secs(5)),
             scopes: ScopeCache::new(Duration::from_secs(5)),

@@ -1,19 +1,20 @@
-//! Headers on every response, and the rule that HTML is never compressed.
+//! Headers on every response, and what is compressed.
 //!
 //! - Clickjacking and referrer rules (RFC 9700 4.16), `nosniff`, and HSTS
 //!   when the issuer is https.
-//! - HTML pages carry a CSRF token beside reflected input; compressing them
-//!   would let an attacker who sees response sizes recover the token
-//!   (BREACH). [`mark_html_uncompressed`] runs inside `Compress`, which
-//!   leaves a response alone when it already has a `Content-Encoding`;
-//!   [`strip_identity_marker`] runs outside it and removes that marker, so
-//!   no response says `Content-Encoding: identity`.
+//! - Compression: HTML pages carry a CSRF token beside reflected input;
+//!   compressing them would let an attacker who sees response sizes
+//!   recover the token (BREACH). So nothing is compressed on the fly except
+//!   the admin API's JSON (bearer-authenticated, never sent by a browser on
+//!   its own); the public documents (discovery, JWKS) are sent from
+//!   precomputed gzip bytes by [`document`], so the hot paths pay for no
+//!   compression middleware at all.
 
-use actix_web::Error;
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
-use actix_web::middleware::{DefaultHeaders, Next};
+use actix_web::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+
+use crate::oidc::document::{Document, accepts_gzip};
 
 /// One year, the usual HSTS lifetime.
 const HSTS: &str = "max-age=31536000";
@@ -42,39 +43,27 @@ pub fn security_headers(https: bool) -> DefaultHeaders {
     }
 }
 
-fn is_html(res: &ServiceResponse<impl MessageBody>) -> bool {
-    res.headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"))
-}
-
-/// Inside `Compress`: HTML responses get a `Content-Encoding` so that
-/// `Compress` passes them through unencoded.
-pub async fn mark_html_uncompressed(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let mut res = next.call(req).await?;
-    if is_html(&res) && !res.headers().contains_key(CONTENT_ENCODING) {
-        res.headers_mut()
-            .insert(CONTENT_ENCODING, HeaderValue::from_static("identity"));
+/// A precomputed public JSON document: its gzip bytes when the client
+/// accepts gzip, else the body. `builder` carries the status and any
+/// caching headers.
+pub fn document(
+    req: &HttpRequest,
+    doc: &Document,
+    mut builder: HttpResponseBuilder,
+) -> HttpResponse {
+    builder
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .insert_header((VARY, "Accept-Encoding"));
+    let wants_gzip = || {
+        req.headers()
+            .get(ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(accepts_gzip)
+    };
+    match doc.gzip().filter(|_| wants_gzip()) {
+        Some(gzip) => builder
+            .insert_header((CONTENT_ENCODING, "gzip"))
+            .body(gzip.clone()),
+        None => builder.body(doc.body().clone()),
     }
-    Ok(res)
-}
-
-/// Outside `Compress`: removes the marker again.
-pub async fn strip_identity_marker(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let mut res = next.call(req).await?;
-    if res
-        .headers()
-        .get(CONTENT_ENCODING)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"))
-    {
-        res.headers_mut().remove(CONTENT_ENCODING);
-    }
-    Ok(res)
 }

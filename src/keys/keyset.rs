@@ -1,7 +1,6 @@
 //! The keys one instance holds in memory: signers for active keys,
 //! verifiers for every published key, and the JWKS as precomputed bytes.
 
-use bytes::Bytes;
 use josekit::jwk::{Jwk, JwkSet};
 use josekit::jws::{JwsHeader, JwsSigner, JwsVerifier};
 use josekit::jwt::{self, JwtPayload};
@@ -9,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::lifecycle::KeyState;
 use super::{JoseAlg, Kek, KeyError, SigningAlg};
+use crate::oidc::document::Document;
 use crate::store::models::SigningKeyRow;
 
 pub struct LoadedKey {
@@ -32,7 +32,7 @@ impl std::fmt::Debug for LoadedKey {
 #[derive(Debug)]
 pub struct KeySet {
     keys: Vec<LoadedKey>,
-    jwks: Bytes,
+    jwks: Document,
     etag: String,
     /// Identifies the set (kids and states), to skip rebuilding it.
     fingerprint: String,
@@ -111,7 +111,7 @@ impl KeySet {
         );
         Ok(KeySet {
             keys,
-            jwks: Bytes::from(body),
+            jwks: Document::new(body),
             etag,
             fingerprint: fingerprint(rows),
         })
@@ -126,7 +126,7 @@ impl KeySet {
     }
 
     /// The JWKS document and its strong ETag.
-    pub fn jwks(&self) -> (&Bytes, &str) {
+    pub fn jwks(&self) -> (&Document, &str) {
         (&self.jwks, &self.etag)
     }
 

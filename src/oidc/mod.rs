@@ -5,6 +5,7 @@
 pub mod authorize;
 pub mod claims;
 pub mod discovery;
+pub mod document;
 pub mod error;
 pub mod pkce;
 

@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("config", &["domain"]),
     ("telemetry", &["config"]),
     ("store", &["domain", "config", "clock"]),
-    ("keys", &["domain", "config", "clock", "store"]),
+    ("keys", &["domain", "oidc", "config", "clock", "store"]),
     (
         "service",
         &["domain", "oidc", "config", "clock", "store", "keys"],

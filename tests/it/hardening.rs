@@ -243,7 +243,8 @@ async fn prompt_consent_asks_even_for_first_party_clients(db: TestDb) {
 }
 
 /// BREACH: pages with a CSRF token beside reflected input are never
-/// compressed; JSON documents still are. HSTS only on an https issuer.
+/// compressed; the public JSON documents and the admin API's JSON are.
+/// HSTS only on an https issuer.
 async fn html_is_never_compressed_and_https_issuers_send_hsts(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let r = app
@@ -260,15 +261,41 @@ async fn html_is_never_compressed_and_https_issuers_send_hsts(db: TestDb) {
         r.headers()
     );
     assert!(r.text().await.unwrap().contains("csrf_token"));
+    // The public documents come from precomputed gzip bytes that decode
+    // to exactly the plain document; without Accept-Encoding, plain.
+    for path in ["/jwks", "/.well-known/openid-configuration"] {
+        let get = |encoding: &'static str| {
+            app.http
+                .get(app.url(path))
+                .header("Accept-Encoding", encoding)
+                .send()
+        };
+        let r = get("gzip").await.unwrap();
+        assert_eq!(r.headers()["content-encoding"], "gzip", "{path}");
+        assert_eq!(r.headers()["vary"], "Accept-Encoding", "{path}");
+        assert!(r.headers().get("strict-transport-security").is_none());
+        let mut decoded = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&r.bytes().await.unwrap()[..]),
+            &mut decoded,
+        )
+        .unwrap();
+        let plain = get("identity").await.unwrap();
+        assert!(plain.headers().get("content-encoding").is_none(), "{path}");
+        assert_eq!(decoded, plain.text().await.unwrap(), "{path}");
+    }
+    // The admin API's JSON is compressed on the fly.
+    let token = fixtures::admin_api_token(&app).await;
     let r = app
         .http
-        .get(app.url("/jwks"))
+        .get(app.url("/admin/api/v1/audit"))
+        .bearer_auth(&token)
         .header("Accept-Encoding", "gzip")
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-encoding"], "gzip");
-    assert!(r.headers().get("strict-transport-security").is_none());
 
     let url = app.config.database.url.clone();
     let kek = app.config.keys.kek_file.clone();

@@ -56,6 +56,9 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/api/v1")
             .wrap(from_fn(require_admin))
+            // JSON only (bearer-authenticated, so no BREACH exposure): lists
+            // and the audit log compress well. See `http::headers`.
+            .wrap(actix_web::middleware::Compress::default())
             .app_data(json)
             .app_data(query)
             .app_data(path)

@@ -6,6 +6,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::http::headers;
 use crate::state::AppState;
 
 pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -25,9 +26,7 @@ pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     let mut resp = if matches {
         HttpResponse::NotModified().finish()
     } else {
-        HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, "application/json"))
-            .body(body.clone())
+        headers::document(&req, body, HttpResponse::Ok())
     };
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(etag) {
