@@ -19,6 +19,7 @@ fn client(client_id: &str, input: ClientInput) -> Client {
         updated_at: time::OffsetDateTime::UNIX_EPOCH,
         locked: false,
         registration_token_hash: None,
+        secret_changed_at: None,
     }
 }
 
