@@ -5,6 +5,7 @@
 pub mod authorize;
 pub mod claims;
 pub mod discovery;
+pub mod end_session;
 pub mod error;
 pub mod pkce;
 
