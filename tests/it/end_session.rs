@@ -13,6 +13,7 @@ use openidconnect::{
     ProviderMetadataWithLogout,
 };
 use reqwest::StatusCode;
+use serde_json::json;
 use std::str::FromStr;
 use time::Duration;
 
@@ -35,6 +36,7 @@ dual_backend!(
     a_hint_signed_by_a_retired_key_still_works,
     the_confirmation_needs_its_csrf_token,
     a_hint_from_another_session_asks_first,
+    every_way_of_registering_takes_post_logout_redirect_uris,
 );
 
 /// A browser where alice signed in, and her session cookie's value.
@@ -594,4 +596,181 @@ async fn a_hint_from_another_session_asks_first(db: TestDb) {
     assert_signed_out(&app, &second, &rp).await;
     // Only that browser's session ended.
     assert_still_signed_in(&app, &first, &rp).await;
+}
+
+/// Sends a request and reads the answer's body as text.
+async fn text(req: reqwest::RequestBuilder) -> String {
+    req.send().await.unwrap().text().await.unwrap()
+}
+
+/// Sends a request and reads its status and JSON body.
+async fn json(req: reqwest::RequestBuilder) -> (StatusCode, serde_json::Value) {
+    let r = req.send().await.unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+/// Asks to sign out of `client_id` with `uri` from a browser signed in
+/// nowhere: straight back, so the URI is registered for that client.
+async fn assert_returns_to(app: &TestApp, client_id: &str, uri: &str) {
+    let params = [
+        ("client_id", client_id),
+        ("post_logout_redirect_uri", uri),
+        ("state", "reg"),
+    ];
+    let r = end_session(app, &app.new_browser(), &params).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{client_id} {uri}");
+    assert_eq!(location(&r), format!("{uri}?state=reg"));
+}
+
+async fn every_way_of_registering_takes_post_logout_redirect_uris(db: TestDb) {
+    let url = db.url.clone();
+    let app = TestApp::spawn_with(db, |c| c.registration.open = true).await;
+
+    // The command line: add, show, update.
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let o = crate::cli::latchkey(dir.path())
+            .arg("--database-url")
+            .arg(&url)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{args:?}: {err}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let added: serde_json::Value = serde_json::from_str(&cli(&[
+        "client",
+        "add",
+        "--name",
+        "CLI app",
+        "--redirect-uri",
+        "https://cli.example/cb",
+        "--post-logout-redirect-uri",
+        "https://cli.example/bye",
+        "--json",
+    ]))
+    .unwrap();
+    let cli_id = added["client_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        added["post_logout_redirect_uris"],
+        json!(["https://cli.example/bye"])
+    );
+    assert!(cli(&["client", "show", &cli_id]).contains("https://cli.example/bye"));
+    let updated = cli(&[
+        "client",
+        "update",
+        &cli_id,
+        "--post-logout-redirect-uri",
+        "https://cli.example/bye2",
+        "--json",
+    ]);
+    assert!(updated.contains("https://cli.example/bye2"), "{updated}");
+    assert_returns_to(&app, &cli_id, "https://cli.example/bye2").await;
+
+    // The admin console: the form takes one URI per line, the page shows them.
+    fixtures::admin(&app, "root");
+    let root = fixtures::signed_in(&app, "root").await;
+    let token = common::csrf_token_in(&text(root.get(app.url("/admin/clients"))).await).unwrap();
+    let created = text(root.post(app.url("/admin/clients")).form(&[
+        ("csrf_token", token.as_str()),
+        ("name", "Console app"),
+        ("redirect_uris", "https://console.example/cb"),
+        (
+            "post_logout_redirect_uris",
+            "https://console.example/bye\r\nhttps://console.example/later",
+        ),
+        ("scopes", "openid"),
+        ("grant_authorization_code", "on"),
+    ]))
+    .await;
+    let console_id = created
+        .split("<code class=\"secret\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the new client's id")
+        .to_owned();
+    let shown = text(root.get(app.url(&format!("/admin/clients/{console_id}")))).await;
+    assert!(
+        common::html_unescape(&shown)
+            .contains("https://console.example/bye\nhttps://console.example/later"),
+        "{shown}"
+    );
+    assert_returns_to(&app, &console_id, "https://console.example/later").await;
+
+    // The admin API: create, change, read.
+    let api = fixtures::admin_api_token(&app).await;
+    let (status, body) = json(
+        app.http
+            .post(app.url("/admin/api/v1/clients"))
+            .bearer_auth(&api)
+            .json(&json!({
+                "name": "API app",
+                "redirect_uris": ["https://api-app.example/cb"],
+                "post_logout_redirect_uris": ["https://api-app.example/bye"],
+            })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        body["post_logout_redirect_uris"],
+        json!(["https://api-app.example/bye"])
+    );
+    let api_url = app.url(&format!(
+        "/admin/api/v1/clients/{}",
+        body["client_id"].as_str().unwrap()
+    ));
+    let changes = json!({"post_logout_redirect_uris": ["https://api-app.example/bye2"]});
+    let (status, _) = json(app.http.patch(&api_url).bearer_auth(&api).json(&changes)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, read) = json(app.http.get(&api_url).bearer_auth(&api)).await;
+    assert_eq!(
+        read["post_logout_redirect_uris"],
+        changes["post_logout_redirect_uris"]
+    );
+    let api_id = read["client_id"].as_str().unwrap();
+    assert_returns_to(&app, api_id, "https://api-app.example/bye2").await;
+
+    // Dynamic registration (RFC 7591), read back (RFC 7592); a bad URI is
+    // refused.
+    let register = |meta: serde_json::Value| json(app.http.post(app.url("/register")).json(&meta));
+    let (status, err) = register(json!({
+        "redirect_uris": ["https://dyn.example/cb"],
+        "post_logout_redirect_uris": ["javascript:alert(1)"],
+    }))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let reason = err["error_description"].as_str().unwrap();
+    assert!(reason.contains("post_logout_redirect_uri"), "{err}");
+    let (status, info) = register(json!({
+        "client_name": "Dynamic app",
+        "redirect_uris": ["https://dyn.example/cb"],
+        "post_logout_redirect_uris": ["https://dyn.example/bye"],
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        info["post_logout_redirect_uris"],
+        json!(["https://dyn.example/bye"])
+    );
+    let (_, read) = json(
+        app.http
+            .get(info["registration_client_uri"].as_str().unwrap())
+            .bearer_auth(info["registration_access_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        read["post_logout_redirect_uris"],
+        info["post_logout_redirect_uris"]
+    );
+    let dyn_id = info["client_id"].as_str().unwrap();
+    assert_returns_to(&app, dyn_id, "https://dyn.example/bye").await;
+    // Its name is its own claim: the confirmation page says so.
+    let r = end_session(&app, &root, &[("client_id", dyn_id)]).await;
+    let (page, _) = confirmation(r, "signout").await;
+    assert!(
+        page.contains("<strong>Dynamic app</strong> asks you"),
+        "{page}"
+    );
+    assert!(page.contains("Not verified by your administrator"));
 }
