@@ -37,6 +37,7 @@ dual_backend!(
     the_confirmation_needs_its_csrf_token,
     a_hint_from_another_session_asks_first,
     every_way_of_registering_takes_post_logout_redirect_uris,
+    hostile_input_gets_a_4xx_page,
 );
 
 /// A browser where alice signed in, and her session cookie's value.
@@ -773,4 +774,57 @@ async fn every_way_of_registering_takes_post_logout_redirect_uris(db: TestDb) {
         "{page}"
     );
     assert!(page.contains("Not verified by your administrator"));
+}
+
+async fn hostile_input_gets_a_4xx_page(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (rp, person) = setup(&app).await;
+    let long_state = format!("client_id={}&state={}", rp.id, "s".repeat(4096));
+    let long_hint = format!("id_token_hint={}", "h".repeat(10_000));
+    for query in [
+        "state=%FF%FE",
+        "client_id=a%C3",
+        long_state.as_str(),
+        long_hint.as_str(),
+    ] {
+        let r = person
+            .browser
+            .get(format!("{}{END}?{query}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{}", &query[..20]);
+        assert!(r.headers().get("location").is_none());
+    }
+    let post = |ctype: &'static str, body: Vec<u8>| {
+        person
+            .browser
+            .post(app.url(END))
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+    };
+    let form = "application/x-www-form-urlencoded";
+    let r = post(form, b"state=\xff".to_vec()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(form, long_state.into_bytes()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post("application/json", b"{}".to_vec()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    if let Ok(r) = post(form, vec![b'a'; 3 << 20]).await {
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    // A NUL in `state` is just a byte to return, encoded.
+    let r = end_session(
+        &app,
+        &app.new_browser(),
+        &[
+            ("client_id", &rp.id),
+            ("post_logout_redirect_uri", BYE),
+            ("state", "a\0b"),
+        ],
+    )
+    .await;
+    assert_eq!(location(&r), format!("{BYE}?state=a%00b"));
+    assert_still_signed_in(&app, &person, &rp).await;
 }
