@@ -130,11 +130,6 @@ fn validate(
     )
 }
 
-fn refused(e: OAuthError) -> Outcome {
-    tracing::info!(error = %e.error, reason = %e.error_description, "sign-out request refused");
-    Outcome::Error(e)
-}
-
 fn client_id_of(v: &Valid) -> Option<String> {
     v.client.as_ref().map(|c| c.client_id.clone())
 }
@@ -155,7 +150,7 @@ pub async fn request(
         .run(move |conn| {
             let valid = match validate(conn, checked, &params)? {
                 Ok(v) => v,
-                Err(e) => return Ok(refused(e)),
+                Err(e) => return Ok(Outcome::Error(e)),
             };
             let session = match &cookie {
                 Some(c) => sessions::resolve(conn, c, now, policy)?,
@@ -198,7 +193,7 @@ pub async fn confirm(
         .run(move |conn| {
             let valid = match validate(conn, checked, &params)? {
                 Ok(v) => v,
-                Err(e) => return Ok(refused(e)),
+                Err(e) => return Ok(Outcome::Error(e)),
             };
             if answer == Answer::StaySignedIn {
                 return Ok(Outcome::StayedSignedIn(valid.redirect));

@@ -33,8 +33,10 @@ pub fn session_cookie(req: &HttpRequest, state: &AppState) -> Option<String> {
 }
 
 /// The error page for a request that cannot be honoured (never a
-/// redirect: the redirect URI is not trusted).
+/// redirect: the redirect URI is not trusted). Logged without the request's
+/// values (a hint is a token).
 pub fn refused(e: &OAuthError) -> HttpResponse {
+    tracing::info!(error = %e.error, reason = %e.error_description, "sign-out request refused");
     templates::error_page(
         StatusCode::BAD_REQUEST,
         "Cannot sign out",
