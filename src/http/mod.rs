@@ -100,6 +100,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/logout")
                 .route(web::get().to(ui::logout::show))
                 .route(web::post().to(ui::logout::submit)),
+        )
+        .service(
+            web::resource(oidc::end_session::PATH)
+                .route(web::get().to(oidc::end_session::get))
+                .route(web::post().to(oidc::end_session::post)),
         );
 }
 

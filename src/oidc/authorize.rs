@@ -402,16 +402,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        Client {
-            client_id: "app".into(),
-            secret_hash: None,
-            settings,
-            created_at: time::OffsetDateTime::UNIX_EPOCH,
-            updated_at: time::OffsetDateTime::UNIX_EPOCH,
-            locked: false,
-            registration_token_hash: None,
-            secret_changed_at: None,
-        }
+        Client::unsaved("app", settings)
     }
 
     fn params() -> AuthorizeParams {

@@ -18,6 +18,7 @@ pub fn document(issuer: &str, signing_algs: &[&str]) -> Vec<u8> {
         "introspection_endpoint": format!("{iss}/introspect"),
         "revocation_endpoint": format!("{iss}/revoke"),
         "registration_endpoint": format!("{iss}/register"),
+        "end_session_endpoint": format!("{iss}/logout/end"),
         "scopes_supported": ["openid", "profile", "email", "offline_access", "groups"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "fragment", "form_post"],
@@ -38,6 +39,10 @@ pub fn document(issuer: &str, signing_algs: &[&str]) -> Vec<u8> {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        // Front-channel logout needs third-party cookies, which browsers block.
+        "frontchannel_logout_supported": false,
     });
     doc.to_string().into_bytes()
 }

@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod claims;
 pub mod discovery;
 pub mod document;
+pub mod end_session;
 pub mod error;
 pub mod pkce;
 

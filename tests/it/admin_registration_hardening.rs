@@ -97,30 +97,6 @@ fn web_app(app: &TestApp, name: &str, redirect_uri: &str) -> String {
     .client_id
 }
 
-fn authorize_url(
-    app: &TestApp,
-    client_id: &str,
-    redirect_uri: &str,
-    extra: &[(&str, &str)],
-) -> String {
-    let mut params = vec![
-        ("response_type", "code"),
-        ("client_id", client_id),
-        ("redirect_uri", redirect_uri),
-        ("scope", "openid profile"),
-        ("state", "s"),
-        ("code_challenge", common::PKCE_CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ];
-    for (k, v) in extra {
-        params.retain(|(key, _)| key != k);
-        params.push((k, v));
-    }
-    reqwest::Url::parse_with_params(&app.url("/authorize"), &params)
-        .unwrap()
-        .to_string()
-}
-
 async fn register(app: &TestApp, body: Value) -> (StatusCode, Value) {
     let r = app
         .http
@@ -300,7 +276,12 @@ async fn the_consent_page_names_the_destination_and_unverified_apps(db: TestDb) 
 
     let wiki = web_app(&app, "Team Wiki", "https://wiki.example/cb");
     let page = browser
-        .get(authorize_url(&app, &wiki, "https://wiki.example/cb", &[]))
+        .get(common::authorize_url(
+            &app,
+            &wiki,
+            "https://wiki.example/cb",
+            &[],
+        ))
         .send()
         .await
         .unwrap()
@@ -324,7 +305,7 @@ async fn the_consent_page_names_the_destination_and_unverified_apps(db: TestDb) 
     assert_eq!(status, StatusCode::CREATED, "{reg}");
     let id = reg["client_id"].as_str().unwrap();
     let r = browser
-        .get(authorize_url(&app, id, &redirect, &[]))
+        .get(common::authorize_url(&app, id, &redirect, &[]))
         .send()
         .await
         .unwrap();
@@ -387,7 +368,8 @@ async fn registered_clients_are_no_open_redirector(db: TestDb) {
     // Nobody signed in: prompt=none and request errors show a page.
     let stranger = app.new_browser();
     for extra in [&none[..], &bad_scope[..]] {
-        let (status, location) = bounce(&stranger, &authorize_url(&app, &id, evil, extra)).await;
+        let (status, location) =
+            bounce(&stranger, &common::authorize_url(&app, &id, evil, extra)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{extra:?} -> {location:?}");
         assert_eq!(location, None);
     }
@@ -396,14 +378,15 @@ async fn registered_clients_are_no_open_redirector(db: TestDb) {
     let browser = app.new_browser();
     app.login(&browser, "alice", PASSWORD).await;
     for extra in [&none[..], &bad_scope[..]] {
-        let (status, location) = bounce(&browser, &authorize_url(&app, &id, evil, extra)).await;
+        let (status, location) =
+            bounce(&browser, &common::authorize_url(&app, &id, evil, extra)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{extra:?} -> {location:?}");
         assert_eq!(location, None);
     }
 
     // Deny on the consent page (which names evil.example) goes back.
     let page = browser
-        .get(authorize_url(&app, &id, evil, &[]))
+        .get(common::authorize_url(&app, &id, evil, &[]))
         .send()
         .await
         .unwrap()
@@ -427,7 +410,11 @@ async fn registered_clients_are_no_open_redirector(db: TestDb) {
     let (loc, tokens) = common::code_flow(&app, &browser, (&id, &secret), evil, "openid").await;
     assert!(loc.starts_with(evil), "{loc}");
     assert!(tokens.is_some(), "{loc}");
-    let (status, location) = bounce(&browser, &authorize_url(&app, &id, evil, &bad_scope)).await;
+    let (status, location) = bounce(
+        &browser,
+        &common::authorize_url(&app, &id, evil, &bad_scope),
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let location = location.unwrap();
     assert!(
@@ -435,14 +422,14 @@ async fn registered_clients_are_no_open_redirector(db: TestDb) {
         "{location}"
     );
     // But still not for a stranger's browser.
-    let (status, _) = bounce(&stranger, &authorize_url(&app, &id, evil, &none)).await;
+    let (status, _) = bounce(&stranger, &common::authorize_url(&app, &id, evil, &none)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // An admin-registered client gets its errors as before.
     let wiki = web_app(&app, "Team Wiki", "https://wiki.example/cb");
     let (status, location) = bounce(
         &stranger,
-        &authorize_url(&app, &wiki, "https://wiki.example/cb", &none),
+        &common::authorize_url(&app, &wiki, "https://wiki.example/cb", &none),
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);

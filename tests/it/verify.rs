@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use crate::common::fixtures::{self, RegisteredClient};
 use crate::common::proxy::Proxy;
-use crate::common::{self, TestApp, TestDb};
+use crate::common::{TestApp, TestDb};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwt::JwtPayload;
-use latchkey::domain::audit::Actor;
 use latchkey::keys::SigningAlg;
 use latchkey_verify::{Verifier, VerifyError};
 use reqwest::StatusCode;
@@ -394,22 +393,6 @@ async fn cached_keys_serve_while_latchkey_is_unreachable(db: TestDb) {
     );
 }
 
-fn rotate_now(app: &TestApp) -> String {
-    let mut c = common::conn(&app.db);
-    let kid = latchkey::keys::ops::rotate(
-        &mut c,
-        app.keys.kek(),
-        SigningAlg::RS256,
-        true,
-        app.clock_now(),
-        app.keys.policy(),
-        &Actor::system(),
-    )
-    .unwrap();
-    assert!(app.refresh_keys());
-    kid
-}
-
 async fn rotated_key_is_picked_up_without_restart(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let client = api_client(&app, "read:notes");
@@ -418,7 +401,7 @@ async fn rotated_key_is_picked_up_without_restart(db: TestDb) {
     assert!(v.verify(&before).await.is_ok());
     let old_kids = v.key_ids();
 
-    let new_kid = rotate_now(&app);
+    let new_kid = fixtures::rotate_keys_now(&app);
     assert!(!old_kids.contains(&new_kid));
     let after = client_token(&app, &client).await;
     assert_eq!(header_of(&after)["kid"], new_kid.as_str());
@@ -444,7 +427,7 @@ async fn unknown_kid_refresh_is_rate_limited(db: TestDb) {
             .await
             .is_ok()
     );
-    rotate_now(&app);
+    fixtures::rotate_keys_now(&app);
     let after = client_token(&app, &client).await;
     // Fetched moments ago: no second fetch until the interval has passed.
     assert_eq!(

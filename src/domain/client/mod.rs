@@ -313,6 +313,22 @@ impl Client {
         let since = self.secret_changed_at.unwrap_or(self.created_at);
         iat >= since.max(self.created_at).unix_timestamp()
     }
+
+    /// A client as unit tests need one: created at the epoch, no secret,
+    /// registered by an administrator.
+    #[cfg(test)]
+    pub fn unsaved(client_id: &str, settings: ClientSettings) -> Client {
+        Client {
+            client_id: client_id.into(),
+            secret_hash: None,
+            settings,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            updated_at: time::OffsetDateTime::UNIX_EPOCH,
+            locked: false,
+            registration_token_hash: None,
+            secret_changed_at: None,
+        }
+    }
 }
 
 #[cfg(test)]

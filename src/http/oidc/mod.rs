@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod credentials;
 pub mod discovery;
+pub mod end_session;
 pub mod introspect;
 pub mod jwks;
 pub mod register;

@@ -89,6 +89,12 @@ impl ClientBuilder {
         self
     }
 
+    /// A `post_logout_redirect_uri` it may ask to return to after sign-out.
+    pub fn post_logout_redirect(mut self, uri: &str) -> Self {
+        self.0.post_logout_redirect_uris.push(uri.to_owned());
+        self
+    }
+
     /// The scopes it may ask for, space-separated.
     pub fn scopes(mut self, scopes: &str) -> Self {
         self.0.scopes = vec![scopes.to_owned()];
@@ -157,6 +163,24 @@ impl RegisteredClient {
     pub fn secret(&self) -> &str {
         self.secret.as_deref().expect("a confidential client")
     }
+}
+
+/// Rotates the RS256 signing key at once: the new key signs from now on,
+/// the old one retires (still published). Returns the new kid.
+pub fn rotate_keys_now(app: &TestApp) -> String {
+    let mut c = conn(&app.db);
+    let kid = latchkey::keys::ops::rotate(
+        &mut c,
+        app.keys.kek(),
+        latchkey::keys::SigningAlg::RS256,
+        true,
+        app.clock_now(),
+        app.keys.policy(),
+        &latchkey::domain::audit::Actor::system(),
+    )
+    .expect("rotate keys");
+    assert!(app.refresh_keys());
+    kid
 }
 
 /// A confidential client acting for itself, as its owner knows it.

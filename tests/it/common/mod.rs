@@ -430,6 +430,32 @@ pub fn html_unescape(s: &str) -> String {
         .replace("&gt;", ">")
 }
 
+/// An `/authorize` URL for a code request with PKCE, `scope=openid
+/// profile` and `state=s`; `extra` adds or replaces parameters.
+pub fn authorize_url(
+    app: &TestApp,
+    client_id: &str,
+    redirect_uri: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("scope", "openid profile"),
+        ("state", "s"),
+        ("code_challenge", PKCE_CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    for (k, v) in extra {
+        params.retain(|(key, _)| key != k);
+        params.push((k, v));
+    }
+    reqwest::Url::parse_with_params(&app.url("/authorize"), &params)
+        .unwrap()
+        .to_string()
+}
+
 /// Runs `/authorize` with `params` in a signed-in `browser`, allowing the
 /// consent page if shown; returns the redirect to the client.
 pub async fn authorize_in(
