@@ -156,7 +156,7 @@ pub fn run(config: &Config, cmd: &UserCommand) -> CliResult {
             output::line(&format!("enabled {}", u.username))
         }
         UserCommand::Delete { username } => {
-            users::delete(&mut conn, username)?;
+            users::delete(&mut conn, username, now)?;
             output::line(&format!("deleted {}", username.to_ascii_lowercase()))
         }
     }

@@ -139,6 +139,7 @@ impl Config {
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
         self.validate_keys()?;
+        self.validate_logout()?;
         Ok(self)
     }
 
@@ -227,6 +228,32 @@ impl Config {
             }
         }
         self.validate_durations()
+    }
+
+    fn validate_logout(&self) -> Result<(), ConfigError> {
+        let o = &self.logout;
+        if !(1..=60).contains(&o.delivery_timeout_secs) {
+            return Err(invalid(
+                "logout.delivery_timeout_secs",
+                "must be between 1 and 60",
+            ));
+        }
+        if !(1..=100).contains(&o.max_attempts) {
+            return Err(invalid("logout.max_attempts", "must be between 1 and 100"));
+        }
+        if !(60..=30 * 24 * 3600).contains(&o.max_age_secs) {
+            return Err(invalid(
+                "logout.max_age_secs",
+                "must be between 60 and 2592000 (30 days)",
+            ));
+        }
+        if !(10..=60_000).contains(&o.poll_interval_ms) {
+            return Err(invalid(
+                "logout.poll_interval_ms",
+                "must be between 10 and 60000",
+            ));
+        }
+        Ok(())
     }
 
     /// Every duration is bounded, so date arithmetic on it cannot overflow

@@ -334,7 +334,7 @@ pub async fn delete_user(req: HttpRequest, state: Data, name: web::Path<String>)
         &req,
         &state,
         Some(("user.delete", name.clone())),
-        move |conn, _, _| Ok(users::delete(conn, &name)?),
+        move |conn, _, now| Ok(users::delete(conn, &name, now)?),
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -38,11 +38,12 @@ pub async fn submit(
     csrf::verify(&req, &state, &form.csrf_token)?;
     if let Some(cookie) = req.cookie(state.cookies.session_name()) {
         let value = cookie.value().to_owned();
-        state
+        let (policy, now) = (state.logout_policy, state.clock.now());
+        let ended = state
             .db
-            .run(move |conn| sessions::end(conn, &value))
+            .run(move |conn| sessions::end_with(conn, &value, policy, now))
             .await?;
-        tracing::info!("signed out");
+        tracing::info!(logout_tokens = ended.logout_tokens, "signed out");
     }
     let mut resp = templates::page(StatusCode::OK, "signed_out.html", &Context::new());
     resp.add_cookie(&state.cookies.clear_session())

@@ -248,8 +248,8 @@ pub async fn delete_user(
         format!("/admin/users/{name}"),
     )
     .audited("user.delete", &name)
-    .redirect("/admin/users", "deleted", move |conn, _, _| {
-        users::delete(conn, &name)
+    .redirect("/admin/users", "deleted", move |conn, _, now| {
+        users::delete(conn, &name, now)
     })
     .await
 }
