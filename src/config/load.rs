@@ -448,6 +448,28 @@ mod tests {
     }
 
     #[test]
+    fn logout_settings_are_bounded() {
+        type Change = fn(&mut Config);
+        let cases: [(&str, Change); 5] = [
+            ("logout.delivery_timeout_secs", |c| {
+                c.logout.delivery_timeout_secs = 0
+            }),
+            ("logout.delivery_timeout_secs", |c| {
+                c.logout.delivery_timeout_secs = 61
+            }),
+            ("logout.max_attempts", |c| c.logout.max_attempts = 0),
+            ("logout.max_age_secs", |c| c.logout.max_age_secs = 59),
+            ("logout.poll_interval_ms", |c| c.logout.poll_interval_ms = 5),
+        ];
+        for (setting, change) in cases {
+            let mut c = Config::default();
+            change(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.starts_with(setting), "{e}");
+        }
+    }
+
+    #[test]
     fn durations_are_bounded() {
         let mut c = Config::default();
         c.tokens.access_token_ttl_secs = u64::MAX;
