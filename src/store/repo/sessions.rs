@@ -28,12 +28,10 @@ pub fn touch(conn: &mut DbConn, id_hash: &str, now: PrimitiveDateTime) -> QueryR
         .execute(conn)
 }
 
+/// Deletes one session without signing it out: for expiry only. A
+/// sign-out goes through `service::logout::end_sessions`.
 pub fn delete(conn: &mut DbConn, id_hash: &str) -> QueryResult<usize> {
     diesel::delete(sessions::table.find(id_hash)).execute(conn)
-}
-
-pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
-    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 
 /// Removes sessions past their absolute expiry or idle since `idle_before`.
@@ -66,16 +64,6 @@ pub fn for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<SessionRow>
         .order(sessions::created_at.desc())
         .select(SessionRow::as_select())
         .load(conn)
-}
-
-/// Deletes the user's sessions except the one with `keep_hash`.
-pub fn delete_others(conn: &mut DbConn, user_id: &str, keep_hash: &str) -> QueryResult<usize> {
-    diesel::delete(
-        sessions::table
-            .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::id_hash.ne(keep_hash)),
-    )
-    .execute(conn)
 }
 
 /// Which sessions a sign-out ends.
