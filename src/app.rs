@@ -12,6 +12,7 @@ use actix_web::{App, HttpServer, web};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::http::headers;
+use crate::service::logout::delivery::{DeliverySettings, Worker};
 use crate::service::sessions::SessionPolicy;
 use crate::state::AppState;
 use crate::store::{self, DatabaseUrl, Db, PoolOptions};
@@ -149,15 +150,27 @@ impl Application {
         self.server.handle()
     }
 
-    /// Starts the background jobs (key reloads, housekeeping) and runs
-    /// until SIGINT/SIGTERM (graceful: in-flight requests finish).
+    /// Starts the background jobs (key reloads, housekeeping, logout
+    /// delivery) and runs until SIGINT/SIGTERM (graceful: in-flight
+    /// requests finish, then in-flight logout deliveries).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let s = &self.state;
         let interval = Duration::from_secs(s.config.keys.reload_interval_secs);
         s.keys
             .spawn_reloader(s.db.clone(), s.clock.clone(), interval);
         spawn_housekeeping(s.db.clone(), s.clock.clone(), s.config.clone());
-        self.server.await
+        let worker = Worker::new(
+            s.db.clone(),
+            s.keys.clone(),
+            s.clock.clone(),
+            &s.config.issuer,
+            DeliverySettings::from_config(&s.config.logout),
+        )
+        .map_err(std::io::Error::other)?
+        .spawn();
+        let result = self.server.await;
+        worker.stop().await;
+        result
     }
 }
 
@@ -191,6 +204,7 @@ pub fn spawn_housekeeping(db: Db, clock: SharedClock, config: Arc<Config>) {
                     refresh_tokens = p.refresh_tokens,
                     revocations = p.revocations,
                     grants = p.grants,
+                    logout_tokens = p.logout_tokens,
                     "purged expired rows"
                 ),
                 Ok(_) => {}

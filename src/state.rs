@@ -12,6 +12,7 @@ use crate::config::{Config, ConfigError};
 use crate::domain::net::IpBlock;
 use crate::keys::KeyStore;
 use crate::service::login::ThrottlePolicy;
+use crate::service::logout::LogoutPolicy;
 use crate::service::password::PasswordGate;
 use crate::service::sessions::SessionPolicy;
 use crate::service::token::{ClientCache, ScopeCache};
@@ -34,6 +35,8 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     pub session_policy: SessionPolicy,
     pub throttle_policy: ThrottlePolicy,
+    /// What ending a session does to its grants (`[logout]`).
+    pub logout_policy: LogoutPolicy,
     /// `scheme://host[:port]` of the issuer, for Origin checks.
     pub issuer_origin: String,
     pub keys: KeyStore,
@@ -64,6 +67,7 @@ impl AppState {
                 session_max_age_secs: session_policy.absolute_timeout.whole_seconds(),
             },
             throttle_policy: ThrottlePolicy::from_config(&config.login),
+            logout_policy: LogoutPolicy::from_config(&config.logout),
             issuer_origin: issuer.origin().ascii_serialization(),
             session_policy,
             discovery: {

@@ -4,8 +4,11 @@ use clap::{Args, Subcommand};
 
 use super::{CliResult, open_db, output};
 use crate::config::Config;
+use crate::domain::audit::Actor;
 use crate::domain::user::ProfileInput;
+use crate::service::logout;
 use crate::service::users::{self, NewUser, UserView};
+use crate::store::audit;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -41,6 +44,15 @@ pub enum UserCommand {
     Enable { username: String },
     /// Delete a user and their sessions.
     Delete { username: String },
+    /// List a user's browser sessions.
+    Sessions {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a user out everywhere: end all their sessions. Apps with
+    /// back-channel logout are told by a running server.
+    EndSessions { username: String },
 }
 
 #[derive(Debug, Args)]
@@ -156,8 +168,39 @@ pub fn run(config: &Config, cmd: &UserCommand) -> CliResult {
             output::line(&format!("enabled {}", u.username))
         }
         UserCommand::Delete { username } => {
-            users::delete(&mut conn, username)?;
+            users::delete(&mut conn, username, now)?;
             output::line(&format!("deleted {}", username.to_ascii_lowercase()))
+        }
+        UserCommand::Sessions { username, json } => {
+            let list = logout::admin::user_sessions(&mut conn, username)?;
+            if *json {
+                return output::json(&list);
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.created_at.to_string(),
+                        s.last_seen_at.to_string(),
+                        s.ip.clone().unwrap_or_default(),
+                        s.user_agent.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            output::table(&["SIGNED IN", "LAST SEEN", "IP", "BROWSER"], &rows)
+        }
+        UserCommand::EndSessions { username } => {
+            let policy = logout::LogoutPolicy::from_config(&config.logout);
+            let entry = Some(("user.end_sessions", username.as_str()));
+            let ended = audit::audited(&mut conn, &Actor::cli(), entry, now, |conn| {
+                logout::admin::end_user_sessions(conn, username, policy, now)
+            })?;
+            output::line(&format!(
+                "ended {} session(s) of {}; {} logout token(s) queued (a running server delivers them)",
+                ended.sessions,
+                username.to_ascii_lowercase(),
+                ended.logout_tokens
+            ))
         }
     }
 }

@@ -139,6 +139,7 @@ impl Config {
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
         self.validate_keys()?;
+        self.validate_logout()?;
         Ok(self)
     }
 
@@ -227,6 +228,32 @@ impl Config {
             }
         }
         self.validate_durations()
+    }
+
+    fn validate_logout(&self) -> Result<(), ConfigError> {
+        let o = &self.logout;
+        if !(1..=60).contains(&o.delivery_timeout_secs) {
+            return Err(invalid(
+                "logout.delivery_timeout_secs",
+                "must be between 1 and 60",
+            ));
+        }
+        if !(1..=100).contains(&o.max_attempts) {
+            return Err(invalid("logout.max_attempts", "must be between 1 and 100"));
+        }
+        if !(60..=30 * 24 * 3600).contains(&o.max_age_secs) {
+            return Err(invalid(
+                "logout.max_age_secs",
+                "must be between 60 and 2592000 (30 days)",
+            ));
+        }
+        if !(10..=60_000).contains(&o.poll_interval_ms) {
+            return Err(invalid(
+                "logout.poll_interval_ms",
+                "must be between 10 and 60000",
+            ));
+        }
+        Ok(())
     }
 
     /// Every duration is bounded, so date arithmetic on it cannot overflow
@@ -418,6 +445,28 @@ mod tests {
                 .to_string()
                 .starts_with("session.absolute_timeout_secs")
         );
+    }
+
+    #[test]
+    fn logout_settings_are_bounded() {
+        type Change = fn(&mut Config);
+        let cases: [(&str, Change); 5] = [
+            ("logout.delivery_timeout_secs", |c| {
+                c.logout.delivery_timeout_secs = 0
+            }),
+            ("logout.delivery_timeout_secs", |c| {
+                c.logout.delivery_timeout_secs = 61
+            }),
+            ("logout.max_attempts", |c| c.logout.max_attempts = 0),
+            ("logout.max_age_secs", |c| c.logout.max_age_secs = 59),
+            ("logout.poll_interval_ms", |c| c.logout.poll_interval_ms = 5),
+        ];
+        for (setting, change) in cases {
+            let mut c = Config::default();
+            change(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.starts_with(setting), "{e}");
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub tokens: TokensConfig,
     pub registration: RegistrationConfig,
+    pub logout: LogoutConfig,
     /// Pre-configured clients (`[[clients]]`): created or updated at every
     /// start, and locked against edits in the console and the API.
     pub clients: Vec<DeclaredClient>,
@@ -58,6 +59,39 @@ impl Default for RegistrationConfig {
         Self {
             open: false,
             max_per_network: 10,
+        }
+    }
+}
+
+/// What ending a session does to tokens, and how logout tokens reach
+/// relying parties (OpenID Connect Back-Channel Logout 1.0).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogoutConfig {
+    /// Also revoke the ended session's `offline_access` grants (their
+    /// refresh tokens stop working). Off: offline access survives a
+    /// sign-out, as the scope promises.
+    pub revoke_offline_grants: bool,
+    /// Seconds one delivery (a POST to a client's back-channel logout URI)
+    /// may take before it counts as failed.
+    pub delivery_timeout_secs: u64,
+    /// Deliveries tried per logout token before giving up.
+    pub max_attempts: u32,
+    /// Seconds after the sign-out after which delivery is given up.
+    pub max_age_secs: u64,
+    /// How often each instance looks for logout tokens due for delivery
+    /// (milliseconds); it also looks at once when it ended a session itself.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for LogoutConfig {
+    fn default() -> Self {
+        Self {
+            revoke_offline_grants: false,
+            delivery_timeout_secs: 5,
+            max_attempts: 10,
+            max_age_secs: 24 * 3600,
+            poll_interval_ms: 1000,
         }
     }
 }
@@ -226,6 +260,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             tokens: TokensConfig::default(),
             registration: RegistrationConfig::default(),
+            logout: LogoutConfig::default(),
             clients: Vec::new(),
         }
     }

@@ -143,10 +143,14 @@ impl KeyStore {
     }
 
     /// Reloads every `interval` and on SIGHUP, until the runtime stops.
+    /// The first reload is one interval after the start: the set was just
+    /// loaded ([`KeyStore::open`]), and an immediate reload would only race
+    /// whatever else starts with the server.
     pub fn spawn_reloader(&self, db: Db, clock: SharedClock, interval: Duration) {
         let store = self.clone();
         actix_web::rt::spawn(async move {
-            let mut tick = actix_web::rt::time::interval(interval);
+            let start = tokio::time::Instant::now() + interval;
+            let mut tick = actix_web::rt::time::interval_at(start, interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             #[cfg(unix)]
             let mut hup = actix_web::rt::signal::unix::signal(

@@ -9,6 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use super::logout::{self, LogoutPolicy, Which};
 use super::password::{self, PasswordGate};
 use super::{ServiceError, ServiceResult};
 use crate::clock::{from_db, to_db};
@@ -154,31 +155,40 @@ pub fn sessions(
         .collect())
 }
 
-/// Ends one of the user's own sessions by `sid`. Another user's sid (or
-/// an unknown one) is `NotFound` and changes nothing.
-pub fn end_session(conn: &mut DbConn, user_id: &str, sid: &str) -> ServiceResult<()> {
-    let target = repo::sessions::for_user(conn, user_id)?
-        .into_iter()
-        .find(|s| s.sid.as_deref() == Some(sid));
-    match target {
-        Some(s) => {
-            repo::sessions::delete(conn, &s.id_hash)?;
-            Ok(())
-        }
-        None => Err(ServiceError::NotFound {
+/// Signs one of the user's own sessions out, by `sid` (with back-channel
+/// logout, see [`logout::end_sessions`]). Another user's sid (or an
+/// unknown one) is `NotFound` and changes nothing.
+pub fn end_session(
+    conn: &mut DbConn,
+    user_id: &str,
+    sid: &str,
+    policy: LogoutPolicy,
+    now: OffsetDateTime,
+) -> ServiceResult<()> {
+    let ended = logout::end_sessions(conn, Which::Sid { user_id, sid }, policy, now)?;
+    if ended.sessions == 0 {
+        return Err(ServiceError::NotFound {
             what: "session",
             id: sid.to_owned(),
-        }),
+        });
     }
+    Ok(())
 }
 
-/// Ends every session of the user except `current_hash`'s.
+/// Signs every session of the user out except `current_hash`'s (with
+/// back-channel logout); returns how many ended.
 pub fn end_other_sessions(
     conn: &mut DbConn,
     user_id: &str,
     current_hash: &str,
+    policy: LogoutPolicy,
+    now: OffsetDateTime,
 ) -> ServiceResult<usize> {
-    Ok(repo::sessions::delete_others(conn, user_id, current_hash)?)
+    let which = Which::AllBut {
+        user_id,
+        keep_hash: current_hash,
+    };
+    Ok(logout::end_sessions(conn, which, policy, now)?.sessions)
 }
 
 /// Updates the profile claims the user controls (not the username, the
@@ -233,7 +243,11 @@ pub async fn change_password(
     db.run(move |conn| {
         conn.transaction(|conn| {
             repo::users::set_password_hash(conn, &user.id, &hash, to_db(now))?;
-            repo::sessions::delete_others(conn, &user.id, &current_hash)?;
+            let others = Which::AllBut {
+                user_id: &user.id,
+                keep_hash: &current_hash,
+            };
+            logout::end_sessions(conn, others, LogoutPolicy::default(), now)?;
             repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
             audit::record(
                 conn,
@@ -249,5 +263,7 @@ pub async fn change_password(
         })
         .map_err(ServiceError::from)
     })
-    .await
+    .await?;
+    logout::wake();
+    Ok(())
 }

@@ -28,11 +28,19 @@ where
     T: Send + 'static,
     E: From<diesel::result::Error> + From<StoreError> + Send + 'static,
 {
-    db.run(move |conn| {
-        let entry = entry.as_ref().map(|(a, t)| (*a, t.as_str()));
-        audit::audited(conn, &actor, entry, now, |conn| f(conn, &actor, now))
-    })
-    .await
+    let result = db
+        .run(move |conn| {
+            let entry = entry.as_ref().map(|(a, t)| (*a, t.as_str()));
+            audit::audited(conn, &actor, entry, now, |conn| f(conn, &actor, now))
+        })
+        .await;
+    if result.is_ok() {
+        // The change may have ended sessions (disabling a user, a new
+        // password, ending their sessions): now that it committed, this
+        // instance's logout delivery looks at once (one query if not).
+        super::logout::wake();
+    }
+    result
 }
 
 /// Whom a verified `latchkey:admin` access token speaks for now.

@@ -1,7 +1,7 @@
 //! Signing out: OpenID Connect RP-Initiated Logout 1.0 at the
 //! `end_session_endpoint`, and Latchkey's own sign-out page, which is the
 //! same request without parameters. The answer is an [`Outcome`] that
-//! `http` renders; the browser session ends through [`sessions::end`].
+//! `http` renders; the browser session ends through [`sessions::end_with`] (which also queues back-channel logout tokens).
 //!
 //! The rules: a hint must be one of our ID tokens (any key still in the
 //! key set, retired ones included; expired is fine); the app is the
@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use super::logout::LogoutPolicy;
 use super::sessions::{self, SessionPolicy};
 use super::{ServiceResult, clients};
 use crate::domain::client::Client;
@@ -29,6 +30,8 @@ pub struct EndSessionContext<'a> {
     pub issuer: &'a str,
     pub now: OffsetDateTime,
     pub policy: SessionPolicy,
+    /// What signing out does to the session's grants (`[logout]`).
+    pub logout: LogoutPolicy,
 }
 
 /// What happens next.
@@ -145,7 +148,7 @@ pub async fn request(
     cookie: Option<String>,
 ) -> ServiceResult<Outcome> {
     let checked = checked_hint(ctx, &params);
-    let (now, policy) = (ctx.now, ctx.policy);
+    let (now, policy, logout) = (ctx.now, ctx.policy, ctx.logout);
     ctx.db
         .run(move |conn| {
             let valid = match validate(conn, checked, &params)? {
@@ -163,8 +166,12 @@ pub async fn request(
                 h.sid.as_deref() == Some(session.sid.as_str()) && h.sub == session.user.id
             });
             if this_session {
-                sessions::end(conn, &cookie)?;
-                tracing::info!(client_id = ?client_id_of(&valid), "signed out at the app's request");
+                let ended = sessions::end_with(conn, &cookie, logout, now)?;
+                tracing::info!(
+                    client_id = ?client_id_of(&valid),
+                    logout_tokens = ended.logout_tokens,
+                    "signed out at the app's request"
+                );
                 return Ok(Outcome::SignedOut(valid.redirect));
             }
             Ok(Outcome::Confirm(Confirmation {
@@ -189,6 +196,7 @@ pub async fn confirm(
     answer: Answer,
 ) -> ServiceResult<Outcome> {
     let checked = checked_hint(ctx, &params);
+    let (now, logout) = (ctx.now, ctx.logout);
     ctx.db
         .run(move |conn| {
             let valid = match validate(conn, checked, &params)? {
@@ -199,8 +207,12 @@ pub async fn confirm(
                 return Ok(Outcome::StayedSignedIn(valid.redirect));
             }
             if let Some(cookie) = &cookie {
-                sessions::end(conn, cookie)?;
-                tracing::info!(client_id = ?client_id_of(&valid), "signed out");
+                let ended = sessions::end_with(conn, cookie, logout, now)?;
+                tracing::info!(
+                    client_id = ?client_id_of(&valid),
+                    logout_tokens = ended.logout_tokens,
+                    "signed out"
+                );
             }
             Ok(Outcome::SignedOut(valid.redirect))
         })

@@ -1,6 +1,7 @@
 //! Deleting what has expired: sessions, login throttle counters,
-//! authorization codes, refresh tokens, revoked access token ids, and
-//! grants that ended more than [`GRANT_RETENTION`] ago.
+//! authorization codes, refresh tokens, revoked access token ids, grants
+//! that ended more than [`GRANT_RETENTION`] ago, and logout tokens
+//! delivered or given up more than [`LOGOUT_RETENTION`] ago.
 
 use time::{Duration, OffsetDateTime};
 
@@ -17,6 +18,7 @@ pub struct Purged {
     pub refresh_tokens: usize,
     pub revocations: usize,
     pub grants: usize,
+    pub logout_tokens: usize,
 }
 
 impl Purged {
@@ -27,12 +29,17 @@ impl Purged {
             + self.refresh_tokens
             + self.revocations
             + self.grants
+            + self.logout_tokens
     }
 }
 
 /// How long an ended grant is kept (for the audit trail and support
 /// questions) before it is deleted.
 pub const GRANT_RETENTION: Duration = Duration::days(30);
+
+/// How long a delivered or given-up logout token (and its attempts) stays
+/// visible to admins before it is deleted.
+pub const LOGOUT_RETENTION: Duration = Duration::days(7);
 
 pub fn purge(
     conn: &mut DbConn,
@@ -51,5 +58,6 @@ pub fn purge(
         refresh_tokens: repo::grants::delete_expired_refresh(conn, now_db)?,
         revocations: repo::revocations::purge(conn, now_db)?,
         grants: repo::grants::purge_ended(conn, revoked_before, started_before)?,
+        logout_tokens: repo::logout::purge(conn, to_db(now - LOGOUT_RETENTION))?,
     })
 }

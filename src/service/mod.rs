@@ -18,6 +18,7 @@ pub mod housekeeping;
 pub mod introspection;
 pub mod keys;
 pub mod login;
+pub mod logout;
 pub mod password;
 pub mod registration;
 pub mod scopes;

@@ -4,6 +4,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::ServiceResult;
+use super::logout::{self, Ended, LogoutPolicy, Which};
 use crate::clock::{from_db, to_db};
 use crate::domain::secret::{OpaqueSecret, hash_secret};
 use crate::store::models::{SessionRow, UserRow};
@@ -99,11 +100,7 @@ pub fn resolve(
         repo::sessions::touch(conn, &id_hash, to_db(now))?;
     }
     Ok(Some(ActiveSession {
-        // Sessions from before `sid` existed: derive one that is not the key.
-        sid: session
-            .sid
-            .clone()
-            .unwrap_or_else(|| hash_secret(&id_hash)[..32].to_owned()),
+        sid: public_sid(&session),
         id_hash,
         auth_time: from_db(session.auth_time),
         expires_at,
@@ -111,12 +108,35 @@ pub fn resolve(
     }))
 }
 
-/// Ends the session with this cookie value, if any.
-pub fn end(conn: &mut DbConn, cookie_value: &str) -> ServiceResult<()> {
-    if cookie_value.len() == 43 {
-        repo::sessions::delete(conn, &hash_secret(cookie_value))?;
+/// The session's public id (the `sid` claim). Sessions from before `sid`
+/// existed get one derived from, but not revealing, their key.
+pub fn public_sid(session: &SessionRow) -> String {
+    session
+        .sid
+        .clone()
+        .unwrap_or_else(|| hash_secret(&session.id_hash)[..32].to_owned())
+}
+
+/// Ends the session with this cookie value, if any, as a sign-out: the
+/// clients that took part get a logout token, its grants without
+/// `offline_access` are revoked (all of them under
+/// `logout.revoke_offline_grants`). See [`logout::end_sessions`].
+pub fn end_with(
+    conn: &mut DbConn,
+    cookie_value: &str,
+    policy: LogoutPolicy,
+    now: OffsetDateTime,
+) -> ServiceResult<Ended> {
+    if cookie_value.len() != 43 {
+        return Ok(Ended::default());
     }
-    Ok(())
+    let id_hash = hash_secret(cookie_value);
+    Ok(logout::end_sessions(
+        conn,
+        Which::Hash(&id_hash),
+        policy,
+        now,
+    )?)
 }
 
 /// Deletes expired sessions; returns how many.

@@ -4,7 +4,7 @@ use diesel::Connection;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{ServiceError, ServiceResult, password};
+use super::{ServiceError, ServiceResult, logout, password};
 use crate::clock::{from_db, to_db};
 use crate::domain::user::{Email, Profile, ProfileInput, Username, check_new_password};
 use crate::store::models::UserRow;
@@ -146,7 +146,7 @@ pub fn set_password(
     let user = find(conn, username)?;
     conn.transaction(|conn| {
         repo::users::set_password_hash(conn, &user.id, &hash, to_db(now))?;
-        repo::sessions::delete_for_user(conn, &user.id)?;
+        logout::end_all_of(conn, &user.id, now)?;
         repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
         Ok::<_, diesel::result::Error>(())
     })?;
@@ -165,7 +165,7 @@ pub fn set_disabled(
     conn.transaction(|conn| {
         repo::users::set_disabled(conn, &user.id, disabled, to_db(now))?;
         if disabled {
-            repo::sessions::delete_for_user(conn, &user.id)?;
+            logout::end_all_of(conn, &user.id, now)?;
             repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
         }
         Ok::<_, diesel::result::Error>(())
@@ -173,11 +173,13 @@ pub fn set_disabled(
     show(conn, username)
 }
 
-/// Deletes a user; sessions go with it (foreign key cascade).
-pub fn delete(conn: &mut DbConn, username: &str) -> ServiceResult<()> {
+/// Deletes a user, signing their sessions out first (back-channel logout
+/// to the apps they used); grants and consents go with the user (foreign
+/// key cascade).
+pub fn delete(conn: &mut DbConn, username: &str, now: OffsetDateTime) -> ServiceResult<()> {
     let user = find(conn, username)?;
     conn.transaction(|conn| {
-        repo::sessions::delete_for_user(conn, &user.id)?;
+        logout::end_all_of(conn, &user.id, now)?;
         repo::users::delete(conn, &user.id)?;
         if user.is_admin && !user.disabled && repo::users::count_active_admins(conn)? == 0 {
             return Err(ServiceError::Conflict(
@@ -284,7 +286,7 @@ pub fn update(
         if disabled != user.disabled {
             repo::users::set_disabled(conn, &user.id, disabled, to_db(now))?;
             if disabled {
-                repo::sessions::delete_for_user(conn, &user.id)?;
+                logout::end_all_of(conn, &user.id, now)?;
                 repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
             }
         }

@@ -2,7 +2,7 @@
 //! through the HTTP pages as a browser uses them, on SQLite and PostgreSQL.
 
 use crate::common::fixtures::{self, PASSWORD, RegisteredClient as Rp, signed_in};
-use crate::common::{self, PKCE_CHALLENGE, TestApp, TestDb, code_flow, csrf_token_in};
+use crate::common::{self, PKCE_CHALLENGE, TestApp, TestDb, code_flow};
 use reqwest::StatusCode;
 
 const CALLBACK: &str = "https://wiki.example/callback";
@@ -69,16 +69,7 @@ async fn post(
     path: &str,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
-    let (_, html) = page(app, browser).await;
-    let token = csrf_token_in(&html).unwrap_or_default();
-    let mut fields = vec![("csrf_token", token.as_str())];
-    fields.extend_from_slice(form);
-    browser
-        .post(app.url(path))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap()
+    fixtures::submit(app, browser, "/account", path, form).await
 }
 
 fn location(r: &reqwest::Response) -> String {

@@ -4,7 +4,7 @@
 //! "unverified" mark for registered clients; no open redirector through
 //! registered clients; `id_token_alg` limited to `keys.algorithms`.
 
-use crate::common::fixtures::{self, Caller};
+use crate::common::fixtures::{self, Caller, admin_call as call};
 use crate::common::{self, TestApp, TestDb};
 use latchkey::domain::client::ClientInput;
 use latchkey::service::clients;
@@ -43,33 +43,6 @@ async fn token_for(app: &TestApp, c: &Caller) -> String {
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     body["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn call(
-    app: &TestApp,
-    token: Option<&str>,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = app
-        .http
-        .request(method, app.url(&format!("/admin/api/v1{path}")));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status();
-    let text = r.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    (status, body)
 }
 
 async fn open_registration(db: TestDb) -> TestApp {

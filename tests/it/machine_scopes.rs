@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use crate::common::fixtures::{self, signed_in};
+use crate::common::fixtures::{self, admin_api as api, signed_in};
 use crate::common::{self, TestApp, TestDb, csrf_token_in};
 use latchkey::domain::audit::Actor;
 use latchkey::service::{groups, registration, scopes};
@@ -185,26 +185,6 @@ async fn admin_created_clients_keep_machine_grantable_scopes(db: TestDb) {
     let (status, body) = cc_token(&app, &admin.id, admin.secret(), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["scope"], "latchkey:admin");
-}
-
-async fn api(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = app
-        .http
-        .request(method, app.url(&format!("/admin/api/v1{path}")))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 async fn a_scope_made_not_grantable_leaves_new_tokens(db: TestDb) {

@@ -13,6 +13,7 @@ mod admin_api;
 mod admin_console;
 mod admin_registration_hardening;
 mod architecture;
+mod backchannel;
 mod bad_input;
 mod browser;
 mod cli;

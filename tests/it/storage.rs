@@ -138,9 +138,9 @@ async fn user_lifecycle(db: TestDb) {
             .unwrap()
             .disabled
     );
-    users::delete(&mut c, "carol").unwrap();
+    users::delete(&mut c, "carol", start_time()).unwrap();
     assert!(matches!(
-        users::delete(&mut c, "carol"),
+        users::delete(&mut c, "carol", start_time()),
         Err(ServiceError::NotFound { .. })
     ));
 }
@@ -387,7 +387,7 @@ async fn sessions_expire_idle_and_absolute(db: TestDb) {
             .is_none()
     );
     let s3 = sessions::create(&mut c, &user.id, Default::default(), t0, policy()).unwrap();
-    sessions::end(&mut c, s3.expose()).unwrap();
+    sessions::end_with(&mut c, s3.expose(), Default::default(), t0).unwrap();
     assert!(
         sessions::resolve(&mut c, s3.expose(), t0, policy())
             .unwrap()
@@ -589,6 +589,33 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
         )
         .unwrap();
     }
+    // Logout tokens: delivered 8 days ago and given up 8 days ago (gone),
+    // delivered yesterday and pending (kept).
+    let day = |d: i64| Some(to_db(t0 - Duration::days(d)));
+    for (id, delivered_at, gave_up_at) in [
+        ("lo-delivered-long-ago", day(8), None),
+        ("lo-given-up-long-ago", None, day(8)),
+        ("lo-delivered-yesterday", day(1), None),
+        ("lo-pending", None, None),
+    ] {
+        repo::logout::insert(
+            &mut c,
+            &latchkey::store::models::LogoutOutboxRow {
+                id: id.into(),
+                client_id: grant.client_id.clone(),
+                user_id: user.id.clone(),
+                sid: "s".into(),
+                created_at: to_db(t0 - Duration::days(9)),
+                next_attempt_at: to_db(t0 - Duration::days(9)),
+                attempts: 1,
+                claimed_until: None,
+                delivered_at,
+                gave_up_at,
+                last_error: None,
+            },
+        )
+        .unwrap();
+    }
     repo::grants::insert_refresh(
         &mut c,
         &RefreshRow {
@@ -619,8 +646,21 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
             refresh_tokens: 1,
             revocations: 1,
             grants: 2,
+            logout_tokens: 2,
         }
     );
+    for (id, kept) in [
+        ("lo-delivered-long-ago", false),
+        ("lo-given-up-long-ago", false),
+        ("lo-delivered-yesterday", true),
+        ("lo-pending", true),
+    ] {
+        assert_eq!(
+            repo::logout::get(&mut c, id).unwrap().is_some(),
+            kept,
+            "{id}"
+        );
+    }
     assert!(
         repo::grants::grant(&mut c, "g-revoked-yesterday")
             .unwrap()

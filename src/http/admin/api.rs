@@ -24,11 +24,11 @@ use crate::service::{admin, groups, registration};
 use crate::state::AppState;
 use crate::store::DbConn;
 
-type Data = web::Data<AppState>;
-type Answer = Result<HttpResponse, ApiError>;
+pub(super) type Data = web::Data<AppState>;
+pub(super) type Answer = Result<HttpResponse, ApiError>;
 
 /// A read by an authenticated admin.
-async fn read<T, F>(req: &HttpRequest, state: &AppState, f: F) -> Answer
+pub(super) async fn read<T, F>(req: &HttpRequest, state: &AppState, f: F) -> Answer
 where
     F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     T: Serialize + Send + 'static,
@@ -41,7 +41,7 @@ where
 /// A change by an authenticated admin, through [`admin::change`]: with
 /// `audit`, the audit row opens the transaction and is rolled back with a
 /// change that fails.
-async fn change<T, F>(
+pub(super) async fn change<T, F>(
     req: &HttpRequest,
     state: &AppState,
     audit: admin::AuditEntry,
@@ -334,7 +334,7 @@ pub async fn delete_user(req: HttpRequest, state: Data, name: web::Path<String>)
         &req,
         &state,
         Some(("user.delete", name.clone())),
-        move |conn, _, _| Ok(users::delete(conn, &name)?),
+        move |conn, _, now| Ok(users::delete(conn, &name, now)?),
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())

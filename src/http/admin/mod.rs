@@ -3,6 +3,7 @@
 //! browser session, CSRF on every form).
 
 pub mod api;
+pub mod api_logout;
 pub mod console;
 pub mod error;
 pub mod openapi;
@@ -77,6 +78,10 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
                 "/clients/{client_id}/secret",
                 web::post().to(api::rotate_client_secret),
             )
+            .route(
+                "/clients/{client_id}/logout-deliveries",
+                web::get().to(api_logout::client_deliveries),
+            )
             .service(
                 web::resource("/scopes")
                     .route(web::get().to(api::list_scopes))
@@ -105,6 +110,11 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
             .route(
                 "/users/{username}/groups",
                 web::put().to(api::set_user_groups),
+            )
+            .service(
+                web::resource("/users/{username}/sessions")
+                    .route(web::get().to(api_logout::user_sessions))
+                    .route(web::delete().to(api_logout::end_user_sessions)),
             )
             .service(
                 web::resource("/groups")
@@ -188,6 +198,10 @@ pub fn configure_console(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/users/{username}/password",
             web::post().to(c::users::set_user_password),
+        )
+        .route(
+            "/admin/users/{username}/sessions/end",
+            web::post().to(c::users::end_user_sessions),
         )
         .route(
             "/admin/users/{username}/delete",

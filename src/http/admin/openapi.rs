@@ -87,6 +87,14 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/clients/{client_id}/logout-deliveries",
+        "Back-channel logout delivery status: pending, last success, last failure and reason, recent logout tokens",
+        None,
+        200,
+        Some("DeliveryStatus"),
+    ),
+    op(
+        "get",
         "/scopes",
         "List built-in and custom scopes",
         None,
@@ -172,6 +180,22 @@ pub const OPERATIONS: &[Operation] = &[
         Some("Groups"),
         200,
         Some("User"),
+    ),
+    op(
+        "get",
+        "/users/{username}/sessions",
+        "A user's browser sessions (signed in, last seen, IP, browser)",
+        None,
+        200,
+        Some("SessionList"),
+    ),
+    op(
+        "delete",
+        "/users/{username}/sessions",
+        "End all of a user's sessions; apps with back-channel logout are told",
+        None,
+        200,
+        Some("Ended"),
     ),
     op(
         "get",
@@ -295,6 +319,15 @@ fn schemas() -> Value {
         "state": {"enum": ["next", "active", "retired"]}, "created_at": t, "activate_after": t,
         "activated_at": {"type": ["string", "null"]}, "retired_at": {"type": ["string", "null"]},
         "remove_after": {"type": ["string", "null"]}}});
+    let opt_t = json!({"type": ["string", "null"], "format": "date-time"});
+    let opt_s = json!({"type": ["string", "null"]});
+    let delivery = json!({"type": "object", "properties": {
+        "id": s, "sid": s, "user_id": s, "state": {"enum": ["pending", "delivered", "gave_up"]},
+        "attempts": i, "created_at": t, "next_attempt_at": opt_t, "delivered_at": opt_t,
+        "gave_up_at": opt_t, "last_error": opt_s}});
+    let session = json!({"type": "object", "properties": {
+        "sid": s, "current": b, "ip": opt_s, "user_agent": opt_s, "created_at": t,
+        "last_seen_at": t}});
     let audit = json!({"type": "object", "properties": {
         "at": t, "actor": s, "action": s, "target": s,
         "ip": {"type": ["string", "null"]}, "detail": {"type": ["string", "null"]}}});
@@ -350,6 +383,13 @@ fn schemas() -> Value {
         "Rotated": {"type": "object", "properties": {"kid": s, "alg": s}},
         "AuditEntry": audit,
         "AuditList": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
+        "DeliveryStatus": {"type": "object", "properties": {
+            "client_id": s, "backchannel_logout_uri": opt_s, "pending": i, "given_up": i,
+            "last_success_at": opt_t, "last_failure_at": opt_t, "last_failure": opt_s,
+            "recent": {"type": "array", "items": delivery}}},
+        "SessionList": {"type": "array", "items": session},
+        "Ended": {"type": "object", "properties": {
+            "sessions": i, "logout_tokens": i, "grants_revoked": i}},
         "InitialTokenRequest": {"type": "object", "additionalProperties": false, "properties": {
             "expires_in": i, "max_uses": i}},
         "InitialToken": {"type": "object", "properties": {

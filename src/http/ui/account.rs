@@ -265,8 +265,9 @@ pub async fn end_session(
     form: Form<SessionForm>,
 ) -> Result<HttpResponse, AppError> {
     let SessionForm { csrf_token, sid } = form.into_inner();
-    act(req, state, &csrf_token, "session", move |conn, s, _| {
-        account::end_session(conn, &s.user.id, &sid)
+    let policy = state.logout_policy;
+    act(req, state, &csrf_token, "session", move |conn, s, now| {
+        account::end_session(conn, &s.user.id, &sid, policy, now)
     })
     .await
 }
@@ -283,8 +284,9 @@ pub async fn end_other_sessions(
     form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, AppError> {
     let token = form.into_inner().csrf_token;
-    act(req, state, &token, "sessions", move |conn, s, _| {
-        account::end_other_sessions(conn, &s.user.id, &s.id_hash).map(|_| ())
+    let policy = state.logout_policy;
+    act(req, state, &token, "sessions", move |conn, s, now| {
+        account::end_other_sessions(conn, &s.user.id, &s.id_hash, policy, now).map(|_| ())
     })
     .await
 }

@@ -23,6 +23,7 @@ pub fn context(state: &AppState) -> EndSessionContext<'_> {
         issuer: &state.config.issuer,
         now: state.clock.now(),
         policy: state.session_policy,
+        logout: state.logout_policy,
     }
 }
 

@@ -70,3 +70,12 @@ pub fn delete_registered(
     .execute(conn)?;
     Ok(n == 1)
 }
+
+/// Of these clients, the ones that registered a back-channel logout URI.
+pub fn with_backchannel_logout(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<String>> {
+    dsl::clients
+        .filter(dsl::client_id.eq_any(ids))
+        .filter(dsl::backchannel_logout_uri.is_not_null())
+        .select(dsl::client_id)
+        .load(conn)
+}

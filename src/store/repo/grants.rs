@@ -190,3 +190,26 @@ pub fn revoke_for_user(
     }
     Ok(n)
 }
+
+/// The distinct `(sid, client_id)` pairs of grants made in the sessions
+/// with these `sid`s (revoked or not: the client took part either way).
+pub fn participants(conn: &mut DbConn, sids: &[String]) -> QueryResult<Vec<(String, String)>> {
+    let rows: Vec<(Option<String>, String)> = grants::table
+        .filter(grants::sid.eq_any(sids))
+        .select((grants::sid, grants::client_id))
+        .distinct()
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(sid, client)| Some((sid?, client)))
+        .collect())
+}
+
+/// The live grants made in the sessions with these `sid`s.
+pub fn live_in_sessions(conn: &mut DbConn, sids: &[String]) -> QueryResult<Vec<GrantRow>> {
+    grants::table
+        .filter(grants::sid.eq_any(sids))
+        .filter(grants::revoked_at.is_null())
+        .select(GrantRow::as_select())
+        .load(conn)
+}

@@ -7,6 +7,7 @@ pub mod consents;
 pub mod grants;
 pub mod groups;
 pub mod initial_access;
+pub mod logout;
 pub mod revocations;
 pub mod scopes;
 pub mod sessions;

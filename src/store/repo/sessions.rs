@@ -28,12 +28,10 @@ pub fn touch(conn: &mut DbConn, id_hash: &str, now: PrimitiveDateTime) -> QueryR
         .execute(conn)
 }
 
+/// Deletes one session without signing it out: for expiry only. A
+/// sign-out goes through `service::logout::end_sessions`.
 pub fn delete(conn: &mut DbConn, id_hash: &str) -> QueryResult<usize> {
     diesel::delete(sessions::table.find(id_hash)).execute(conn)
-}
-
-pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
-    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 
 /// Removes sessions past their absolute expiry or idle since `idle_before`.
@@ -68,12 +66,67 @@ pub fn for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<SessionRow>
         .load(conn)
 }
 
-/// Deletes the user's sessions except the one with `keep_hash`.
-pub fn delete_others(conn: &mut DbConn, user_id: &str, keep_hash: &str) -> QueryResult<usize> {
-    diesel::delete(
-        sessions::table
-            .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::id_hash.ne(keep_hash)),
-    )
-    .execute(conn)
+/// Which sessions a sign-out ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matching<'a> {
+    /// One session, by the SHA-256 of its cookie value.
+    Hash(&'a str),
+    /// The user's session with this public `sid`.
+    Sid { user_id: &'a str, sid: &'a str },
+    /// Every session of the user except the one with `keep_hash`.
+    AllBut {
+        user_id: &'a str,
+        keep_hash: &'a str,
+    },
+    /// Every session of the user.
+    All { user_id: &'a str },
+}
+
+type Backend = <DbConn as diesel::Connection>::Backend;
+type SessionFilter<'a> = Box<
+    dyn BoxableExpression<
+            sessions::table,
+            Backend,
+            SqlType = diesel::sql_types::Nullable<diesel::sql_types::Bool>,
+        > + 'a,
+>;
+
+fn matching(m: Matching<'_>) -> SessionFilter<'_> {
+    match m {
+        Matching::Hash(h) => Box::new(sessions::id_hash.eq(h).nullable()),
+        Matching::Sid { user_id, sid } => Box::new(
+            sessions::user_id
+                .eq(user_id)
+                .nullable()
+                .and(sessions::sid.eq(sid)),
+        ),
+        Matching::AllBut { user_id, keep_hash } => Box::new(
+            sessions::user_id
+                .eq(user_id)
+                .and(sessions::id_hash.ne(keep_hash))
+                .nullable(),
+        ),
+        Matching::All { user_id } => Box::new(sessions::user_id.eq(user_id).nullable()),
+    }
+}
+
+/// Locks the matching sessions as a transaction's first statement (a
+/// write: SQLite takes its write lock now; PostgreSQL locks the rows, so a
+/// concurrent sign-out of the same session waits, then finds it gone).
+/// Returns how many match.
+pub fn lock_matching(conn: &mut DbConn, m: Matching<'_>) -> QueryResult<usize> {
+    diesel::update(sessions::table.filter(matching(m)))
+        .set(sessions::last_seen_at.eq(sessions::last_seen_at))
+        .execute(conn)
+}
+
+pub fn select_matching(conn: &mut DbConn, m: Matching<'_>) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(matching(m))
+        .select(SessionRow::as_select())
+        .load(conn)
+}
+
+pub fn delete_many(conn: &mut DbConn, id_hashes: &[String]) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::id_hash.eq_any(id_hashes))).execute(conn)
 }

@@ -14,9 +14,10 @@ use latchkey::domain::client::ClientInput;
 use latchkey::domain::user::ProfileInput;
 use latchkey::service::clients;
 use latchkey::service::users::{self, NewUser, UserView};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
 
-use super::{TestApp, conn};
+use super::{TestApp, conn, csrf_token_in};
 
 /// Every fixture user's password.
 pub const PASSWORD: &str = "correct horse battery";
@@ -127,6 +128,12 @@ impl ClientBuilder {
     /// access tokens issued for it).
     pub fn resource_audience(mut self, audience: &str) -> Self {
         self.0.resource_audiences.push(audience.to_owned());
+        self
+    }
+
+    /// Where it wants logout tokens (Back-Channel Logout 1.0).
+    pub fn backchannel_logout(mut self, uri: &str) -> Self {
+        self.0.backchannel_logout_uri = Some(uri.to_owned());
         self
     }
 
@@ -268,4 +275,71 @@ pub async fn introspect(
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     r.json().await.unwrap()
+}
+
+/// An admin API call (`/admin/api/v1{path}`) with a bearer `token`: the
+/// status and the JSON body (`null` if there is none).
+pub async fn admin_api(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    admin_call(app, Some(token), method, path, body).await
+}
+
+/// [`admin_api`] with or without a token; a body that is not JSON comes
+/// back as a string.
+pub async fn admin_call(
+    app: &TestApp,
+    token: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = app
+        .http
+        .request(method, app.url(&format!("/admin/api/v1{path}")));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("admin API call");
+    let status = r.status();
+    let text = r.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// The text of the page at `path` as `browser` sees it.
+pub async fn page_text(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
+    let r = browser.get(app.url(path)).send().await.expect("GET page");
+    r.text().await.expect("page body")
+}
+
+/// Opens `page` in `browser` and posts its form's CSRF token with `fields`
+/// to `action`, as a person submitting the form would.
+pub async fn submit(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let token = csrf_token_in(&page_text(app, browser, page).await).unwrap_or_default();
+    let mut form = vec![("csrf_token", token.as_str())];
+    form.extend_from_slice(fields);
+    browser
+        .post(app.url(action))
+        .form(&form)
+        .send()
+        .await
+        .expect("POST form")
 }

@@ -161,6 +161,11 @@ pub struct TestApp {
     /// Owns the database (dropped with the app) unless the app shares one.
     pub test_db: Option<TestDb>,
     pub kek_dir: Option<tempfile::TempDir>,
+    /// The running server, until [`TestApp::stop`].
+    running: Option<(
+        actix_web::dev::ServerHandle,
+        actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+    )>,
 }
 
 impl TestApp {
@@ -195,7 +200,8 @@ impl TestApp {
         let state = AppState::new(Arc::new(config.clone()), db.clone(), shared, keys.clone())
             .expect("state");
         let app = Application::build(state, listener).expect("build app");
-        actix_web::rt::spawn(app.run_until_stopped());
+        let handle = app.handle();
+        let task = actix_web::rt::spawn(app.run_until_stopped());
         Self {
             base: format!("http://127.0.0.1:{port}"),
             db,
@@ -205,6 +211,18 @@ impl TestApp {
             keys,
             test_db: None,
             kek_dir: Some(kek_dir),
+            running: Some((handle, task)),
+        }
+    }
+
+    /// Stops the instance as SIGTERM would: the server, then its
+    /// background work (logout deliveries in flight finish first).
+    pub async fn stop(&mut self) {
+        if let Some((handle, task)) = self.running.take() {
+            handle.stop(true).await;
+            task.await
+                .expect("server task")
+                .expect("server stopped cleanly");
         }
     }
 
@@ -464,6 +482,12 @@ pub async fn authorize_in(
     params: &[(&str, &str)],
 ) -> String {
     let url = reqwest::Url::parse_with_params(&app.url("/authorize"), params).expect("url");
+    authorize_url_in(app, browser, url.as_str()).await
+}
+
+/// [`authorize_in`] for a whole authorization URL (as a relying-party
+/// library builds it).
+pub async fn authorize_url_in(app: &TestApp, browser: &reqwest::Client, url: &str) -> String {
     let r = browser.get(url).send().await.expect("GET /authorize");
     let r = if r.status() == reqwest::StatusCode::OK {
         let page = r.text().await.expect("consent page");

@@ -14,7 +14,7 @@ use crate::domain::client::ClientInput;
 use crate::http::csrf;
 use crate::http::form::Form;
 use crate::service::clients::{self, ClientChanges, ClientView};
-use crate::service::registration;
+use crate::service::{logout, registration};
 use crate::state::AppState;
 
 /// The client form as the template shows it.
@@ -192,13 +192,15 @@ pub async fn client_page(
         async {
             admin(&req, &state).await?;
             let id = id.into_inner();
-            let client = read(&state, "/admin/clients", move |conn| {
-                Ok(clients::find(conn, &id)?.view())
+            let (client, logout) = read(&state, "/admin/clients", move |conn| {
+                let client = clients::find(conn, &id)?.view();
+                Ok((client, logout::admin::client_status(conn, &id)?))
             })
             .await?;
             let mut ctx = Context::new();
             ctx.insert("c", &ClientFormView::from(&client));
             ctx.insert("client", &client);
+            ctx.insert("logout", &logout);
             render(&req, &state, "admin/client.html", ctx, q.done.as_deref()).await
         }
         .await,

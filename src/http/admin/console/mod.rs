@@ -100,6 +100,9 @@ fn notice(code: Option<&str>) -> Option<&'static str> {
         "retired" => "Key retired.",
         "revoked" => "Key revoked.",
         "password" => "Password set; their sessions ended.",
+        "sessions_ended" => {
+            "Their sessions ended; the apps they used are told (back-channel logout)."
+        }
         _ => return None,
     })
 }

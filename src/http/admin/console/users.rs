@@ -1,5 +1,5 @@
 //! Console: users (`/admin/users…`): search, create, profile and admin
-//! flags, groups, password, delete.
+//! flags, groups, password, sessions (and ending them), delete.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -8,8 +8,8 @@ use tera::Context;
 use super::{CsrfForm, Data, Done, Submit, admin, checked, finish, read, redirect, render, words};
 use crate::domain::user::ProfileInput;
 use crate::http::form::Form;
-use crate::service::groups;
 use crate::service::users::{self, NewUser, UserChanges};
+use crate::service::{groups, logout};
 
 const PAGE_SIZE: i64 = 25;
 
@@ -122,15 +122,17 @@ pub async fn user_page(
         async {
             admin(&req, &state).await?;
             let name = name.into_inner();
-            let (user, mine, all) = read(&state, "/admin/users", move |conn| {
+            let (user, mine, all, sessions) = read(&state, "/admin/users", move |conn| {
                 let user = users::show(conn, &name)?;
                 let mine = groups::of_user(conn, &user.id)?;
                 let all: Vec<String> = groups::list(conn)?.into_iter().map(|g| g.name).collect();
-                Ok((user, mine, all))
+                let sessions = logout::admin::user_sessions(conn, &name)?;
+                Ok((user, mine, all, sessions))
             })
             .await?;
             let mut ctx = Context::new();
             ctx.insert("user", &user);
+            ctx.insert("sessions", &sessions);
             ctx.insert("groups", &mine);
             ctx.insert("all_groups", &all);
             render(&req, &state, "admin/user.html", ctx, q.done.as_deref()).await
@@ -248,8 +250,27 @@ pub async fn delete_user(
         format!("/admin/users/{name}"),
     )
     .audited("user.delete", &name)
-    .redirect("/admin/users", "deleted", move |conn, _, _| {
-        users::delete(conn, &name)
+    .redirect("/admin/users", "deleted", move |conn, _, now| {
+        users::delete(conn, &name, now)
     })
     .await
+}
+
+/// "End all sessions": signs the user out everywhere; the apps they used
+/// get a logout token (back-channel logout).
+pub async fn end_user_sessions(
+    req: HttpRequest,
+    state: Data,
+    name: web::Path<String>,
+    form: Form<CsrfForm>,
+) -> HttpResponse {
+    let name = name.into_inner();
+    let back = format!("/admin/users/{name}");
+    let policy = state.logout_policy;
+    Submit::new(&req, &state, &form.csrf_token, &back)
+        .audited("user.end_sessions", &name)
+        .redirect(&back, "sessions_ended", move |conn, _, now| {
+            logout::admin::end_user_sessions(conn, &name, policy, now)
+        })
+        .await
 }
