@@ -273,6 +273,52 @@ impl TestApp {
             .expect("body")
     }
 
+    /// Posts `form` to `path` in `browser` with the CSRF token of the form
+    /// on the page at `page`, as a person filling that page in does.
+    pub async fn post_from_page(
+        &self,
+        browser: &reqwest::Client,
+        page: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let html = browser
+            .get(self.url(page))
+            .send()
+            .await
+            .expect("GET the form's page")
+            .text()
+            .await
+            .expect("body");
+        let token = csrf_token_in(&html).unwrap_or_default();
+        let mut fields = vec![("csrf_token", token.as_str())];
+        fields.extend_from_slice(form);
+        browser
+            .post(self.url(path))
+            .form(&fields)
+            .send()
+            .await
+            .expect("POST the form")
+    }
+
+    /// GET `path` with a bearer token: the status and the JSON body
+    /// (`null` if there is none).
+    pub async fn get_with_bearer(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     pub fn count(&self, table: &str) -> i64 {
         #[derive(diesel::QueryableByName)]
         struct N {
