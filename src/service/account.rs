@@ -34,57 +34,67 @@ pub struct AuthorizedApp {
     pub last_used_at: OffsetDateTime,
 }
 
-/// The apps `user_id` has authorized: every client with a remembered
-/// consent or a live grant, by name.
-pub fn authorized_apps(conn: &mut DbConn, user_id: &str) -> ServiceResult<Vec<AuthorizedApp>> {
-    struct Acc {
-        scopes: ScopeSet,
-        granted_at: OffsetDateTime,
-        last_used_at: OffsetDateTime,
+/// How many authorized apps "My account" shows at a time.
+pub const APPS_PER_PAGE: i64 = 20;
+
+/// One page of a user's authorized apps.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AppsPage {
+    pub apps: Vec<AuthorizedApp>,
+    /// 1-based, within `1..=pages`.
+    pub page: i64,
+    /// At least 1, even with no apps.
+    pub pages: i64,
+    pub total: i64,
+}
+
+/// The page to show for a `requested` one, how many pages `total` apps
+/// make, and the offset of the page's first app: out-of-range requests
+/// are clamped to the first or the last page.
+fn page_bounds(total: i64, requested: i64) -> (i64, i64, i64) {
+    let pages = ((total.max(0) + APPS_PER_PAGE - 1) / APPS_PER_PAGE).max(1);
+    let page = requested.clamp(1, pages);
+    (page, pages, (page - 1) * APPS_PER_PAGE)
+}
+
+/// Page `requested` (1-based, clamped to the pages there are) of the apps
+/// `user_id` has authorized: every client with a remembered consent or a
+/// live grant, most recently used first, then by name, then by client id.
+/// The database pages; only the page's scopes are read.
+pub fn authorized_apps(
+    conn: &mut DbConn,
+    user_id: &str,
+    requested: i64,
+) -> ServiceResult<AppsPage> {
+    let total = repo::authorized_apps::count(conn, user_id)?;
+    let (page, pages, offset) = page_bounds(total, requested);
+    let rows = repo::authorized_apps::page(conn, user_id, APPS_PER_PAGE, offset)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.client_id.clone()).collect();
+    let mut scopes: BTreeMap<String, ScopeSet> = BTreeMap::new();
+    for (client_id, scope) in repo::authorized_apps::scopes(conn, user_id, &ids)? {
+        let scope = ScopeSet::parse(&scope).unwrap_or_default();
+        let all = scopes.entry(client_id).or_default();
+        *all = all.union(&scope);
     }
-    let mut by_client: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut merge = |client_id: &str, scope: &str, at: OffsetDateTime| {
-        let scope = ScopeSet::parse(scope).unwrap_or_default();
-        by_client
-            .entry(client_id.to_owned())
-            .and_modify(|a| {
-                a.scopes = a.scopes.union(&scope);
-                a.granted_at = a.granted_at.min(at);
-                a.last_used_at = a.last_used_at.max(at);
-            })
-            .or_insert(Acc {
-                scopes: scope,
-                granted_at: at,
-                last_used_at: at,
-            });
-    };
-    for c in repo::consents::for_user(conn, user_id)? {
-        merge(&c.client_id, &c.scope, from_db(c.granted_at));
-    }
-    for g in repo::grants::live_for_user(conn, user_id)? {
-        merge(&g.client_id, &g.scope, from_db(g.created_at));
-    }
-    for (client_id, at) in repo::grants::refresh_times_for_user(conn, user_id)? {
-        if let Some(a) = by_client.get_mut(&client_id) {
-            a.last_used_at = a.last_used_at.max(from_db(at));
-        }
-    }
-    let mut apps = Vec::with_capacity(by_client.len());
-    for (client_id, acc) in by_client {
-        // A deleted client's rows go with it; skip any stragglers.
-        let Some(client) = repo::clients::by_id(conn, &client_id)? else {
-            continue;
-        };
-        apps.push(AuthorizedApp {
-            client_id,
-            client_name: client.name,
-            scopes: acc.scopes.iter().map(str::to_owned).collect(),
-            granted_at: acc.granted_at,
-            last_used_at: acc.last_used_at,
-        });
-    }
-    apps.sort_by(|a, b| a.client_name.cmp(&b.client_name));
-    Ok(apps)
+    let apps = rows
+        .into_iter()
+        .map(|r| AuthorizedApp {
+            scopes: scopes
+                .get(&r.client_id)
+                .map(|s| s.iter().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            client_id: r.client_id,
+            client_name: r.client_name,
+            granted_at: from_db(r.granted_at),
+            last_used_at: from_db(r.last_used_at),
+        })
+        .collect();
+    Ok(AppsPage {
+        apps,
+        page,
+        pages,
+        total,
+    })
 }
 
 /// Revokes the user's authorization of `client_id`: forgets the consent
@@ -266,4 +276,22 @@ pub async fn change_password(
     .await?;
     logout::wake();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_are_clamped_to_the_apps_there_are() {
+        assert_eq!(page_bounds(0, 1), (1, 1, 0), "no apps: one empty page");
+        assert_eq!(page_bounds(0, 7), (1, 1, 0));
+        assert_eq!(page_bounds(20, 2), (1, 1, 0), "exactly one full page");
+        assert_eq!(page_bounds(21, 2), (2, 2, 20));
+        assert_eq!(page_bounds(45, 3), (3, 3, 40));
+        assert_eq!(page_bounds(45, 4), (3, 3, 40), "past the end: the last");
+        assert_eq!(page_bounds(45, i64::MAX), (3, 3, 40));
+        assert_eq!(page_bounds(45, 0), (1, 3, 0), "before the start: the first");
+        assert_eq!(page_bounds(45, i64::MIN), (1, 3, 0));
+    }
 }

@@ -8,7 +8,10 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::domain::user::PASSWORD_MAX;
+use zeroize::Zeroizing;
+
+use super::{ServiceError, ServiceResult};
+use crate::domain::user::{PASSWORD_MAX, check_new_password};
 
 fn hasher() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
@@ -76,6 +79,44 @@ impl PasswordGate {
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| HashError(e.to_string()))
+    }
+}
+
+/// A new password that passed the password rules, hashed (argon2id) and
+/// ready to store. Built before any database work, so no pooled
+/// connection waits on argon2.
+pub struct NewPasswordHash(String);
+
+impl std::fmt::Debug for NewPasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPasswordHash(<redacted>)")
+    }
+}
+
+impl NewPasswordHash {
+    /// Checks the rules, then hashes behind `gate` on a blocking thread:
+    /// for request handlers (admin console and API).
+    pub async fn gated(gate: &PasswordGate, plain: Zeroizing<String>) -> ServiceResult<Self> {
+        check_new_password(&plain)?;
+        gate.run(move || hash(&plain))
+            .await
+            .and_then(|h| h)
+            .map(Self)
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    /// Checks the rules, then hashes on this thread: for callers with no
+    /// shared pool to starve (the CLI, first-start bootstrap, tests).
+    pub fn now(plain: &str) -> ServiceResult<Self> {
+        check_new_password(plain)?;
+        hash(plain)
+            .map(Self)
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    /// The PHC string to store.
+    pub fn phc(&self) -> &str {
+        &self.0
     }
 }
 

@@ -4,9 +4,12 @@ use diesel::Connection;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{ServiceError, ServiceResult, logout, password};
+use zeroize::Zeroizing;
+
+use super::password::{NewPasswordHash, PasswordGate};
+use super::{ServiceError, ServiceResult, logout};
 use crate::clock::{from_db, to_db};
-use crate::domain::user::{Email, Profile, ProfileInput, Username, check_new_password};
+use crate::domain::user::{Email, Profile, ProfileInput, Username};
 use crate::store::models::UserRow;
 use crate::store::{DbConn, repo};
 
@@ -62,37 +65,68 @@ impl From<UserRow> for UserView {
     }
 }
 
-/// Validates and creates a user. The password is hashed before any database
-/// work; a duplicate username is a `Conflict` and nothing is written.
-pub fn create(
-    conn: &mut DbConn,
+/// A new user, validated, with its password (if any) hashed: what
+/// [`insert`] writes.
+#[derive(Debug)]
+pub struct PreparedUser {
+    username: Username,
+    email: Option<Email>,
+    email_verified: bool,
+    profile: Profile,
+    is_admin: bool,
+    password: Option<NewPasswordHash>,
+}
+
+impl NewUser<'_> {
+    /// Username, email and profile, in that order (the password is checked
+    /// after them), with no password yet.
+    fn validate(&self) -> ServiceResult<PreparedUser> {
+        Ok(PreparedUser {
+            username: Username::parse(self.username)?,
+            email: self.email.map(Email::parse).transpose()?,
+            email_verified: self.email_verified,
+            profile: Profile::parse(&self.profile)?,
+            is_admin: self.is_admin,
+            password: None,
+        })
+    }
+}
+
+/// Validates `input`, then checks and hashes the password behind `gate`,
+/// holding no database connection: what a request handler does before
+/// its audited write ([`insert`]).
+pub async fn prepare(
+    gate: &PasswordGate,
     input: &NewUser<'_>,
-    password_plain: Option<&str>,
+    password_plain: Option<Zeroizing<String>>,
+) -> ServiceResult<PreparedUser> {
+    let mut user = input.validate()?;
+    if let Some(pw) = password_plain {
+        user.password = Some(NewPasswordHash::gated(gate, pw).await?);
+    }
+    Ok(user)
+}
+
+/// Writes a [`prepare`]d user. A duplicate username is a `Conflict` and
+/// nothing is written.
+pub fn insert(
+    conn: &mut DbConn,
+    user: PreparedUser,
     now: OffsetDateTime,
 ) -> ServiceResult<UserView> {
-    let username = Username::parse(input.username)?;
-    let email = input.email.map(Email::parse).transpose()?;
-    let profile = Profile::parse(&input.profile)?;
-    let password_hash = match password_plain {
-        Some(pw) => {
-            check_new_password(pw)?;
-            Some(password::hash(pw).map_err(|e| ServiceError::Internal(e.to_string()))?)
-        }
-        None => None,
-    };
     let now = to_db(now);
     let row = UserRow {
         id: uuid::Uuid::new_v4().to_string(),
-        username: username.into_inner(),
-        email: email.map(Email::into_inner),
-        email_verified: input.email_verified,
-        name: profile.name,
-        given_name: profile.given_name,
-        family_name: profile.family_name,
-        picture: profile.picture,
-        locale: profile.locale,
-        password_hash,
-        is_admin: input.is_admin,
+        username: user.username.into_inner(),
+        email: user.email.map(Email::into_inner),
+        email_verified: user.email_verified,
+        name: user.profile.name,
+        given_name: user.profile.given_name,
+        family_name: user.profile.family_name,
+        picture: user.profile.picture,
+        locale: user.profile.locale,
+        password_hash: user.password.map(|p| p.phc().to_owned()),
+        is_admin: user.is_admin,
         disabled: false,
         created_at: now,
         updated_at: now,
@@ -108,6 +142,21 @@ pub fn create(
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Validates and creates a user, hashing the password on this thread while
+/// `conn` is held: for callers with a connection of their own (the CLI,
+/// first-start bootstrap, tests). Request handlers use [`prepare`] and
+/// [`insert`]. A duplicate username is a `Conflict` and nothing is written.
+pub fn create(
+    conn: &mut DbConn,
+    input: &NewUser<'_>,
+    password_plain: Option<&str>,
+    now: OffsetDateTime,
+) -> ServiceResult<UserView> {
+    let mut user = input.validate()?;
+    user.password = password_plain.map(NewPasswordHash::now).transpose()?;
+    insert(conn, user, now)
 }
 
 /// Finds a user by username (case-insensitive input).
@@ -135,22 +184,33 @@ pub fn list(conn: &mut DbConn, limit: i64, offset: i64) -> ServiceResult<Vec<Use
 
 /// Sets a new password (an admin's reset), ends the user's sessions and
 /// revokes every grant, so no refresh token outlives the old password.
+/// The password was checked and hashed beforehand
+/// ([`NewPasswordHash::gated`]), so argon2 never runs on `conn`.
+pub fn reset_password(
+    conn: &mut DbConn,
+    username: &str,
+    password: &NewPasswordHash,
+    now: OffsetDateTime,
+) -> ServiceResult<()> {
+    let user = find(conn, username)?;
+    conn.transaction(|conn| {
+        repo::users::set_password_hash(conn, &user.id, password.phc(), to_db(now))?;
+        logout::end_all_of(conn, &user.id, now)?;
+        repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
+        Ok::<_, diesel::result::Error>(())
+    })?;
+    Ok(())
+}
+
+/// [`reset_password`] from the plain password, hashed on this thread while
+/// `conn` is held: for the CLI and tests.
 pub fn set_password(
     conn: &mut DbConn,
     username: &str,
     password_plain: &str,
     now: OffsetDateTime,
 ) -> ServiceResult<()> {
-    check_new_password(password_plain)?;
-    let hash = password::hash(password_plain).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    let user = find(conn, username)?;
-    conn.transaction(|conn| {
-        repo::users::set_password_hash(conn, &user.id, &hash, to_db(now))?;
-        logout::end_all_of(conn, &user.id, now)?;
-        repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
-        Ok::<_, diesel::result::Error>(())
-    })?;
-    Ok(())
+    reset_password(conn, username, &NewPasswordHash::now(password_plain)?, now)
 }
 
 /// Disables or enables an account; disabling ends its sessions and

@@ -15,6 +15,7 @@ dual_backend!(
     password_change_needs_the_current_password,
     profile_edits_are_validated,
     disabling_a_user_revokes_their_refresh_tokens,
+    authorized_apps_are_paged,
 );
 
 fn wiki(app: &TestApp) -> Rp {
@@ -364,4 +365,96 @@ async fn disabling_a_user_revokes_their_refresh_tokens(db: TestDb) {
     assert_eq!(body["error"], "invalid_grant");
     assert!(!introspect_active(&app, &rp, tokens["access_token"].as_str().unwrap()).await);
     assert_eq!(page(&app, &browser).await.0, StatusCode::SEE_OTHER);
+}
+
+/// The client ids of the Revoke forms on a page, top to bottom.
+fn app_ids(html: &str) -> Vec<String> {
+    html.split("name=\"client_id\" value=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+async fn account_at(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
+    let r = browser.get(app.url(path)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    common::html_unescape(&r.text().await.unwrap())
+}
+
+async fn authorized_apps_are_paged(db: TestDb) {
+    use std::collections::BTreeSet;
+    use time::Duration;
+
+    let app = TestApp::spawn(db).await;
+    let alice = app.create_user("alice", PASSWORD);
+    let rp = wiki(&app);
+    let browser = signed_in(&app, "alice").await;
+    // A real authorization (consent, grant, refresh token) at t0, and 44
+    // remembered consents: 20 newer (page 1), 19 older (the rest of page
+    // 2, under the wiki), and 5 older still, all at one time (page 3, by
+    // name).
+    let tokens = connect(&app, &browser, &rp).await;
+    let t0 = app.clock_now();
+    let apps = fixtures::consented_apps(&app, &alice.id, 44, CALLBACK, |i| {
+        t0 + Duration::minutes(if i < 20 { i + 1 } else { -(i - 19).min(20) })
+    });
+
+    let p1 = account_at(&app, &browser, "/account").await;
+    let p2 = account_at(&app, &browser, "/account?apps_page=2").await;
+    let p3 = account_at(&app, &browser, "/account?apps_page=3").await;
+    assert!(p1.contains("Page 1 of 3") && p2.contains("Page 2 of 3") && p3.contains("Page 3 of 3"));
+    assert!(!p1.contains("rel=\"prev\"") && p1.contains("href=\"/account?apps_page=2#apps\""));
+    assert!(
+        p2.contains("href=\"/account#apps\"") && p2.contains("href=\"/account?apps_page=3#apps\"")
+    );
+    assert!(p3.contains("href=\"/account?apps_page=2#apps\"") && !p3.contains("rel=\"next\""));
+    let (ids1, ids2, ids3) = (app_ids(&p1), app_ids(&p2), app_ids(&p3));
+    assert_eq!((ids1.len(), ids2.len(), ids3.len()), (20, 20, 5));
+    // Most recently used first, then by name.
+    let newest_first: Vec<&String> = apps[..20].iter().rev().collect();
+    assert_eq!(ids1.iter().collect::<Vec<_>>(), newest_first);
+    assert_eq!(ids2[0], rp.id, "the wiki, used at t0, opens page 2");
+    assert_eq!(ids2[1..], apps[20..39]);
+    assert_eq!(ids3, apps[39..], "equal times: by name");
+    let all: BTreeSet<&String> = ids1.iter().chain(&ids2).chain(&ids3).collect();
+    assert_eq!(all.len(), 45, "each app exactly once across the pages");
+
+    // Out of range or not a number: clamped, never an error.
+    for (query, ids) in [
+        ("4", &ids3),
+        ("99999999999999999999999", &ids3),
+        ("0", &ids1),
+        ("-2", &ids1),
+        ("abc", &ids1),
+        ("", &ids1),
+    ] {
+        let html = account_at(&app, &browser, &format!("/account?apps_page={query}")).await;
+        assert_eq!(&app_ids(&html), ids, "apps_page={query}");
+    }
+    let html = account_at(&app, &browser, "/account?apps_page=2&apps_page=3&done=x").await;
+    assert_eq!(app_ids(&html), ids2, "the first value counts");
+
+    // Revoking the wiki from page 2 goes back to page 2, without it.
+    let r = post(
+        &app,
+        &browser,
+        "/account/apps/revoke",
+        &[("client_id", &rp.id), ("apps_page", "2")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/account?done=revoked&apps_page=2");
+    let html = account_at(&app, &browser, &location(&r)).await;
+    assert!(html.contains("Access revoked.") && html.contains("Page 2 of 3"));
+    assert_eq!(
+        app_ids(&html),
+        apps[20..40],
+        "44 apps: the next one moves up"
+    );
+    let (status, body) = refresh(&app, &rp, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert!(!introspect_active(&app, &rp, tokens["access_token"].as_str().unwrap()).await);
 }

@@ -373,6 +373,22 @@ async fn users_groups_and_scopes_are_managed(db: TestDb) {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    // The user's fields are checked before the password, as ever.
+    for (body, field) in [
+        (
+            json!({"username": "mallory", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"username": "bad name", "password": "short"}),
+            "username",
+        ),
+    ] {
+        let (status, err, _) = call(&app, t, Method::POST, "/users", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        let description = err["error_description"].as_str().unwrap();
+        assert!(description.starts_with(field), "{description}");
+    }
     let (status, _, _) = call(
         &app,
         t,
@@ -383,6 +399,20 @@ async fn users_groups_and_scopes_are_managed(db: TestDb) {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(app.count("users"), 3, "eve was not half-created");
+    let (_, audit, _) = call(&app, t, Method::GET, "/audit?action=user.create", None).await;
+    assert_eq!(
+        audit.as_array().unwrap().len(),
+        3,
+        "only what was created: {audit}"
+    );
+    let r = app
+        .login(&app.new_browser(), "grace", "correct horse battery")
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "the password set at creation"
+    );
 
     let (_, page, _) = call(
         &app,

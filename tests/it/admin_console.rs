@@ -33,11 +33,7 @@ async fn post(
     path: &str,
     form: &[(&str, &str)],
 ) -> (StatusCode, String, Option<String>) {
-    let (_, html) = get(app, b, page).await;
-    let token = csrf_token_in(&html).expect("a form on the page");
-    let mut fields = vec![("csrf_token", token.as_str())];
-    fields.extend_from_slice(form);
-    let r = b.post(app.url(path)).form(&fields).send().await.unwrap();
+    let r = fixtures::submit(app, b, page, path, form).await;
     let status = r.status();
     let location = r
         .headers()
@@ -368,6 +364,22 @@ async fn users_groups_and_scopes_from_the_console(db: TestDb) {
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "duplicate username");
+    let (status, _, _) = post(
+        &app,
+        &root,
+        "/admin/users",
+        "/admin/users",
+        &[("username", "user99"), ("password", "short")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "short password");
+    assert_eq!(app.count("users"), 31, "root and user00..user29");
+    let b = app.new_browser();
+    assert_eq!(
+        app.login(&b, "user29", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER,
+        "the password set at creation"
+    );
     let (_, page) = get(&app, &root, "/admin/users?q=user").await;
     assert!(page.contains("30 user(s)"));
     assert!(page.contains("offset=25") && page.contains("user24") && !page.contains("user25<"));

@@ -71,16 +71,55 @@ async fn wait_for(browser: &fantoccini::Client, css: &str) -> fantoccini::elemen
     panic!("{css} did not appear; at {url:?}:\n{page}");
 }
 
+/// How a session looks at pages.
+#[derive(Clone, Copy)]
+enum Screen {
+    /// A desktop window, JavaScript on.
+    Desktop,
+    /// A phone's viewport: 390 x 844 CSS pixels (headless windows are at
+    /// least 500 wide, so through mobile emulation).
+    Phone,
+}
+
+async fn session(driver: &Driver, screen: Screen) -> fantoccini::Client {
+    let mut options = serde_json::json!({
+        "binary": CHROMIUM,
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--disable-dev-shm-usage", "--window-size=1200,900"],
+    });
+    if let Screen::Phone = screen {
+        options["mobileEmulation"] = serde_json::json!({
+            "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 3.0 },
+        });
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    ClientBuilder::native()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a WebDriver session")
+}
+
+/// Whether chromium and its driver are here; skipping is only allowed
+/// outside CI.
+fn browser_available() -> bool {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI must have chromium and chromium-driver (.ci/run installs them)"
+    );
+    eprintln!(
+        "skipped: {CHROMIUM} or {CHROMEDRIVER} not installed (apt-get install chromium chromium-driver)"
+    );
+    false
+}
+
 #[actix_web::test]
 async fn sign_in_consent_and_revoke_in_a_real_browser() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must have chromium and chromium-driver (.ci/run installs them)"
-        );
-        eprintln!(
-            "skipped: {CHROMIUM} or {CHROMEDRIVER} not installed (apt-get install chromium chromium-driver)"
-        );
+    if !browser_available() {
         return;
     }
     let app = TestApp::spawn(TestDb::sqlite()).await;
@@ -97,20 +136,7 @@ async fn sign_in_consent_and_revoke_in_a_real_browser() {
     let (id, secret) = (client.id.clone(), client.secret().to_owned());
 
     let driver = start_driver();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1200,900"],
-        }),
-    );
-    let browser = ClientBuilder::native()
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("a WebDriver session");
+    let browser = session(&driver, Screen::Desktop).await;
 
     let authorize = reqwest::Url::parse_with_params(
         &app.url("/authorize"),
@@ -128,25 +154,7 @@ async fn sign_in_consent_and_revoke_in_a_real_browser() {
     browser.goto(authorize.as_str()).await.unwrap();
 
     // The sign-in page, then the consent page.
-    wait_for(&browser, "#username")
-        .await
-        .send_keys("alice")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&browser, "alice").await;
     let allow = wait_for(&browser, "button[value=allow]").await;
     let consent = browser.source().await.unwrap();
     assert!(consent.contains("Team Wiki") && consent.contains("read:notes"));
@@ -208,5 +216,108 @@ async fn sign_in_consent_and_revoke_in_a_real_browser() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
+    drop(driver);
+}
+
+/// Fills in and submits the sign-in form on the current page.
+async fn sign_in(browser: &fantoccini::Client, username: &str) {
+    wait_for(browser, "#username")
+        .await
+        .send_keys(username)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Clicks `css` (a link or a form's button) and waits for My account to
+/// load again.
+async fn follow(browser: &fantoccini::Client, css: &str) {
+    let before = browser.current_url().await.unwrap();
+    wait_for(browser, css).await.click().await.unwrap();
+    for _ in 0..150 {
+        if browser.current_url().await.unwrap() != before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_for(browser, "#apps").await;
+}
+
+/// Whether the page is wider than the window (it would scroll sideways).
+async fn scrolls_sideways(browser: &fantoccini::Client) -> bool {
+    let v = browser
+        .execute(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    v.as_bool().unwrap()
+}
+
+/// My account on a phone (390 CSS pixels wide): 45 authorized apps in
+/// pages of 20; Next and Previous are plain links and Revoke a plain form
+/// that comes back to the same page (the pages carry no script at all);
+/// nothing scrolls sideways.
+#[actix_web::test]
+async fn authorized_apps_page_on_a_phone() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(TestDb::sqlite()).await;
+    let alice = app.create_user("alice", PASSWORD);
+    app.define_scopes(&["read:notes"]);
+    let t0 = app.clock_now();
+    let apps = fixtures::consented_apps(&app, &alice.id, 45, "https://app.example/cb", |i| {
+        t0 - time::Duration::minutes(i)
+    });
+
+    let driver = start_driver();
+    let browser = session(&driver, Screen::Phone).await;
+    browser.goto(&app.url("/login")).await.unwrap();
+    sign_in(&browser, "alice").await;
+    wait_for(&browser, "header").await;
+    browser.goto(&app.url("/account")).await.unwrap();
+    let width = browser
+        .execute("return window.innerWidth;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(width.as_u64(), Some(390));
+    wait_for(&browser, "nav.pager").await;
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("Page 1 of 3") && !page.contains("<script"));
+    assert!(!scrolls_sideways(&browser).await, "page 1 at 390 px");
+
+    follow(&browser, "a[rel=next]").await;
+    assert!(browser.source().await.unwrap().contains("Page 2 of 3"));
+    assert!(!scrolls_sideways(&browser).await, "page 2 at 390 px");
+    follow(&browser, "button[aria-label='Revoke access of App 20']").await;
+    let url = browser.current_url().await.unwrap();
+    assert_eq!(url.query(), Some("done=revoked&apps_page=2"));
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("Access revoked") && page.contains("Page 2 of 3"));
+    assert!(
+        !page.contains("App 20<") && page.contains("App 40<"),
+        "{page}"
+    );
+    assert!(!scrolls_sideways(&browser).await, "after revoking");
+    follow(&browser, "a[rel=prev]").await;
+    assert!(browser.source().await.unwrap().contains("Page 1 of 3"));
+    browser.close().await.unwrap();
+    assert_eq!(app.count("consents"), 44);
+    assert_eq!(apps.len(), 45);
     drop(driver);
 }

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::fixtures::{self, PASSWORD, RegisteredClient};
 use crate::common::proxy::postgres_app_behind_proxy;
-use crate::common::{self, TestApp, TestDb, code_flow, csrf_token_in};
-use latchkey::service::users;
+use crate::common::{self, TestApp, TestDb, code_flow};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -103,26 +102,71 @@ async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (StatusCode, Value) {
     fixtures::refresh_at(&app.base, rp, token).await
 }
 
+/// An admin's reset through the admin API and through the console (the
+/// paths that hash behind the password gate, then write): every session
+/// and token of the user ends on every instance, the new password works,
+/// the old one does not, and each reset is audited.
 async fn an_admin_password_reset_ends_refresh_tokens(db: TestDb) {
     let app = TestApp::spawn(db).await;
     fixtures::user(&app, "alice");
+    fixtures::admin(&app, "root");
     let rp = register(&app, true);
-    let browser = signed_in(&app).await;
-    let (access, refresh_tok) = tokens(&app, &browser, &rp).await;
     let other = second_instance(&app).await;
-    {
-        let mut c = common::conn(&app.db);
-        users::set_password(
-            &mut c,
-            "alice",
-            "a new and longer passphrase",
-            app.clock_now(),
-        )
-        .unwrap();
+    let api_token = fixtures::admin_api_token(&app).await;
+    let root = fixtures::signed_in(&app, "root").await;
+    let mut current = PASSWORD.to_owned();
+    for (via_api, new) in [
+        (true, "a new and longer passphrase"),
+        (false, "another long passphrase"),
+    ] {
+        let browser = app.new_browser();
+        let r = app.login(&browser, "alice", &current).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let (access, refresh_tok) = tokens(&app, &browser, &rp).await;
+        if via_api {
+            let r = app
+                .http
+                .put(app.url("/admin/api/v1/users/alice/password"))
+                .bearer_auth(&api_token)
+                .json(&serde_json::json!({ "password": new }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        } else {
+            let r = fixtures::submit(
+                &app,
+                &root,
+                "/admin/users/alice",
+                "/admin/users/alice/password",
+                &[("password", new)],
+            )
+            .await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            assert_eq!(r.headers()["location"], "/admin/users/alice?done=password");
+        }
+        tokens_ended(&app, &other, &rp, &access, &refresh_tok).await;
+        let r = browser.get(app.url("/account")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "every session ends");
+        let r = app.login(&app.new_browser(), "alice", &current).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the old password");
+        current = new.to_owned();
     }
-    tokens_ended(&app, &other, &rp, &access, &refresh_tok).await;
-    let r = browser.get(app.url("/account")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "every session ends");
+    let r = app.login(&app.new_browser(), "alice", &current).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the new password");
+    let (_, audit) = app
+        .get_with_bearer("/admin/api/v1/audit?action=user.set_password", &api_token)
+        .await;
+    let mut entries: Vec<(&str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap(), e["target"].as_str().unwrap()))
+        .collect();
+    entries.sort_unstable();
+    assert_eq!(entries.len(), 2, "{audit}");
+    assert!(entries[0].0.starts_with("client:") && entries[0].1 == "alice");
+    assert_eq!(entries[1], ("user:root", "alice"));
 }
 
 async fn a_users_own_password_change_ends_refresh_tokens(db: TestDb) {
@@ -133,25 +177,17 @@ async fn a_users_own_password_change_ends_refresh_tokens(db: TestDb) {
     let phone = signed_in(&app).await;
     let (access, refresh_tok) = tokens(&app, &browser, &rp).await;
     let other = second_instance(&app).await;
-    let html = browser
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = csrf_token_in(&html).unwrap();
-    let r = browser
-        .post(app.url("/account/password"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
+    let r = fixtures::submit(
+        &app,
+        &browser,
+        "/account",
+        "/account/password",
+        &[
             ("current_password", PASSWORD),
             ("new_password", "a new and longer passphrase"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     tokens_ended(&app, &other, &rp, &access, &refresh_tok).await;
     let r = browser.get(app.url("/account")).send().await.unwrap();

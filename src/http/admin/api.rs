@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use super::error::ApiError;
 use super::principal::authenticated;
@@ -18,9 +19,10 @@ use crate::keys::SigningAlg;
 use crate::service::audit_query::{self, AuditFilter};
 use crate::service::clients::{self, ClientChanges};
 use crate::service::keys::ServerKeys;
+use crate::service::password::NewPasswordHash;
 use crate::service::scopes::{self, ScopeInput};
 use crate::service::users::{self, NewUser, UserChanges, UserView};
-use crate::service::{admin, groups, registration};
+use crate::service::{ServiceError, admin, groups, registration};
 use crate::state::AppState;
 use crate::store::DbConn;
 
@@ -250,6 +252,29 @@ pub async fn get_user(req: HttpRequest, state: Data, name: web::Path<String>) ->
     read(&req, &state, move |conn| detail(conn, &name)).await
 }
 
+/// [`change`] for a change that needs slow work first (argon2): the
+/// caller is checked, `prepare` runs holding no database connection, then
+/// `f(conn, actor, now, prepared)` runs through [`admin::change`].
+async fn change_after<P, T, F>(
+    req: &HttpRequest,
+    state: &AppState,
+    prepare: impl Future<Output = Result<P, ServiceError>>,
+    audit: admin::AuditEntry,
+    f: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConn, &Actor, OffsetDateTime, P) -> Result<T, ApiError> + Send + 'static,
+    P: Send + 'static,
+    T: Send + 'static,
+{
+    authenticated(req)?;
+    let prepared = prepare.await?;
+    change(req, state, audit, move |conn, actor, now| {
+        f(conn, actor, now, prepared)
+    })
+    .await
+}
+
 /// A new user. Without `password` the account cannot sign in until one
 /// is set.
 #[derive(Deserialize)]
@@ -273,32 +298,31 @@ pub struct NewUserBody {
 
 pub async fn create_user(req: HttpRequest, state: Data, body: web::Json<NewUserBody>) -> Answer {
     let b = body.into_inner();
-    let target = b.username.clone();
-    let created = change(
+    let new = NewUser {
+        username: &b.username,
+        email: b.email.as_deref(),
+        email_verified: b.email_verified,
+        profile: ProfileInput {
+            name: b.name.as_deref(),
+            given_name: b.given_name.as_deref(),
+            family_name: b.family_name.as_deref(),
+            picture: b.picture.as_deref(),
+            locale: b.locale.as_deref(),
+        },
+        is_admin: b.is_admin,
+    };
+    let password = b.password.map(Zeroizing::new);
+    let prepared = users::prepare(&state.password_gate, &new, password);
+    let groups = b.groups;
+    let created = change_after(
         &req,
         &state,
-        Some(("user.create", target)),
-        move |conn, actor, now| {
-            let user = users::create(
-                conn,
-                &NewUser {
-                    username: &b.username,
-                    email: b.email.as_deref(),
-                    email_verified: b.email_verified,
-                    profile: ProfileInput {
-                        name: b.name.as_deref(),
-                        given_name: b.given_name.as_deref(),
-                        family_name: b.family_name.as_deref(),
-                        picture: b.picture.as_deref(),
-                        locale: b.locale.as_deref(),
-                    },
-                    is_admin: b.is_admin,
-                },
-                b.password.as_deref(),
-                now,
-            )?;
-            if !b.groups.is_empty() {
-                groups::set_user_groups(conn, &user.username, &b.groups, actor, now)?;
+        prepared,
+        Some(("user.create", b.username.clone())),
+        move |conn, actor, now, user| {
+            let user = users::insert(conn, user, now)?;
+            if !groups.is_empty() {
+                groups::set_user_groups(conn, &user.username, &groups, actor, now)?;
             }
             detail(conn, &user.username)
         },
@@ -353,12 +377,13 @@ pub async fn set_user_password(
     body: web::Json<PasswordBody>,
 ) -> Answer {
     let name = name.into_inner();
-    let password = body.into_inner().password;
-    change(
+    let password = Zeroizing::new(body.into_inner().password);
+    change_after(
         &req,
         &state,
+        NewPasswordHash::gated(&state.password_gate, password),
         Some(("user.set_password", name.clone())),
-        move |conn, _, now| Ok(users::set_password(conn, &name, &password, now)?),
+        move |conn, _, now, password| Ok(users::reset_password(conn, &name, &password, now)?),
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -22,9 +22,41 @@ use crate::service::account;
 use crate::service::sessions::ActiveSession;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-pub struct PageQuery {
-    done: Option<String>,
+/// The first value of `name` in the query string, if any. Read by hand
+/// rather than through `web::Query`, so a repeated or odd parameter is
+/// never a refusal: the page always renders.
+fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The authorized-apps page asked for (`apps_page`, 1-based): a number is
+/// taken as it is (the service clamps it to the pages there are), digits
+/// too many for a number mean "the last page", anything else the first.
+fn requested_page(raw: Option<&str>) -> i64 {
+    let raw = raw.map(str::trim).unwrap_or_default();
+    match raw.parse::<i64>() {
+        Ok(n) => n,
+        Err(_) if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) => i64::MAX,
+        Err(_) => 1,
+    }
+}
+
+/// `/account`, with a notice and the authorized-apps page (left out when
+/// it is the first).
+fn account_url(done: Option<&str>, apps_page: i64) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(done) = done {
+        q.append_pair("done", done);
+    }
+    if apps_page > 1 {
+        q.append_pair("apps_page", &apps_page.to_string());
+    }
+    match q.finish() {
+        q if q.is_empty() => "/account".to_owned(),
+        q => format!("/account?{q}"),
+    }
 }
 
 /// Notices by fixed code, so nothing from the URL is echoed.
@@ -74,21 +106,29 @@ async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<ActiveSession,
     }
 }
 
+/// What the page shows besides the user: a notice or an error, and which
+/// page of authorized apps.
+struct View<'a> {
+    status: StatusCode,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    apps_page: i64,
+}
+
 async fn render(
     req: &HttpRequest,
     state: &AppState,
     session: ActiveSession,
-    status: StatusCode,
-    notice: Option<&str>,
-    error: Option<&str>,
+    view: View<'_>,
 ) -> Result<HttpResponse, AppError> {
     let user_id = session.user.id.clone();
     let hash = session.id_hash.clone();
+    let requested = view.apps_page;
     let (apps, sessions) = state
         .db
         .run(move |conn| {
             Ok::<_, ServiceError>((
-                account::authorized_apps(conn, &user_id)?,
+                account::authorized_apps(conn, &user_id, requested)?,
                 account::sessions(conn, &user_id, &hash)?,
             ))
         })
@@ -97,8 +137,8 @@ async fn render(
     let mut ctx = Context::new();
     ctx.insert("username", &user.username);
     ctx.insert("email", &user.email);
-    ctx.insert("notice", &notice);
-    ctx.insert("error", &error);
+    ctx.insert("notice", &view.notice);
+    ctx.insert("error", &view.error);
     ctx.insert(
         "profile",
         &serde_json::json!({
@@ -109,7 +149,17 @@ async fn render(
             "picture": user.picture.as_deref().unwrap_or_default(),
         }),
     );
+    // Previous and Next keep only the page: a notice is said once.
+    let link = |page: i64| format!("{}#apps", account_url(None, page));
+    ctx.insert("apps_page", &apps.page);
+    ctx.insert("apps_pages", &apps.pages);
+    ctx.insert("apps_prev", &(apps.page > 1).then(|| link(apps.page - 1)));
+    ctx.insert(
+        "apps_next",
+        &(apps.page < apps.pages).then(|| link(apps.page + 1)),
+    );
     let apps: Vec<AppRow> = apps
+        .apps
         .into_iter()
         .map(|a| AppRow {
             granted: when(a.granted_at),
@@ -133,7 +183,7 @@ async fn render(
         })
         .collect();
     ctx.insert("sessions", &sessions);
-    let mut resp = csrf::form_page(req, state, status, "account.html", ctx)?;
+    let mut resp = csrf::form_page(req, state, view.status, "account.html", ctx)?;
     // Personal data: never cached by a shared cache or the back button.
     resp.headers_mut().insert(
         actix_web::http::header::CACHE_CONTROL,
@@ -143,23 +193,32 @@ async fn render(
 }
 
 /// GET /account
-pub async fn show(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let session = match signed_in(&req, &state).await {
         Ok(s) => s,
         Err(redirect) => return Ok(redirect),
     };
-    let notice = query.done.as_deref().and_then(notice);
-    render(&req, &state, session, StatusCode::OK, notice, None).await
+    let done = query_param(&req, "done");
+    let view = View {
+        status: StatusCode::OK,
+        notice: done.as_deref().and_then(notice),
+        error: None,
+        apps_page: requested_page(query_param(&req, "apps_page").as_deref()),
+    };
+    render(&req, &state, session, view).await
 }
 
-fn back(done: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((LOCATION, format!("/account?done={done}")))
-        .finish()
+/// Where a form action sends the browser back to: `/account` with the
+/// notice `done`, on the authorized-apps page it was posted from.
+struct Back {
+    done: &'static str,
+    apps_page: i64,
+}
+
+impl Back {
+    fn to(done: &'static str) -> Self {
+        Self { done, apps_page: 1 }
+    }
 }
 
 /// Runs a form action for the signed-in user: CSRF first, then `action`
@@ -169,7 +228,7 @@ async fn act<F>(
     req: HttpRequest,
     state: web::Data<AppState>,
     csrf_token: &str,
-    done: &str,
+    back: Back,
     action: F,
 ) -> Result<HttpResponse, AppError>
 where
@@ -182,7 +241,7 @@ where
         + 'static,
 {
     let db = state.db.clone();
-    act_with(req, state, csrf_token, done, move |s, now| async move {
+    act_with(req, state, csrf_token, back, move |s, now| async move {
         db.run(move |conn| action(conn, &s, now)).await
     })
     .await
@@ -194,7 +253,7 @@ async fn act_with<F, Fut>(
     req: HttpRequest,
     state: web::Data<AppState>,
     csrf_token: &str,
-    done: &str,
+    back: Back,
     action: F,
 ) -> Result<HttpResponse, AppError>
 where
@@ -208,18 +267,18 @@ where
     csrf::verify(&req, &state, csrf_token)?;
     let now = state.clock.now();
     match action(session.clone(), now).await {
-        Ok(()) => Ok(back(done)),
+        Ok(()) => Ok(HttpResponse::SeeOther()
+            .insert_header((LOCATION, account_url(Some(back.done), back.apps_page)))
+            .finish()),
         Err(ServiceError::Invalid(i)) => {
             let msg = i.to_string();
-            render(
-                &req,
-                &state,
-                session,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some(&msg),
-            )
-            .await
+            let view = View {
+                status: StatusCode::BAD_REQUEST,
+                notice: None,
+                error: Some(&msg),
+                apps_page: back.apps_page,
+            };
+            render(&req, &state, session, view).await
         }
         Err(e) => Err(e.into()),
     }
@@ -229,6 +288,8 @@ where
 pub struct RevokeForm {
     csrf_token: String,
     client_id: String,
+    /// The authorized-apps page the form was on, to go back to.
+    apps_page: Option<String>,
 }
 
 /// POST /account/apps/revoke
@@ -240,9 +301,14 @@ pub async fn revoke_app(
     let RevokeForm {
         csrf_token,
         client_id,
+        apps_page,
     } = form.into_inner();
     let ip = extract::client_ip(&req, &state).map(|ip| ip.to_string());
-    act(req, state, &csrf_token, "revoked", move |conn, s, now| {
+    let back = Back {
+        done: "revoked",
+        apps_page: requested_page(apps_page.as_deref()).max(1),
+    };
+    act(req, state, &csrf_token, back, move |conn, s, now| {
         let actor = Actor {
             name: format!("user:{}", s.user.username),
             ip,
@@ -266,9 +332,13 @@ pub async fn end_session(
 ) -> Result<HttpResponse, AppError> {
     let SessionForm { csrf_token, sid } = form.into_inner();
     let policy = state.logout_policy;
-    act(req, state, &csrf_token, "session", move |conn, s, now| {
-        account::end_session(conn, &s.user.id, &sid, policy, now)
-    })
+    act(
+        req,
+        state,
+        &csrf_token,
+        Back::to("session"),
+        move |conn, s, now| account::end_session(conn, &s.user.id, &sid, policy, now),
+    )
     .await
 }
 
@@ -285,9 +355,15 @@ pub async fn end_other_sessions(
 ) -> Result<HttpResponse, AppError> {
     let token = form.into_inner().csrf_token;
     let policy = state.logout_policy;
-    act(req, state, &token, "sessions", move |conn, s, now| {
-        account::end_other_sessions(conn, &s.user.id, &s.id_hash, policy, now).map(|_| ())
-    })
+    act(
+        req,
+        state,
+        &token,
+        Back::to("sessions"),
+        move |conn, s, now| {
+            account::end_other_sessions(conn, &s.user.id, &s.id_hash, policy, now).map(|_| ())
+        },
+    )
     .await
 }
 
@@ -309,16 +385,22 @@ pub async fn update_profile(
 ) -> Result<HttpResponse, AppError> {
     let f = form.into_inner();
     let token = f.csrf_token.clone();
-    act(req, state, &token, "profile", move |conn, s, now| {
-        let input = ProfileInput {
-            name: f.name.as_deref(),
-            given_name: f.given_name.as_deref(),
-            family_name: f.family_name.as_deref(),
-            picture: f.picture.as_deref(),
-            locale: f.locale.as_deref(),
-        };
-        account::update_profile(conn, &s.user.id, &input, now)
-    })
+    act(
+        req,
+        state,
+        &token,
+        Back::to("profile"),
+        move |conn, s, now| {
+            let input = ProfileInput {
+                name: f.name.as_deref(),
+                given_name: f.given_name.as_deref(),
+                family_name: f.family_name.as_deref(),
+                picture: f.picture.as_deref(),
+                locale: f.locale.as_deref(),
+            };
+            account::update_profile(conn, &s.user.id, &input, now)
+        },
+    )
     .await
 }
 
@@ -338,17 +420,52 @@ pub async fn change_password(
     let f = form.into_inner();
     let token = f.csrf_token.clone();
     let (db, gate) = (state.db.clone(), state.password_gate.clone());
-    act_with(req, state, &token, "password", move |s, now| async move {
-        account::change_password(
-            &db,
-            &gate,
-            s.user,
-            Zeroizing::new(f.current_password),
-            Zeroizing::new(f.new_password),
-            s.id_hash,
-            now,
-        )
-        .await
-    })
+    act_with(
+        req,
+        state,
+        &token,
+        Back::to("password"),
+        move |s, now| async move {
+            account::change_password(
+                &db,
+                &gate,
+                s.user,
+                Zeroizing::new(f.current_password),
+                Zeroizing::new(f.new_password),
+                s.id_hash,
+                now,
+            )
+            .await
+        },
+    )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_apps_page_parameter_never_fails() {
+        assert_eq!(requested_page(None), 1);
+        assert_eq!(requested_page(Some("3")), 3);
+        assert_eq!(requested_page(Some(" 2 ")), 2);
+        assert_eq!(requested_page(Some("-4")), -4, "the service clamps it");
+        assert_eq!(requested_page(Some("99999999999999999999")), i64::MAX);
+        for junk in ["", "abc", "2.5", "1e3", "0x10", "--1"] {
+            assert_eq!(requested_page(Some(junk)), 1, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn account_urls_name_only_what_is_not_the_default() {
+        assert_eq!(account_url(None, 1), "/account");
+        assert_eq!(account_url(None, 0), "/account");
+        assert_eq!(account_url(None, 2), "/account?apps_page=2");
+        assert_eq!(account_url(Some("revoked"), 1), "/account?done=revoked");
+        assert_eq!(
+            account_url(Some("revoked"), 3),
+            "/account?done=revoked&apps_page=3"
+        );
+    }
 }

@@ -28,13 +28,6 @@ pub fn put(conn: &mut DbConn, row: &ConsentRow) -> QueryResult<()> {
     Ok(())
 }
 
-pub fn for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<ConsentRow>> {
-    dsl::consents
-        .filter(dsl::user_id.eq(user_id))
-        .select(ConsentRow::as_select())
-        .load(conn)
-}
-
 pub fn delete(conn: &mut DbConn, user_id: &str, client_id: &str) -> QueryResult<usize> {
     diesel::delete(dsl::consents.find((user_id, client_id))).execute(conn)
 }

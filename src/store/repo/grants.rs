@@ -144,29 +144,6 @@ pub fn purge_ended(
     .execute(conn)
 }
 
-/// The user's grants that are not revoked.
-pub fn live_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<GrantRow>> {
-    grants::table
-        .filter(grants::user_id.eq(user_id))
-        .filter(grants::revoked_at.is_null())
-        .select(GrantRow::as_select())
-        .load(conn)
-}
-
-/// When each of the user's live grants last issued a refresh token:
-/// `(client_id, created_at)` pairs.
-pub fn refresh_times_for_user(
-    conn: &mut DbConn,
-    user_id: &str,
-) -> QueryResult<Vec<(String, PrimitiveDateTime)>> {
-    refresh_tokens::table
-        .inner_join(grants::table)
-        .filter(grants::user_id.eq(user_id))
-        .filter(grants::revoked_at.is_null())
-        .select((grants::client_id, refresh_tokens::created_at))
-        .load(conn)
-}
-
 /// Revokes every live grant of `user_id` (to `client_id` only, if given)
 /// and so their refresh tokens and codes; returns how many.
 pub fn revoke_for_user(

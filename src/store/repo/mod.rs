@@ -2,6 +2,7 @@
 //! so callers can compose them inside `conn.transaction(..)`.
 
 pub mod audit;
+pub mod authorized_apps;
 pub mod clients;
 pub mod consents;
 pub mod grants;

@@ -10,12 +10,16 @@
 //! let browser = fixtures::signed_in(&app, "alice").await;
 //! ```
 
+use latchkey::clock::to_db;
 use latchkey::domain::client::ClientInput;
 use latchkey::domain::user::ProfileInput;
 use latchkey::service::clients;
 use latchkey::service::users::{self, NewUser, UserView};
+use latchkey::store::models::ConsentRow;
+use latchkey::store::repo::consents;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use super::{TestApp, conn, csrf_token_in};
 
@@ -342,4 +346,31 @@ pub async fn submit(
         .send()
         .await
         .expect("POST form")
+}
+
+/// `n` new clients named "App 00", "App 01"…, each with a remembered
+/// consent (`openid`) of `user_id`, the i-th granted at `granted(i)`, as if
+/// the user had authorized them then. Their client ids, in that order.
+pub fn consented_apps(
+    app: &TestApp,
+    user_id: &str,
+    n: i64,
+    redirect_uri: &str,
+    granted: impl Fn(i64) -> OffsetDateTime,
+) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let rp = client(&format!("App {i:02}"))
+                .redirect(redirect_uri)
+                .create(app);
+            let row = ConsentRow {
+                user_id: user_id.to_owned(),
+                client_id: rp.id.clone(),
+                scope: "openid".into(),
+                granted_at: to_db(granted(i)),
+            };
+            consents::put(&mut conn(&app.db), &row).expect("consent");
+            rp.id
+        })
+        .collect()
 }

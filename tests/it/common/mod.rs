@@ -291,6 +291,24 @@ impl TestApp {
             .expect("body")
     }
 
+    /// GET `path` with a bearer token: the status and the JSON body
+    /// (`null` if there is none).
+    pub async fn get_with_bearer(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     pub fn count(&self, table: &str) -> i64 {
         #[derive(diesel::QueryableByName)]
         struct N {

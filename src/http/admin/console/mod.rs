@@ -217,11 +217,40 @@ impl<'a> Submit<'a> {
         F: FnOnce(&mut DbConn, &Actor, OffsetDateTime) -> Result<T, ServiceError> + Send + 'static,
         T: Send + 'static,
     {
+        self.run_after(async { Ok(()) }, move |conn, actor, now, ()| {
+            f(conn, actor, now)
+        })
+        .await
+    }
+
+    /// [`Submit::run`] for a change that needs slow work first (argon2):
+    /// authorizes, then awaits `prepare` holding no database connection
+    /// (it is lazy: nothing runs for a refused form), then runs
+    /// `f(conn, actor, now, prepared)` audited, in one transaction.
+    async fn run_after<P, T, F>(
+        self,
+        prepare: impl Future<Output = Result<P, ServiceError>>,
+        f: F,
+    ) -> Result<T, Refusal>
+    where
+        F: FnOnce(&mut DbConn, &Actor, OffsetDateTime, P) -> Result<T, ServiceError>
+            + Send
+            + 'static,
+        P: Send + 'static,
+        T: Send + 'static,
+    {
         let actor = self.authorize().await?;
+        let prepared = prepare.await.map_err(|e| service_refusal(e, &self.back))?;
         let now = self.state.clock.now();
-        admin::change(&self.state.db, actor, self.audit, now, f)
-            .await
-            .map_err(|e| service_refusal(e, &self.back))
+        admin::change(
+            &self.state.db,
+            actor,
+            self.audit,
+            now,
+            move |conn, a, now| f(conn, a, now, prepared),
+        )
+        .await
+        .map_err(|e| service_refusal(e, &self.back))
     }
 
     /// [`Submit::run`], then a redirect to `to` with the notice `done`, or

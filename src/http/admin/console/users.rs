@@ -4,10 +4,12 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use tera::Context;
+use zeroize::Zeroizing;
 
 use super::{CsrfForm, Data, Done, Submit, admin, checked, finish, read, redirect, render, words};
 use crate::domain::user::ProfileInput;
 use crate::http::form::Form;
+use crate::service::password::NewPasswordHash;
 use crate::service::users::{self, NewUser, UserChanges};
 use crate::service::{groups, logout};
 
@@ -77,34 +79,32 @@ pub async fn create_user(req: HttpRequest, state: Data, form: Form<NewUserForm>)
     finish(
         async {
             let f = form.into_inner();
-            let username = f.username.trim().to_lowercase();
+            let nonempty = |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned);
+            let (email, name) = (nonempty(&f.email), nonempty(&f.name));
+            let new = NewUser {
+                username: &f.username,
+                email: email.as_deref(),
+                email_verified: false,
+                profile: ProfileInput {
+                    name: name.as_deref(),
+                    ..Default::default()
+                },
+                is_admin: checked(&f.is_admin),
+            };
+            let password = Zeroizing::new(f.password);
+            let names = words(&f.groups);
             let created = Submit::new(&req, &state, &f.csrf_token, "/admin/users")
-                .audited("user.create", username)
-                .run(move |conn, actor, now| {
-                    let nonempty =
-                        |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned);
-                    let (email, name) = (nonempty(&f.email), nonempty(&f.name));
-                    let user = users::create(
-                        conn,
-                        &NewUser {
-                            username: &f.username,
-                            email: email.as_deref(),
-                            email_verified: false,
-                            profile: ProfileInput {
-                                name: name.as_deref(),
-                                ..Default::default()
-                            },
-                            is_admin: checked(&f.is_admin),
-                        },
-                        Some(&f.password),
-                        now,
-                    )?;
-                    let names = words(&f.groups);
-                    if !names.is_empty() {
-                        groups::set_user_groups(conn, &user.username, &names, actor, now)?;
-                    }
-                    Ok(user.username)
-                })
+                .audited("user.create", f.username.trim().to_lowercase())
+                .run_after(
+                    users::prepare(&state.password_gate, &new, Some(password)),
+                    move |conn, actor, now, user| {
+                        let user = users::insert(conn, user, now)?;
+                        if !names.is_empty() {
+                            groups::set_user_groups(conn, &user.username, &names, actor, now)?;
+                        }
+                        Ok(user.username)
+                    },
+                )
                 .await?;
             Ok(redirect(&format!("/admin/users/{created}"), "created"))
         }
@@ -226,14 +226,19 @@ pub async fn set_user_password(
     form: Form<PasswordForm>,
 ) -> HttpResponse {
     let name = name.into_inner();
-    let f = form.into_inner();
+    let PasswordForm {
+        csrf_token,
+        password,
+    } = form.into_inner();
     let back = format!("/admin/users/{name}");
-    Submit::new(&req, &state, &f.csrf_token, &back)
+    let hashed = NewPasswordHash::gated(&state.password_gate, Zeroizing::new(password));
+    let done = Submit::new(&req, &state, &csrf_token, &back)
         .audited("user.set_password", &name)
-        .redirect(&back, "password", move |conn, _, now| {
-            users::set_password(conn, &name, &f.password, now)
+        .run_after(hashed, move |conn, _, now, password| {
+            users::reset_password(conn, &name, &password, now)
         })
-        .await
+        .await;
+    finish(done.map(|()| redirect(&back, "password")))
 }
 
 pub async fn delete_user(
