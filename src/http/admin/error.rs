@@ -2,11 +2,12 @@
 //! with the status that fits, and RFC 6750 challenges for token problems.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, WWW_AUTHENTICATE};
+use actix_web::http::header::{CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::domain::scope::ADMIN_SCOPE;
+use crate::http::oidc::response::RETRY_AFTER_SECS;
 use crate::keys::KeyError;
 use crate::service::ServiceError;
 use crate::store::StoreError;
@@ -18,6 +19,8 @@ pub struct ApiError {
     pub error: &'static str,
     pub description: String,
     challenge: Option<String>,
+    /// `Retry-After` seconds, for a 503 (the database is away).
+    retry_after: Option<&'static str>,
 }
 
 impl ApiError {
@@ -27,6 +30,7 @@ impl ApiError {
             error,
             description: description.into(),
             challenge: None,
+            retry_after: None,
         }
     }
 
@@ -97,11 +101,14 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(m) => Self::forbidden(m),
             ServiceError::Unavailable(m) => {
                 tracing::warn!(detail = %m, "admin API: database unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "the database is unavailable; try again",
-                )
+                Self {
+                    retry_after: Some(RETRY_AFTER_SECS),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "temporarily_unavailable",
+                        "the database is unavailable; try again",
+                    )
+                }
             }
             ServiceError::Internal(m) => {
                 tracing::error!(detail = %m, "admin API: internal error");
@@ -149,6 +156,9 @@ impl ResponseError for ApiError {
         resp.insert_header((CACHE_CONTROL, "no-store"));
         if let Some(c) = &self.challenge {
             resp.insert_header((WWW_AUTHENTICATE, c.clone()));
+        }
+        if let Some(secs) = self.retry_after {
+            resp.insert_header((RETRY_AFTER, secs));
         }
         resp.json(json!({ "error": self.error, "error_description": self.description }))
     }
