@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod clients;
 pub mod consents;
+pub mod device_codes;
 pub mod grants;
 pub mod groups;
 pub mod initial_access;
