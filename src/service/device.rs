@@ -27,6 +27,7 @@ use super::sessions::ActiveSession;
 use super::token::{ClientCache, PresentedClient, authenticate_client};
 use super::{ServiceError, ServiceResult, authorize, scopes};
 use crate::clock::{from_db, to_db};
+use crate::domain::client::GrantType;
 use crate::domain::device::UserCode;
 use crate::domain::net;
 use crate::domain::scope::ScopeSet;
@@ -293,6 +294,11 @@ fn decide(
         // A right code does not count against the person.
         release(conn)?;
         let client = clients::find(conn, &row.client_id)?;
+        if !client.settings.grant_types.contains(&GrantType::DeviceCode) {
+            // An administrator took the grant away since: nothing to allow.
+            repo::device_codes::deny(conn, &row.device_code_hash, to_db(now))?;
+            return Ok(Entry::Unknown);
+        }
         let asked = ScopeSet::parse(&row.scope).map_err(ServiceError::Invalid)?;
         let scope = scopes::permitted_for_user(conn, &attempt.session.user, &asked)?;
         let client_name = client.settings.name.clone();

@@ -308,6 +308,32 @@ async fn deny_is_access_denied(db: TestDb) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("That code is not valid"), "{page}");
     assert_eq!(app.count("grants"), 0);
+
+    // A client whose grant an administrator took away meanwhile: nothing
+    // to allow, and its polls are refused.
+    let device = start(&app, &rp, "openid").await;
+    let changes = latchkey::service::clients::ClientChanges {
+        grant_types: Some(vec!["refresh_token".into()]),
+        ..Default::default()
+    };
+    latchkey::service::clients::update(
+        &mut common::conn(&app.db),
+        &rp.id,
+        changes,
+        &app.config.keys.algorithms,
+        app.clock_now(),
+    )
+    .unwrap();
+    let (status, _) = enter(&app, &browser, user_code(&device)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    app.clock.advance(Duration::seconds(5));
+    // The token endpoint's client cache (5 s) may still hold the old
+    // registration: then the request itself answers, denied.
+    let (status, body) = poll(&app, &rp, &device).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let refused = ["unauthorized_client", "access_denied"];
+    assert!(refused.contains(&body["error"].as_str().unwrap()), "{body}");
+    assert_eq!(app.count("grants"), 0);
 }
 
 async fn an_expired_code_is_expired_token(db: TestDb) {
