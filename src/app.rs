@@ -201,6 +201,7 @@ pub fn spawn_housekeeping(db: Db, clock: SharedClock, config: Arc<Config>) {
                     sessions = p.sessions,
                     throttles = p.throttles,
                     codes = p.codes,
+                    device_codes = p.device_codes,
                     refresh_tokens = p.refresh_tokens,
                     revocations = p.revocations,
                     grants = p.grants,

@@ -52,6 +52,9 @@ pub struct AddArgs {
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
     /// Allowed grant type; repeat for several (default: authorization_code refresh_token).
+    /// Also client_credentials (confidential clients) and
+    /// urn:ietf:params:oauth:grant-type:device_code (devices and CLIs without
+    /// a browser; no redirect URI needed).
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Vec<String>,
     /// A public client (native or browser app): no secret, PKCE required.
@@ -94,6 +97,7 @@ pub struct UpdateArgs {
     post_logout_redirect_uris: Option<Vec<String>>,
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Option<Vec<String>>,
+    /// Replaces the allowed grant types (as for `client add`).
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Option<Vec<String>>,
     /// true or false.

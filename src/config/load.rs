@@ -136,11 +136,36 @@ impl Config {
         if l.throttle_window_secs == 0 {
             return Err(invalid("login.throttle_window_secs", "must be positive"));
         }
+        self.validate_device()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
         self.validate_keys()?;
         self.validate_logout()?;
         Ok(self)
+    }
+
+    fn validate_device(&self) -> Result<(), ConfigError> {
+        let d = &self.device;
+        // Longer-lived user codes give a guesser more time (RFC 8628 5.1).
+        if !(1..=1800).contains(&d.code_ttl_secs) {
+            return Err(invalid(
+                "device.code_ttl_secs",
+                "must be between 1 and 1800",
+            ));
+        }
+        if !(1..=60).contains(&d.interval_secs) {
+            return Err(invalid("device.interval_secs", "must be between 1 and 60"));
+        }
+        if d.max_failures_per_session == 0 {
+            return Err(invalid(
+                "device.max_failures_per_session",
+                "must be positive",
+            ));
+        }
+        if d.max_failures_per_ip == 0 {
+            return Err(invalid("device.max_failures_per_ip", "must be positive"));
+        }
+        Ok(())
     }
 
     fn validate_keys(&mut self) -> Result<(), ConfigError> {
@@ -505,6 +530,21 @@ mod tests {
         let mut c = Config::default();
         c.keys.jwks_max_age_secs = u64::MAX;
         c.keys.reload_interval_secs = 60;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn device_settings_are_bounded() {
+        let mut c = Config::default();
+        c.device.code_ttl_secs = 3600;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.starts_with("device.code_ttl_secs"), "{e}");
+        let mut c = Config::default();
+        c.device.interval_secs = 0;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.starts_with("device.interval_secs"), "{e}");
+        let mut c = Config::default();
+        c.device.max_failures_per_session = 0;
         assert!(c.validate().is_err());
     }
 

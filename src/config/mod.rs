@@ -36,6 +36,7 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub registration: RegistrationConfig,
     pub logout: LogoutConfig,
+    pub device: DeviceConfig,
     /// Pre-configured clients (`[[clients]]`): created or updated at every
     /// start, and locked against edits in the console and the API.
     pub clients: Vec<DeclaredClient>,
@@ -92,6 +93,34 @@ impl Default for LogoutConfig {
             max_attempts: 10,
             max_age_secs: 24 * 3600,
             poll_interval_ms: 1000,
+        }
+    }
+}
+
+/// The device authorization grant (RFC 8628): sign-in on devices without
+/// a browser, confirmed by the person at `/device`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// Lifetime of a device code and its user code.
+    pub code_ttl_secs: u64,
+    /// Seconds a device waits between polls of the token endpoint.
+    pub interval_secs: u64,
+    /// Wrong user codes one browser session may enter within
+    /// `login.throttle_window_secs` before it must wait for the window's end.
+    pub max_failures_per_session: u32,
+    /// Wrong user codes from one network (IPv4 address, IPv6 /64) within
+    /// the window.
+    pub max_failures_per_ip: u32,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            code_ttl_secs: 600,
+            interval_secs: 5,
+            max_failures_per_session: 5,
+            max_failures_per_ip: 20,
         }
     }
 }
@@ -261,6 +290,7 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             registration: RegistrationConfig::default(),
             logout: LogoutConfig::default(),
+            device: DeviceConfig::default(),
             clients: Vec::new(),
         }
     }

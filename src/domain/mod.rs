@@ -6,6 +6,7 @@
 pub mod alg;
 pub mod audit;
 pub mod client;
+pub mod device;
 pub mod group;
 pub mod net;
 pub mod scope;

@@ -18,6 +18,11 @@ pub struct OpaqueSecret(Zeroizing<String>);
 #[error("the operating system's random number generator failed: {0}")]
 pub struct RngError(String);
 
+/// Fills `buf` from the operating system's random number generator.
+pub fn fill_random(buf: &mut [u8]) -> Result<(), RngError> {
+    getrandom::fill(buf).map_err(|e| RngError(e.to_string()))
+}
+
 impl OpaqueSecret {
     /// 32 random bytes from the OS, base64url (43 characters).
     pub fn generate() -> Result<Self, RngError> {

@@ -67,6 +67,17 @@ impl ResponseError for FormError {
     }
 }
 
+/// The `decision` of a consent form: `allow` is true, `deny` false.
+pub fn allow_or_deny(decision: &str) -> Result<bool, crate::http::error::AppError> {
+    match decision {
+        "allow" => Ok(true),
+        "deny" => Ok(false),
+        _ => Err(crate::http::error::AppError::BadRequest(
+            "Choose Allow or Deny.".into(),
+        )),
+    }
+}
+
 /// Parses a form body, refusing invalid UTF-8 anywhere.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, FormError> {
     std::str::from_utf8(body).map_err(|_| FormError::Encoding)?;

@@ -53,6 +53,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(oidc::authorize::consent),
         )
         .route("/token", web::post().to(oidc::token::token))
+        .route(
+            crate::oidc::device::AUTHORIZATION_PATH,
+            web::post().to(oidc::device::authorize),
+        )
+        .service(
+            web::resource(crate::oidc::device::VERIFICATION_PATH)
+                .route(web::get().to(ui::device::show))
+                .route(web::post().to(ui::device::enter)),
+        )
+        .route("/device/consent", web::post().to(ui::device::answer))
         .service(
             web::resource("/userinfo")
                 .route(web::get().to(oidc::userinfo::show))

@@ -68,6 +68,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("error.html", include_str!("../../templates/error.html")),
     ("consent.html", include_str!("../../templates/consent.html")),
+    ("device.html", include_str!("../../templates/device.html")),
+    (
+        "device_done.html",
+        include_str!("../../templates/device_done.html"),
+    ),
     (
         "form_post.html",
         include_str!("../../templates/form_post.html"),

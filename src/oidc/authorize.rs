@@ -237,22 +237,10 @@ pub fn validate(p: &AuthorizeParams, client: Option<Client>) -> Result<ValidRequ
         ));
     }
 
-    let scope = match p.scope.as_deref().map(ScopeSet::parse) {
-        None => return fail(OAuthError::invalid_scope("scope is required")),
-        Some(Err(e)) => return fail(OAuthError::invalid_scope(e.problem)),
-        Some(Ok(s)) if s.is_empty() => return fail(OAuthError::invalid_scope("scope is required")),
-        Some(Ok(s)) => s,
+    let scope = match requested_scope(p.scope.as_deref(), &client) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
     };
-    if !scope.is_subset(&client.settings.allowed_scopes) {
-        let extra: Vec<&str> = scope
-            .iter()
-            .filter(|s| !client.settings.allowed_scopes.contains(s))
-            .collect();
-        return fail(OAuthError::invalid_scope(format!(
-            "not allowed for this client: {}",
-            extra.join(" ")
-        )));
-    }
 
     let code_challenge = match (
         p.code_challenge.as_deref(),
@@ -309,14 +297,9 @@ pub fn validate(p: &AuthorizeParams, client: Option<Client>) -> Result<ValidRequ
             "prompt=none cannot be combined with other values",
         ));
     }
-    let resource = match p.resource.as_deref() {
-        None => None,
-        Some(r) if client.settings.audiences.iter().any(|a| a == r) => Some(r.to_owned()),
-        Some(_) => {
-            return fail(OAuthError::invalid_target(
-                "the resource is not registered for this client",
-            ));
-        }
+    let resource = match requested_resource(p.resource.as_deref(), &client) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
     };
     let max_age = match p.max_age.as_deref() {
         None => None,
@@ -346,6 +329,44 @@ pub fn validate(p: &AuthorizeParams, client: Option<Client>) -> Result<ValidRequ
         resource,
         login_after,
     })
+}
+
+/// The scope a request asks for: required, and within the client's
+/// allowed scopes (anything else is `invalid_scope`, naming the extras).
+/// Shared by `/authorize` and the device authorization endpoint.
+pub fn requested_scope(raw: Option<&str>, client: &Client) -> Result<ScopeSet, OAuthError> {
+    let scope = match raw.map(ScopeSet::parse) {
+        None => return Err(OAuthError::invalid_scope("scope is required")),
+        Some(Err(e)) => return Err(OAuthError::invalid_scope(e.problem)),
+        Some(Ok(s)) if s.is_empty() => return Err(OAuthError::invalid_scope("scope is required")),
+        Some(Ok(s)) => s,
+    };
+    if !scope.is_subset(&client.settings.allowed_scopes) {
+        let extra: Vec<&str> = scope
+            .iter()
+            .filter(|s| !client.settings.allowed_scopes.contains(s))
+            .collect();
+        return Err(OAuthError::invalid_scope(format!(
+            "not allowed for this client: {}",
+            extra.join(" ")
+        )));
+    }
+    Ok(scope)
+}
+
+/// The RFC 8707 resource a request asks for, if any: one of the client's
+/// registered audiences, else `invalid_target`.
+pub fn requested_resource(
+    raw: Option<&str>,
+    client: &Client,
+) -> Result<Option<String>, OAuthError> {
+    match raw {
+        None => Ok(None),
+        Some(r) if client.settings.audiences.iter().any(|a| a == r) => Ok(Some(r.to_owned())),
+        Some(_) => Err(OAuthError::invalid_target(
+            "the resource is not registered for this client",
+        )),
+    }
 }
 
 /// The redirect for a result: `params` in the query or fragment (form_post

@@ -19,10 +19,14 @@ pub fn document(issuer: &str, signing_algs: &[&str]) -> Vec<u8> {
         "revocation_endpoint": format!("{iss}/revoke"),
         "registration_endpoint": format!("{iss}/register"),
         "end_session_endpoint": format!("{iss}/logout/end"),
+        "device_authorization_endpoint": format!("{iss}{}", super::device::AUTHORIZATION_PATH),
         "scopes_supported": ["openid", "profile", "email", "offline_access", "groups"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "fragment", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code", "refresh_token", "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": auth_methods,

@@ -1,6 +1,6 @@
 //! OAuth 2.0 / OIDC error responses: the code and HTTP status each spec
 //! fixes (RFC 6749 4.1.2.1 and 5.2, RFC 6750 3.1, OIDC Core 3.1.2.6,
-//! RFC 8707 2).
+//! RFC 8707 2, RFC 8628 3.5).
 //!
 //! Which error type goes where:
 //! - [`OAuthError`]: anything a protocol endpoint answers (`/authorize`
@@ -36,6 +36,12 @@ pub enum ErrorCode {
     InvalidTarget,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// RFC 8628 3.5: the person has not answered yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628 3.5: polled faster than the interval; add 5 seconds.
+    SlowDown,
+    /// RFC 8628 3.5: the device code expired; start again.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -58,6 +64,9 @@ impl ErrorCode {
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 
@@ -82,7 +91,10 @@ impl ErrorCode {
             | ErrorCode::ConsentRequired
             | ErrorCode::InvalidTarget
             | ErrorCode::RequestNotSupported
-            | ErrorCode::RequestUriNotSupported => 400,
+            | ErrorCode::RequestUriNotSupported
+            | ErrorCode::AuthorizationPending
+            | ErrorCode::SlowDown
+            | ErrorCode::ExpiredToken => 400,
         }
     }
 }
@@ -130,6 +142,9 @@ constructors!(
     invalid_target => InvalidTarget,
     request_not_supported => RequestNotSupported,
     request_uri_not_supported => RequestUriNotSupported,
+    authorization_pending => AuthorizationPending,
+    slow_down => SlowDown,
+    expired_token => ExpiredToken,
 );
 
 impl OAuthError {
@@ -150,6 +165,14 @@ mod tests {
         assert_eq!(OAuthError::insufficient_scope("x").status(), 403);
         assert_eq!(OAuthError::invalid_token("x").status(), 401);
         assert_eq!(OAuthError::temporarily_unavailable("x").status(), 503);
+        for e in [
+            OAuthError::authorization_pending("x"),
+            OAuthError::slow_down("x"),
+            OAuthError::expired_token("x"),
+        ] {
+            assert_eq!(e.status(), 400, "RFC 8628 3.5: {}", e.error);
+        }
+        assert_eq!(OAuthError::slow_down("x").error.as_str(), "slow_down");
         assert_eq!(
             OAuthError::invalid_scope("x").error.as_str(),
             "invalid_scope"

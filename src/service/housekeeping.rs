@@ -1,7 +1,7 @@
 //! Deleting what has expired: sessions, login throttle counters,
-//! authorization codes, refresh tokens, revoked access token ids, grants
-//! that ended more than [`GRANT_RETENTION`] ago, and logout tokens
-//! delivered or given up more than [`LOGOUT_RETENTION`] ago.
+//! authorization codes, device codes, refresh tokens, revoked access token
+//! ids, grants that ended more than [`GRANT_RETENTION`] ago, and logout
+//! tokens delivered or given up more than [`LOGOUT_RETENTION`] ago.
 
 use time::{Duration, OffsetDateTime};
 
@@ -15,6 +15,7 @@ pub struct Purged {
     pub sessions: usize,
     pub throttles: usize,
     pub codes: usize,
+    pub device_codes: usize,
     pub refresh_tokens: usize,
     pub revocations: usize,
     pub grants: usize,
@@ -26,6 +27,7 @@ impl Purged {
         self.sessions
             + self.throttles
             + self.codes
+            + self.device_codes
             + self.refresh_tokens
             + self.revocations
             + self.grants
@@ -55,6 +57,7 @@ pub fn purge(
         sessions: sessions::purge_expired(conn, now, sessions_policy)?,
         throttles: repo::throttle::purge(conn, to_db(now - throttle_window))?,
         codes: repo::grants::delete_expired_codes(conn, now_db)?,
+        device_codes: repo::device_codes::purge_expired(conn, now_db)?,
         refresh_tokens: repo::grants::delete_expired_refresh(conn, now_db)?,
         revocations: repo::revocations::purge(conn, now_db)?,
         grants: repo::grants::purge_ended(conn, revoked_before, started_before)?,

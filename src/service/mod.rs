@@ -12,6 +12,7 @@ pub mod audit_query;
 pub mod authorize;
 pub mod bootstrap;
 pub mod clients;
+pub mod device;
 pub mod end_session;
 pub mod groups;
 pub mod housekeeping;

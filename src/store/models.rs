@@ -4,8 +4,9 @@ use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
 use super::schema::{
-    audit_log, authorization_codes, clients, consents, grants, groups, initial_access_tokens,
-    logout_delivery_attempts, logout_outbox, refresh_tokens, scopes, sessions, signing_keys, users,
+    audit_log, authorization_codes, clients, consents, device_codes, grants, groups,
+    initial_access_tokens, logout_delivery_attempts, logout_outbox, refresh_tokens, scopes,
+    sessions, signing_keys, users,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, PartialEq)]
@@ -250,4 +251,32 @@ pub struct LogoutDeliveryAttemptRow {
     pub http_status: Option<i32>,
     pub delivered: bool,
     pub detail: Option<String>,
+}
+
+/// A device authorization request (RFC 8628): pending, then approved
+/// (`grant_id`) or denied, then redeemed once. Holds hashes only.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = device_codes)]
+pub struct DeviceCodeRow {
+    /// SHA-256 of the device code the device polls with.
+    pub device_code_hash: String,
+    /// SHA-256 of the normalized user code (8 letters, no dash).
+    pub user_code_hash: String,
+    pub client_id: String,
+    /// The scope asked for, within the client's allowed scopes.
+    pub scope: String,
+    /// The RFC 8707 resource asked for, if any.
+    pub resource: Option<String>,
+    /// SHA-256 of the refresh token the grant hands out with
+    /// `offline_access` (derived from the device code, stored on approval).
+    pub refresh_token_hash: String,
+    /// Seconds the device must wait between polls; grows on `slow_down`.
+    pub interval_secs: i32,
+    pub created_at: PrimitiveDateTime,
+    pub expires_at: PrimitiveDateTime,
+    pub last_polled_at: Option<PrimitiveDateTime>,
+    /// The grant the person approved.
+    pub grant_id: Option<String>,
+    pub denied_at: Option<PrimitiveDateTime>,
+    pub redeemed_at: Option<PrimitiveDateTime>,
 }

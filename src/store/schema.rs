@@ -217,7 +217,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    device_codes (device_code_hash) {
+        device_code_hash -> Text,
+        user_code_hash -> Text,
+        client_id -> Text,
+        scope -> Text,
+        resource -> Nullable<Text>,
+        refresh_token_hash -> Text,
+        interval_secs -> Integer,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        last_polled_at -> Nullable<Timestamp>,
+        grant_id -> Nullable<Text>,
+        denied_at -> Nullable<Timestamp>,
+        redeemed_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(authorization_codes -> grants (grant_id));
+diesel::joinable!(device_codes -> grants (grant_id));
 diesel::joinable!(logout_outbox -> clients (client_id));
 diesel::joinable!(logout_delivery_attempts -> logout_outbox (outbox_id));
 diesel::joinable!(user_groups -> groups (group_id));
@@ -244,5 +263,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     scope_groups,
     initial_access_tokens,
     logout_outbox,
-    logout_delivery_attempts
+    logout_delivery_attempts,
+    device_codes
 );

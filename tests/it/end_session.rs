@@ -4,7 +4,7 @@
 //! After every sign-out the single sign-on is gone: the next `/authorize`
 //! asks for the password, and the old session cookie opens nothing.
 
-use crate::common::fixtures::{self, PASSWORD, RegisteredClient as Rp};
+use crate::common::fixtures::{self, PASSWORD, RegisteredClient as Rp, json, text};
 use crate::common::{self, TestApp, TestDb, consent_form};
 use latchkey::keys::{JoseAlg, SigningAlg};
 use openidconnect::core::{CoreIdToken, CoreProviderMetadata};
@@ -597,17 +597,6 @@ async fn a_hint_from_another_session_asks_first(db: TestDb) {
     assert_signed_out(&app, &second, &rp).await;
     // Only that browser's session ended.
     assert_still_signed_in(&app, &first, &rp).await;
-}
-
-/// Sends a request and reads the answer's body as text.
-async fn text(req: reqwest::RequestBuilder) -> String {
-    req.send().await.unwrap().text().await.unwrap()
-}
-
-/// Sends a request and reads its status and JSON body.
-async fn json(req: reqwest::RequestBuilder) -> (StatusCode, serde_json::Value) {
-    let r = req.send().await.unwrap();
-    (r.status(), r.json().await.unwrap())
 }
 
 /// Asks to sign out of `client_id` with `uri` from a browser signed in

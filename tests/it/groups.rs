@@ -32,26 +32,6 @@ fn claims_of(jwt: &str) -> serde_json::Value {
     .unwrap()
 }
 
-fn restricted(app: &TestApp, scope: &str, group: &str) {
-    let mut c = common::conn(&app.db);
-    let actor = Actor::system();
-    if groups::find(&mut c, group).is_err() {
-        groups::create(&mut c, group, &actor, app.clock_now()).unwrap();
-    }
-    scopes::create(
-        &mut c,
-        scope,
-        &ScopeInput {
-            description: format!("{scope} (for {group})"),
-            groups: vec![group.into()],
-            machine_grantable: None,
-        },
-        &actor,
-        app.clock_now(),
-    )
-    .unwrap();
-}
-
 fn join(app: &TestApp, user: &str, groups: &[&str]) {
     let mut c = common::conn(&app.db);
     let names: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
@@ -150,7 +130,7 @@ async fn restricted_scope_only_reaches_group_members(db: TestDb) {
     let app = TestApp::spawn(db).await;
     app.create_user("alice", PASSWORD);
     app.create_user("bob", PASSWORD);
-    restricted(&app, "read:payroll", "finance");
+    fixtures::restricted_scope(&app, "read:payroll", "finance");
     join(&app, "bob", &["finance"]);
     let (id, secret) = hr_app(&app, "openid read:payroll");
 
@@ -274,7 +254,7 @@ async fn groups_claim_in_id_token_access_token_and_userinfo(db: TestDb) {
 async fn refresh_narrows_when_a_user_leaves_a_group(db: TestDb) {
     let app = TestApp::spawn(db).await;
     app.create_user("bob", PASSWORD);
-    restricted(&app, "read:payroll", "finance");
+    fixtures::restricted_scope(&app, "read:payroll", "finance");
     join(&app, "bob", &["finance"]);
     let (id, secret) = hr_app(&app, "openid offline_access read:payroll");
     let bob = signed_in(&app, "bob").await;
@@ -337,7 +317,7 @@ async fn admin_scope_only_for_admins(db: TestDb) {
 
 async fn deleting_a_group_never_widens_a_scope(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    restricted(&app, "read:payroll", "finance");
+    fixtures::restricted_scope(&app, "read:payroll", "finance");
     let mut c = common::conn(&app.db);
     let actor = Actor::system();
     let err = groups::delete(&mut c, "finance", &actor, app.clock_now()).unwrap_err();

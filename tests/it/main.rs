@@ -18,6 +18,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod db_outage;
+mod device;
 mod end_session;
 mod faults;
 mod groups;

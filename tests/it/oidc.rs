@@ -3,7 +3,7 @@
 //! and PostgreSQL.
 
 use crate::common::fixtures::{self, RegisteredClient as Rp};
-use crate::common::{self, TestApp, TestDb, consent_form, csrf_token_in};
+use crate::common::{self, TestApp, TestDb, consent_form};
 use latchkey::keys::SigningAlg;
 use latchkey::service::clients;
 use openidconnect::core::{
@@ -77,34 +77,7 @@ async fn browse(app: &TestApp, browser: &reqwest::Client, auth_url: &str) -> Str
                 return loc;
             }
             if loc.starts_with("/login") {
-                let page = browser
-                    .get(app.url(&loc))
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
-                let token = csrf_token_in(&page).unwrap();
-                let return_to = url::Url::parse(&app.url(&loc))
-                    .unwrap()
-                    .query_pairs()
-                    .find(|(k, _)| k == "return_to")
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap();
-                let r = browser
-                    .post(app.url("/login"))
-                    .form(&[
-                        ("username", "alice"),
-                        ("password", fixtures::PASSWORD),
-                        ("csrf_token", token.as_str()),
-                        ("return_to", return_to.as_str()),
-                    ])
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), StatusCode::SEE_OTHER);
-                url = app.url(r.headers()["location"].to_str().unwrap());
+                url = app.url(&fixtures::sign_in_from(app, browser, &loc, "alice").await);
                 continue;
             }
             url = app.url(&loc);

@@ -533,6 +533,27 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
         };
         repo::grants::insert_code(&mut c, &row).unwrap();
     }
+    for (hash, expires, approved) in [
+        ("old-device-code", t0 - Duration::seconds(1), true),
+        ("live-device-code", t0 + Duration::seconds(60), false),
+    ] {
+        let row = latchkey::store::models::DeviceCodeRow {
+            device_code_hash: hash.into(),
+            user_code_hash: format!("user-code-of-{hash}"),
+            client_id: grant.client_id.clone(),
+            scope: "openid".into(),
+            resource: None,
+            refresh_token_hash: format!("rt-of-{hash}"),
+            interval_secs: 5,
+            created_at: to_db(t0 - Duration::minutes(10)),
+            expires_at: to_db(expires),
+            last_polled_at: None,
+            grant_id: approved.then(|| "g1".to_owned()),
+            denied_at: None,
+            redeemed_at: None,
+        };
+        repo::device_codes::insert(&mut c, &row).unwrap();
+    }
     for (hash, expires) in [
         ("old-rt", t0 - Duration::seconds(1)),
         ("live-rt", t0 + Duration::days(1)),
@@ -643,6 +664,7 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
             sessions: 1,
             throttles: 1,
             codes: 1,
+            device_codes: 1,
             refresh_tokens: 1,
             revocations: 1,
             grants: 2,
@@ -673,6 +695,14 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
     );
     assert!(repo::grants::grant(&mut c, "g-ancient").unwrap().is_none());
     assert!(repo::grants::grant(&mut c, "g1").unwrap().is_some());
+    // The expired device code went; the grant it led to did not.
+    let pending = repo::device_codes::poll_view(&mut c, "live-device-code").unwrap();
+    assert!(pending.is_some_and(|(_, grant, user)| grant.is_none() && user.is_none()));
+    assert!(
+        repo::device_codes::poll_view(&mut c, "old-device-code")
+            .unwrap()
+            .is_none()
+    );
     assert!(
         repo::grants::refresh(&mut c, "rt-of-revoked")
             .unwrap()

@@ -114,11 +114,6 @@ fn consent_page(
     prompt: &ConsentPrompt,
     params: &AuthorizeParams,
 ) -> Result<HttpResponse, AppError> {
-    let scopes: Vec<serde_json::Value> = prompt
-        .descriptions
-        .iter()
-        .map(|(name, description)| serde_json::json!({ "name": name, "description": description }))
-        .collect();
     let hidden: Vec<(String, String)> = serde_urlencoded::to_string(params)
         .ok()
         .map(|q| {
@@ -127,14 +122,35 @@ fn consent_page(
                 .collect()
         })
         .unwrap_or_default();
-    let mut ctx = Context::new();
-    ctx.insert("client_name", &prompt.request.client.settings.name);
-    ctx.insert("username", &prompt.username);
+    let mut ctx = consent_context(
+        &prompt.request.client.settings.name,
+        &prompt.username,
+        prompt.unverified,
+        &prompt.descriptions,
+    );
     ctx.insert("destination", &prompt.destination);
-    ctx.insert("unverified", &prompt.unverified);
-    ctx.insert("scopes", &scopes);
     ctx.insert("params", &hidden);
     csrf::form_page(req, state, StatusCode::OK, "consent.html", ctx)
+}
+
+/// What every consent page (`consent.html`) shows: the app (and whether
+/// it registered itself), who is signed in, and each scope with its text.
+pub(crate) fn consent_context(
+    client_name: &str,
+    username: &str,
+    unverified: bool,
+    descriptions: &[(String, String)],
+) -> Context {
+    let scopes: Vec<serde_json::Value> = descriptions
+        .iter()
+        .map(|(name, description)| serde_json::json!({ "name": name, "description": description }))
+        .collect();
+    let mut ctx = Context::new();
+    ctx.insert("client_name", client_name);
+    ctx.insert("username", username);
+    ctx.insert("unverified", &unverified);
+    ctx.insert("scopes", &scopes);
+    ctx
 }
 
 #[derive(Deserialize)]
@@ -154,11 +170,7 @@ pub async fn consent(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     csrf::verify(&req, &state, &form.csrf_token)?;
-    let allow = match form.decision.as_str() {
-        "allow" => true,
-        "deny" => false,
-        _ => return Err(AppError::BadRequest("Choose Allow or Deny.".into())),
-    };
+    let allow = crate::http::form::allow_or_deny(&form.decision)?;
     let session = extract::current_session(&req, &state).await?;
     let decision = authz::answer_consent(&context(&state), &form.params, session, allow).await?;
     render(&req, &state, &form.params, decision)

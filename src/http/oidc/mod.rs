@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod credentials;
+pub mod device;
 pub mod discovery;
 pub mod end_session;
 pub mod introspect;

@@ -1,6 +1,8 @@
-//! Pages a person sees: start page, sign in, sign out, My account.
+//! Pages a person sees: start page, sign in, sign out, My account,
+//! connecting a device.
 
 pub mod account;
+pub mod device;
 pub mod home;
 pub mod login;
 pub mod logout;

@@ -205,7 +205,10 @@ fn settings_from(
         .map(|g| g.parse())
         .collect::<Result<_, _>>()
         .map_err(|_| {
-            bad("grant_types may contain authorization_code, refresh_token and client_credentials")
+            bad(
+                "grant_types may contain authorization_code, refresh_token, client_credentials \
+                 and urn:ietf:params:oauth:grant-type:device_code",
+            )
         })?;
     let response_types = m.response_types.clone().unwrap_or_else(|| {
         if parsed.contains(&GrantType::AuthorizationCode) {

@@ -4,6 +4,7 @@
 pub mod authorization_code;
 pub mod client_auth;
 pub mod client_credentials;
+pub mod device_code;
 pub mod mint;
 pub mod refresh_token;
 pub mod scope_cache;
@@ -36,6 +37,8 @@ pub struct TokenRequest {
     pub client_secret: Option<String>,
     /// RFC 8707 resource indicator.
     pub resource: Option<String>,
+    /// RFC 8628 3.4.
+    pub device_code: Option<String>,
 }
 
 fn redacted(v: &Option<String>) -> Option<&'static str> {
@@ -54,6 +57,7 @@ impl std::fmt::Debug for TokenRequest {
             .field("client_id", &self.client_id)
             .field("client_secret", &redacted(&self.client_secret))
             .field("resource", &self.resource)
+            .field("device_code", &redacted(&self.device_code))
             .finish()
     }
 }
@@ -70,6 +74,7 @@ impl TokenRequest {
             &self.client_id,
             &self.client_secret,
             &self.resource,
+            &self.device_code,
         ];
         if fields
             .iter()
@@ -161,9 +166,7 @@ pub fn exchange(
             let registry = crate::service::scopes::registry(conn).map_err(OAuthError::from)?;
             client_credentials::issue(client, req, ctx, &registry)
         }
-        GrantType::DeviceCode => Err(OAuthError::unsupported_grant_type(
-            "the device authorization grant is not available yet",
-        )),
+        GrantType::DeviceCode => device_code::exchange(conn, client, req, ctx),
     }
 }
 
@@ -280,10 +283,17 @@ mod tests {
             refresh_token: Some("the-refresh".into()),
             client_secret: Some("the-secret".into()),
             client_id: Some("app".into()),
+            device_code: Some("the-device-code".into()),
             ..Default::default()
         };
         let shown = format!("{r:?}");
-        for secret in ["the-code", "the-verifier", "the-refresh", "the-secret"] {
+        for secret in [
+            "the-code",
+            "the-verifier",
+            "the-refresh",
+            "the-secret",
+            "the-device-code",
+        ] {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("app") && shown.contains("authorization_code"));

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod authorized_apps;
 pub mod clients;
 pub mod consents;
+pub mod device_codes;
 pub mod grants;
 pub mod groups;
 pub mod initial_access;

@@ -374,3 +374,74 @@ pub fn consented_apps(
         })
         .collect()
 }
+
+/// Defines the custom scope `scope`, which only members of `group` may be
+/// granted (the group is created if missing).
+pub fn restricted_scope(app: &TestApp, scope: &str, group: &str) {
+    use latchkey::domain::audit::Actor;
+    use latchkey::service::{groups, scopes};
+    let mut c = conn(&app.db);
+    let actor = Actor::system();
+    if groups::find(&mut c, group).is_err() {
+        groups::create(&mut c, group, &actor, app.clock_now()).unwrap();
+    }
+    scopes::create(
+        &mut c,
+        scope,
+        &scopes::ScopeInput {
+            description: format!("{scope} (for {group})"),
+            groups: vec![group.into()],
+            machine_grantable: None,
+        },
+        &actor,
+        app.clock_now(),
+    )
+    .unwrap();
+}
+
+/// Sends a request and reads the answer's body as text.
+pub async fn text(req: reqwest::RequestBuilder) -> String {
+    req.send().await.unwrap().text().await.unwrap()
+}
+
+/// Sends a request and reads its status and JSON body (`null` when the
+/// body is not JSON).
+pub async fn json(req: reqwest::RequestBuilder) -> (StatusCode, serde_json::Value) {
+    let r = req.send().await.unwrap();
+    (
+        r.status(),
+        r.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Signs `username` in with [`PASSWORD`] on the login page a redirect sent
+/// `browser` to (`/login?return_to=…`), and returns where the login page
+/// sends it back to.
+pub async fn sign_in_from(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    login_location: &str,
+    username: &str,
+) -> String {
+    let login = app.url(login_location);
+    let token = super::csrf_token_in(&text(browser.get(&login)).await).expect("login form");
+    let return_to = url::Url::parse(&login)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+        .expect("return_to");
+    let r = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("username", username),
+            ("password", PASSWORD),
+            ("csrf_token", token.as_str()),
+            ("return_to", return_to.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{username} signs in");
+    r.headers()["location"].to_str().unwrap().to_owned()
+}

@@ -10,7 +10,7 @@ use super::{
     CsrfForm, Data, Done, Page, Submit, admin, bad_input, checked, finish, lines, read, redirect,
     render, words,
 };
-use crate::domain::client::ClientInput;
+use crate::domain::client::{ClientInput, GrantType};
 use crate::http::csrf;
 use crate::http::form::Form;
 use crate::service::clients::{self, ClientChanges, ClientView};
@@ -31,6 +31,7 @@ struct ClientFormView {
     grant_authorization_code: bool,
     grant_refresh_token: bool,
     grant_client_credentials: bool,
+    grant_device_code: bool,
     first_party: bool,
 }
 
@@ -49,6 +50,7 @@ impl From<&ClientView> for ClientFormView {
             grant_authorization_code: has("authorization_code"),
             grant_refresh_token: has("refresh_token"),
             grant_client_credentials: has("client_credentials"),
+            grant_device_code: has(GrantType::DeviceCode.as_str()),
             first_party: c.first_party,
         }
     }
@@ -74,6 +76,7 @@ pub struct ClientForm {
     grant_authorization_code: Option<String>,
     grant_refresh_token: Option<String>,
     grant_client_credentials: Option<String>,
+    grant_device_code: Option<String>,
     first_party: Option<String>,
     public: Option<String>,
 }
@@ -88,6 +91,7 @@ impl ClientForm {
             (&self.grant_authorization_code, "authorization_code"),
             (&self.grant_refresh_token, "refresh_token"),
             (&self.grant_client_credentials, "client_credentials"),
+            (&self.grant_device_code, GrantType::DeviceCode.as_str()),
         ]
         .into_iter()
         .filter(|(v, _)| checked(v))
