@@ -54,7 +54,9 @@ pub struct AddArgs {
     /// Allowed grant type; repeat for several (default: authorization_code refresh_token).
     /// Also client_credentials (confidential clients) and
     /// urn:ietf:params:oauth:grant-type:device_code (devices and CLIs without
-    /// a browser; no redirect URI needed).
+    /// a browser; no redirect URI needed) and
+    /// urn:ietf:params:oauth:grant-type:token-exchange (a confidential service
+    /// trading a user's access token for one to call its --audience values).
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Vec<String>,
     /// A public client (native or browser app): no secret, PKCE required.

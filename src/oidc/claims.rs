@@ -142,6 +142,8 @@ pub struct AccessTokenInput<'a> {
     /// The user's group names, written as `groups` (RFC 9068 2.2.3.1)
     /// when the `groups` scope was granted.
     pub groups: Option<&'a [String]>,
+    /// RFC 8693 4.1 `act`: the actor, for tokens issued by exchange.
+    pub act: Option<&'a Value>,
 }
 
 pub fn access_token(i: AccessTokenInput<'_>) -> Result<JwtPayload, josekit::JoseError> {
@@ -167,6 +169,9 @@ pub fn access_token(i: AccessTokenInput<'_>) -> Result<JwtPayload, josekit::Jose
         && i.scope.contains("groups")
     {
         m.insert("groups".into(), json!(groups));
+    }
+    if let Some(act) = i.act {
+        m.insert("act".into(), act.clone());
     }
     JwtPayload::from_map(m)
 }

@@ -25,7 +25,8 @@ pub fn document(issuer: &str, signing_algs: &[&str]) -> Vec<u8> {
         "response_modes_supported": ["query", "fragment", "form_post"],
         "grant_types_supported": [
             "authorization_code", "refresh_token", "client_credentials",
-            "urn:ietf:params:oauth:grant-type:device_code"
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,

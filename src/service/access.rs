@@ -20,6 +20,8 @@ pub struct AccessClaims {
     pub jti: String,
     pub auth_time: Option<i64>,
     pub grant_id: Option<String>,
+    /// RFC 8693 4.1: the actor chain of a token issued by exchange.
+    pub act: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl AccessClaims {
@@ -29,6 +31,12 @@ impl AccessClaims {
         self.aud
             .iter()
             .any(|a| a == default_audience || a == issuer)
+    }
+
+    /// Whether the token acts for the client itself (`client_credentials`):
+    /// no user signed in, and its subject is its client.
+    pub fn is_client_token(&self) -> bool {
+        self.auth_time.is_none() && self.sub == self.client_id
     }
 
     /// Whether `client` may read this token at introspection: the client
@@ -91,6 +99,7 @@ pub fn verify(
         jti: s("jti").ok_or_else(invalid)?,
         auth_time: n("auth_time"),
         grant_id: s("grant_id"),
+        act: c.get("act").and_then(|v| v.as_object()).cloned(),
     })
 }
 

@@ -32,4 +32,5 @@ mod oidc;
 mod refresh;
 mod snapshots;
 mod storage;
+mod token_exchange;
 mod verify;

@@ -65,14 +65,18 @@ pub enum GrantType {
     RefreshToken,
     ClientCredentials,
     DeviceCode,
+    /// RFC 8693: a confidential client trades a user's access token for
+    /// one it may use itself. Set by administrators only.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::DeviceCode,
+        GrantType::TokenExchange,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +85,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 }
@@ -207,6 +212,12 @@ impl ClientSettings {
             return Err(Invalid::new(
                 "grant_type",
                 "client_credentials needs a confidential client (a public client has no secret)",
+            ));
+        }
+        if kind == ClientKind::Public && grant_types.contains(&GrantType::TokenExchange) {
+            return Err(Invalid::new(
+                "grant_type",
+                "token exchange needs a confidential client (a service that can keep a secret)",
             ));
         }
         if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
@@ -410,6 +421,12 @@ mod tests {
             ..base.clone()
         };
         assert!(ClientSettings::parse(&public_cc).is_err());
+        let public_exchange = ClientInput {
+            public: true,
+            grant_types: vec![GrantType::TokenExchange.as_str().into()],
+            ..base.clone()
+        };
+        assert!(ClientSettings::parse(&public_exchange).is_err());
 
         let no_uri = ClientInput {
             redirect_uris: vec![],

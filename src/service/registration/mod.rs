@@ -210,6 +210,11 @@ fn settings_from(
                  and urn:ietf:params:oauth:grant-type:device_code",
             )
         })?;
+    if parsed.contains(&GrantType::TokenExchange) {
+        return Err(bad(
+            "token exchange is granted by an administrator, not through registration",
+        ));
+    }
     let response_types = m.response_types.clone().unwrap_or_else(|| {
         if parsed.contains(&GrantType::AuthorizationCode) {
             vec!["code".into()]

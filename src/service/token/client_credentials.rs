@@ -58,6 +58,7 @@ pub fn issue(
             grant_id: None,
             resource,
             groups: None,
+            act: None,
         },
     )?;
     Ok(TokenResponse {
@@ -67,5 +68,6 @@ pub fn issue(
         scope: scope.to_string(),
         id_token: None,
         refresh_token: None,
+        issued_token_type: None,
     })
 }

@@ -74,6 +74,8 @@ pub struct AccessSubject<'a> {
     pub resource: Option<&'a str>,
     /// The user's group names, for the `groups` claim.
     pub groups: Option<&'a [String]>,
+    /// RFC 8693 4.1: who acts for the subject (token exchange only).
+    pub act: Option<&'a serde_json::Value>,
 }
 
 /// A signed access token with a fresh `jti`, for `resource` if given.
@@ -101,6 +103,7 @@ pub fn access_token(
         auth_time: a.auth_time,
         grant_id: a.grant_id,
         groups: a.groups,
+        act: a.act,
     })
     .map_err(sign_error)?;
     ctx.keys
@@ -194,6 +197,7 @@ pub fn user_tokens(
             grant_id: Some(&grant.id),
             resource,
             groups: Some(&groups),
+            act: None,
         },
     )?;
     let id_alg = client.settings.id_token_alg.unwrap_or(ctx.id_token_alg);
@@ -237,5 +241,6 @@ pub fn user_tokens(
         scope: scope.to_string(),
         id_token,
         refresh_token,
+        issued_token_type: None,
     })
 }

@@ -8,6 +8,7 @@ pub mod device_code;
 pub mod mint;
 pub mod refresh_token;
 pub mod scope_cache;
+pub mod token_exchange;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +40,13 @@ pub struct TokenRequest {
     pub resource: Option<String>,
     /// RFC 8628 3.4.
     pub device_code: Option<String>,
+    /// RFC 8693 2.1 (token exchange).
+    pub subject_token: Option<String>,
+    pub subject_token_type: Option<String>,
+    pub actor_token: Option<String>,
+    pub actor_token_type: Option<String>,
+    pub requested_token_type: Option<String>,
+    pub audience: Option<String>,
 }
 
 fn redacted(v: &Option<String>) -> Option<&'static str> {
@@ -58,6 +66,12 @@ impl std::fmt::Debug for TokenRequest {
             .field("client_secret", &redacted(&self.client_secret))
             .field("resource", &self.resource)
             .field("device_code", &redacted(&self.device_code))
+            .field("subject_token", &redacted(&self.subject_token))
+            .field("subject_token_type", &self.subject_token_type)
+            .field("actor_token", &redacted(&self.actor_token))
+            .field("actor_token_type", &self.actor_token_type)
+            .field("requested_token_type", &self.requested_token_type)
+            .field("audience", &self.audience)
             .finish()
     }
 }
@@ -75,6 +89,12 @@ impl TokenRequest {
             &self.client_secret,
             &self.resource,
             &self.device_code,
+            &self.subject_token,
+            &self.subject_token_type,
+            &self.actor_token,
+            &self.actor_token_type,
+            &self.requested_token_type,
+            &self.audience,
         ];
         if fields
             .iter()
@@ -97,6 +117,9 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// RFC 8693 2.2.1: what a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -167,6 +190,7 @@ pub fn exchange(
             client_credentials::issue(client, req, ctx, &registry)
         }
         GrantType::DeviceCode => device_code::exchange(conn, client, req, ctx),
+        GrantType::TokenExchange => token_exchange::exchange(conn, client, req, ctx),
     }
 }
 
@@ -284,6 +308,8 @@ mod tests {
             client_secret: Some("the-secret".into()),
             client_id: Some("app".into()),
             device_code: Some("the-device-code".into()),
+            subject_token: Some("the-subject-token".into()),
+            actor_token: Some("the-actor-token".into()),
             ..Default::default()
         };
         let shown = format!("{r:?}");
@@ -293,6 +319,8 @@ mod tests {
             "the-refresh",
             "the-secret",
             "the-device-code",
+            "the-subject-token",
+            "the-actor-token",
         ] {
             assert!(!shown.contains(secret), "{shown}");
         }

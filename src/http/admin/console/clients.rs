@@ -32,6 +32,7 @@ struct ClientFormView {
     grant_refresh_token: bool,
     grant_client_credentials: bool,
     grant_device_code: bool,
+    grant_token_exchange: bool,
     first_party: bool,
 }
 
@@ -51,6 +52,7 @@ impl From<&ClientView> for ClientFormView {
             grant_refresh_token: has("refresh_token"),
             grant_client_credentials: has("client_credentials"),
             grant_device_code: has(GrantType::DeviceCode.as_str()),
+            grant_token_exchange: has(GrantType::TokenExchange.as_str()),
             first_party: c.first_party,
         }
     }
@@ -77,6 +79,7 @@ pub struct ClientForm {
     grant_refresh_token: Option<String>,
     grant_client_credentials: Option<String>,
     grant_device_code: Option<String>,
+    grant_token_exchange: Option<String>,
     first_party: Option<String>,
     public: Option<String>,
 }
@@ -92,6 +95,10 @@ impl ClientForm {
             (&self.grant_refresh_token, "refresh_token"),
             (&self.grant_client_credentials, "client_credentials"),
             (&self.grant_device_code, GrantType::DeviceCode.as_str()),
+            (
+                &self.grant_token_exchange,
+                GrantType::TokenExchange.as_str(),
+            ),
         ]
         .into_iter()
         .filter(|(v, _)| checked(v))
