@@ -112,6 +112,10 @@ pub struct DeviceConfig {
     /// Wrong user codes from one network (IPv4 address, IPv6 /64) within
     /// the window.
     pub max_failures_per_ip: u32,
+    /// Device authorizations (`POST /device/authorize`) one network may
+    /// start within `login.throttle_window_secs`; each stores a request,
+    /// and public clients need no secret to ask. 0 = no limit.
+    pub max_starts_per_network: u32,
 }
 
 impl Default for DeviceConfig {
@@ -121,6 +125,7 @@ impl Default for DeviceConfig {
             interval_secs: 5,
             max_failures_per_session: 5,
             max_failures_per_ip: 20,
+            max_starts_per_network: 60,
         }
     }
 }

@@ -97,6 +97,46 @@ pub fn throttle_key(ip: IpAddr) -> String {
     }
 }
 
+/// Blocks that are not the public internet: this host, private and
+/// shared networks, link-local (`169.254.169.254` is the cloud metadata
+/// service), documentation, benchmarking, multicast and reserved ranges
+/// (RFC 6890), and their IPv6 counterparts (IPv4-mapped addresses are
+/// judged as the IPv4 they are).
+const NON_PUBLIC: [&str; 24] = [
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.88.99.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+    "::/128",
+    "::1/128",
+    "64:ff9b::/96",
+    "100::/64",
+    "2001:db8::/32",
+    "fc00::/7",
+    "fe80::/10",
+    "fec0::/10",
+    "ff00::/8",
+];
+
+/// Whether `ip` is an address on the public internet (see [`NON_PUBLIC`]).
+pub fn is_public(ip: IpAddr) -> bool {
+    !NON_PUBLIC
+        .iter()
+        .filter_map(|b| IpBlock::parse(b).ok())
+        .any(|b| b.contains(ip))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +211,40 @@ mod tests {
         );
         assert_eq!(throttle_key(ip("192.0.2.1")), "192.0.2.1");
         assert_eq!(throttle_key(ip("::ffff:192.0.2.1")), "192.0.2.1");
+    }
+
+    #[test]
+    fn public_addresses() {
+        let public = |a: &str| is_public(a.parse().unwrap());
+        for a in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(public(a), "{a}");
+        }
+        for a in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+        ] {
+            assert!(!public(a), "{a}");
+        }
+        assert!(NON_PUBLIC.iter().all(|b| IpBlock::parse(b).is_ok()));
     }
 }

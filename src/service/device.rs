@@ -48,6 +48,33 @@ pub struct StartContext<'a> {
     /// Derives the refresh token the grant will hand out
     /// (`token::device_code::refresh_token_for`).
     pub refresh_key: Arc<Zeroizing<[u8; 32]>>,
+    /// The caller's network (`domain::net::throttle_key`), if known.
+    pub network: Option<String>,
+    /// `device.max_starts_per_network` per `window`; 0 = no limit.
+    pub max_starts_per_network: u32,
+    pub window: Duration,
+}
+
+/// Why a device authorization was not started.
+#[derive(Debug)]
+pub enum StartError {
+    OAuth(OAuthError),
+    /// The caller's network started too many: 429 with `Retry-After`.
+    TooMany {
+        retry_after_secs: u64,
+    },
+}
+
+impl From<OAuthError> for StartError {
+    fn from(e: OAuthError) -> Self {
+        StartError::OAuth(e)
+    }
+}
+
+impl From<ServiceError> for StartError {
+    fn from(e: ServiceError) -> Self {
+        StartError::OAuth(e.into())
+    }
 }
 
 impl<'a> StartContext<'a> {
@@ -63,7 +90,16 @@ impl<'a> StartContext<'a> {
             code_ttl_secs: s(config.device.code_ttl_secs),
             interval_secs: s(config.device.interval_secs),
             refresh_key: keys.refresh_successor_key(),
+            network: None,
+            max_starts_per_network: config.device.max_starts_per_network,
+            window: Duration::seconds(s(config.login.throttle_window_secs)),
         }
+    }
+
+    /// The same, for a caller from `network`.
+    pub fn from_network(mut self, network: Option<String>) -> Self {
+        self.network = network;
+        self
     }
 }
 
@@ -82,7 +118,7 @@ pub async fn start(
     presented: PresentedClient,
     req: DeviceAuthorizationRequest,
     ctx: StartContext<'_>,
-) -> Result<DeviceAuthorizationResponse, OAuthError> {
+) -> Result<DeviceAuthorizationResponse, StartError> {
     let client = authenticate_client(db, clients, &presented).await?;
     let asked = protocol::validate(&client, &req)?;
     let device_code = OpaqueSecret::generate().map_err(ServiceError::from)?;
@@ -106,7 +142,19 @@ pub async fn start(
         denied_at: None,
         redeemed_at: None,
     };
-    let user_code = db.run(move |conn| store_new(conn, row)).await?;
+    let limit = StartLimit {
+        network: ctx.network.clone(),
+        max: ctx.max_starts_per_network,
+        window: ctx.window,
+        now: ctx.now,
+    };
+    let user_code = db
+        .run(move |conn| match over_limit(conn, &limit)? {
+            Some(retry_after_secs) => Ok(Err(retry_after_secs)),
+            None => store_new(conn, row).map(Ok),
+        })
+        .await?
+        .map_err(|retry_after_secs| StartError::TooMany { retry_after_secs })?;
     tracing::info!(client_id = %client.client_id, "device authorization started");
     Ok(DeviceAuthorizationResponse::new(
         ctx.issuer,
@@ -115,6 +163,30 @@ pub async fn start(
         ttl,
         ctx.interval_secs,
     ))
+}
+
+struct StartLimit {
+    network: Option<String>,
+    max: u32,
+    window: Duration,
+    now: OffsetDateTime,
+}
+
+/// Counts this start against the caller's network (the count is the
+/// first statement, a write, as the claim-first rule says); the seconds
+/// to wait when over the limit.
+fn over_limit(conn: &mut DbConn, l: &StartLimit) -> ServiceResult<Option<u64>> {
+    let Some(network) = l.network.as_deref().filter(|_| l.max > 0) else {
+        return Ok(None);
+    };
+    let key = format!("device-start:{network}");
+    let (count, started) =
+        repo::throttle::claim(conn, &key, to_db(l.now), to_db(l.now - l.window))?;
+    if i64::from(count) <= i64::from(l.max) {
+        return Ok(None);
+    }
+    let wait = (crate::clock::from_db(started) + l.window - l.now).whole_seconds();
+    Ok(Some(u64::try_from(wait.max(1)).unwrap_or(1)))
 }
 
 /// Stores `row` under a fresh user code, drawing again when one is taken.

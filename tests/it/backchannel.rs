@@ -40,6 +40,7 @@ dual_backend!(
     tokens_after_sign_out_on_every_instance,
     offline_grants_end_too_when_configured,
     rp_initiated_logout_tells_every_app_of_the_session,
+    self_registered_clients_never_reach_private_addresses,
 );
 
 fn fast(c: &mut Config) {
@@ -867,4 +868,82 @@ async fn rp_initiated_logout_tells_every_app_of_the_session(db: TestDb) {
             .unwrap_or_else(|| panic!("no logout token for {}", client.id));
         validate(&jwks, r, &expected(&app, client, id_token));
     }
+}
+
+/// A client that registered itself chose its own logout URI: Latchkey
+/// refuses private and loopback destinations at registration, and never
+/// POSTs to one even if the URI points there later (an IP literal, or a
+/// name that resolves to a private address), so open registration cannot
+/// turn Latchkey into a proxy into its own network (SSRF).
+async fn self_registered_clients_never_reach_private_addresses(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        fast(c);
+        c.registration.open = true;
+    })
+    .await;
+    let register = |uri: &str| {
+        app.http.post(app.url("/register")).json(&json!({
+            "client_name": "Self-made wiki",
+            "redirect_uris": [CALLBACK],
+            "backchannel_logout_uri": uri,
+        }))
+    };
+    for private in [
+        "https://127.0.0.1/bc",
+        "https://169.254.169.254/latest/meta-data",
+        "https://localhost/bc",
+        "https://[::1]/bc",
+        "https://10.0.0.7/bc",
+        "http://127.0.0.1:8080/bc",
+    ] {
+        let r = register(private).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{private}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["error"], "invalid_client_metadata",
+            "{private}: {body}"
+        );
+    }
+    assert_eq!(app.count("clients"), 0, "nothing registered");
+    let r = register("https://wiki.example/bc").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let reg: Value = r.json().await.unwrap();
+    let client = Rp {
+        id: reg["client_id"].as_str().unwrap().to_owned(),
+        secret: reg["client_secret"].as_str().map(str::to_owned),
+    };
+
+    // Its URI is later pointed at a relying party on loopback (as an
+    // administrator may for their own clients): still never reached.
+    let rp = TestRp::start();
+    let admin = fixtures::admin_api_token(&app).await;
+    let loopback_name = rp.uri().replace("127.0.0.1", "localhost");
+    app.create_user("alice", PASSWORD);
+    for (i, uri) in [rp.uri(), loopback_name].into_iter().enumerate() {
+        let (status, body) = api(
+            &app,
+            &admin,
+            Method::PATCH,
+            &format!("/clients/{}", client.id),
+            Some(json!({"backchannel_logout_uri": uri})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let browser = signed_in(&app, "alice").await;
+        sign_in_to(&app, &browser, &client).await;
+        submit(&app, &browser, "/logout", "/logout", &[]).await;
+        let row = eventually("a delivery attempt", || {
+            outbox(&app)
+                .into_iter()
+                .nth(i)
+                .filter(|r| r.attempts >= 1 && r.last_error.is_some())
+        })
+        .await;
+        let error = row.last_error.unwrap_or_default();
+        assert!(
+            error.contains("public address") || error.contains("no public"),
+            "{uri}: {error}"
+        );
+    }
+    assert!(rp.received().is_empty(), "nothing reached the loopback RP");
 }

@@ -33,6 +33,7 @@ dual_backend!(
     group_restricted_scopes_are_narrowed,
     the_prefilled_code_is_shown_and_never_approved_by_itself,
     every_way_of_registering_gives_the_device_grant,
+    starting_device_authorizations_is_limited_per_network,
 );
 
 /// A client allowed the device grant (and refresh tokens), confidential
@@ -797,4 +798,38 @@ async fn every_way_of_registering_gives_the_device_grant(db: TestDb) {
         "{page}"
     );
     assert!(page.contains("Allow only if you trust it."), "{page}");
+}
+
+/// Public clients need no secret to start a device authorization, and each
+/// start stores a request: one network may start
+/// `device.max_starts_per_network` per window, then gets 429 with
+/// `Retry-After` and nothing is stored; the next window starts afresh.
+async fn starting_device_authorizations_is_limited_per_network(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| c.device.max_starts_per_network = 3).await;
+    let cli = tv(&app, "Public CLI", true);
+    let other = tv(&app, "Another CLI", false);
+    start(&app, &cli, "openid").await;
+    start(&app, &other, "openid").await;
+    start(&app, &cli, "openid").await;
+    for client in [&cli, &other] {
+        let r = as_client(&app, "/device/authorize", client, &[("scope", "openid")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        let wait: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=app.config.login.throttle_window_secs).contains(&wait));
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "slow_down", "{body}");
+    }
+    assert_eq!(app.count("device_codes"), 3, "refused starts store nothing");
+    app.clock.advance(time::Duration::seconds(
+        i64::try_from(app.config.login.throttle_window_secs).unwrap() + 1,
+    ));
+    start(&app, &cli, "openid").await;
+    assert_eq!(app.count("device_codes"), 4);
 }

@@ -7,8 +7,8 @@ use std::str::FromStr;
 mod uri;
 
 pub use uri::{
-    AUDIENCES_MAX, is_loopback_host, redirect_destination, validate_backchannel_logout_uri,
-    validate_redirect_uri,
+    AUDIENCES_MAX, is_loopback_host, redirect_destination, refuse_private_destination,
+    validate_backchannel_logout_uri, validate_redirect_uri,
 };
 use uri::{audience_list, uri_list};
 

@@ -109,6 +109,35 @@ pub fn validate_backchannel_logout_uri(raw: &str) -> Result<String, Invalid> {
     }
 }
 
+/// A back-channel logout URI a client chose for itself (dynamic
+/// registration) must name a public host: Latchkey POSTs to it, and must
+/// not be steered at its own network (SSRF). Refuses `localhost` names and
+/// IP literals that are not public; names are checked again after DNS
+/// resolution when a token is sent.
+pub fn refuse_private_destination(raw: &str) -> Result<(), Invalid> {
+    let refused = || {
+        Invalid::new(
+            "backchannel_logout_uri",
+            "must name a public https host (not localhost, a private or a link-local address)",
+        )
+    };
+    let url = url::Url::parse(raw).map_err(|_| refused())?;
+    let public = match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d != "localhost" && !d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => crate::domain::net::is_public(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => crate::domain::net::is_public(IpAddr::V6(ip)),
+        None => false,
+    };
+    if url.scheme() == "https" && public {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
 pub(super) fn uri_list(
     raw: &[String],
     kind: ClientKind,
@@ -175,6 +204,28 @@ mod tests {
             "https://rp.example/{}",
             "a".repeat(REDIRECT_URI_MAX)
         )));
+    }
+
+    #[test]
+    fn self_registered_logout_uris_are_public() {
+        let ok = |u: &str| refuse_private_destination(u).is_ok();
+        assert!(ok("https://rp.example/bc"));
+        assert!(ok("https://93.184.216.34/bc"));
+        for u in [
+            "http://127.0.0.1:8080/bc",
+            "https://127.0.0.1/bc",
+            "https://localhost/bc",
+            "https://LOCALHOST./bc",
+            "https://api.localhost/bc",
+            "https://10.0.0.5/bc",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/bc",
+            "https://[fd00::1]/bc",
+            "https://[::ffff:127.0.0.1]/bc",
+            "http://rp.example/bc",
+        ] {
+            assert!(!ok(u), "{u}");
+        }
     }
 
     #[test]

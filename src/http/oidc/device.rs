@@ -8,9 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::credentials;
 use super::response::{no_store_json, oauth_error};
 use super::token::parse_body;
-use crate::oidc::OAuthError;
+use crate::http::extract;
 use crate::oidc::device::{DeviceAuthorizationRequest, DeviceAuthorizationResponse};
-use crate::service::device::{self, StartContext};
+use crate::service::device::{self, StartContext, StartError};
 use crate::state::AppState;
 
 pub async fn authorize(
@@ -20,7 +20,23 @@ pub async fn authorize(
 ) -> HttpResponse {
     match run(&req, &state, &body).await {
         Ok(resp) => no_store_json(StatusCode::OK, &resp),
-        Err(e) => oauth_error(&e),
+        Err(StartError::OAuth(e)) => oauth_error(&e),
+        Err(StartError::TooMany { retry_after_secs }) => {
+            let mut resp = no_store_json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &serde_json::json!({
+                    "error": "slow_down",
+                    "error_description": format!(
+                        "too many device authorizations from this network; retry in {retry_after_secs} s"
+                    ),
+                }),
+            );
+            resp.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(retry_after_secs),
+            );
+            resp
+        }
     }
 }
 
@@ -28,10 +44,12 @@ async fn run(
     req: &HttpRequest,
     state: &AppState,
     body: &[u8],
-) -> Result<DeviceAuthorizationResponse, OAuthError> {
+) -> Result<DeviceAuthorizationResponse, StartError> {
     let dr: DeviceAuthorizationRequest = parse_body(req, body, false)?;
     let presented =
         credentials::presented(req, dr.client_id.as_deref(), dr.client_secret.as_deref())?;
-    let ctx = StartContext::new(&state.config, &state.keys, state.clock.now());
+    let network = extract::client_ip(req, state).map(crate::domain::net::throttle_key);
+    let ctx =
+        StartContext::new(&state.config, &state.keys, state.clock.now()).from_network(network);
     device::start(&state.db, &state.clients, presented, dr, ctx).await
 }

@@ -211,6 +211,13 @@ fn short(reason: String) -> String {
 
 /// Why a request failed, in a few words (never the token or the body).
 fn request_failure(e: &reqwest::Error, timeout: StdDuration) -> String {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(cause) = source {
+        if cause.to_string().contains(super::egress::NOT_PUBLIC) {
+            return format!("the host {}", super::egress::NOT_PUBLIC);
+        }
+        source = cause.source();
+    }
     if e.is_timeout() {
         format!("timed out after {} s", timeout.as_secs())
     } else if e.is_connect() {
@@ -230,7 +237,7 @@ pub struct Worker {
     clock: SharedClock,
     issuer: Arc<str>,
     settings: Arc<DeliverySettings>,
-    http: reqwest::Client,
+    http: super::egress::Egress,
 }
 
 /// Stops a running worker.
@@ -257,13 +264,7 @@ impl Worker {
         issuer: &str,
         settings: DeliverySettings,
     ) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("latchkey/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("logout delivery HTTP client: {e}"))?;
+        let http = super::egress::Egress::new(settings.timeout)?;
         Ok(Self {
             db,
             keys,
@@ -380,8 +381,12 @@ impl Worker {
                 };
             }
         };
-        let response = self
-            .http
+        let self_registered = c.client.registration_token_hash.is_some();
+        let http = match self.http.for_uri(uri, self_registered) {
+            Ok(http) => http,
+            Err(reason) => return Verdict::Abandon(reason),
+        };
+        let response = http
             .post(uri)
             .form(&[("logout_token", token.as_str())])
             .send()

@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod delivery;
+mod egress;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -20,7 +20,7 @@ use crate::domain::alg::SigningAlg;
 use crate::domain::audit::Actor;
 use crate::domain::client::{
     CLIENT_NAME_MAX, ClientId, ClientInput, ClientKind, ClientSettings, GrantType,
-    OOB_REDIRECT_URI, check_id_token_alg,
+    OOB_REDIRECT_URI, check_id_token_alg, refuse_private_destination,
 };
 use crate::domain::scope::ADMIN_SCOPE;
 use crate::domain::secret::{OpaqueSecret, ct_eq, hash_secret};
@@ -274,6 +274,9 @@ fn settings_from(
         backchannel_logout_session_required: m.backchannel_logout_session_required.unwrap_or(false),
     })
     .map_err(metadata_error)?;
+    if let Some(uri) = &settings.backchannel_logout_uri {
+        refuse_private_destination(uri).map_err(metadata_error)?;
+    }
     check_id_token_alg(settings.id_token_alg, &policy.signing_algs).map_err(|e| {
         RegistrationError::InvalidClientMetadata(format!(
             "id_token_signed_response_alg: {}",
