@@ -6,8 +6,10 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {
-    /// Not three base64url parts, or a part is not the JSON it should be.
-    #[error("the token is not a well-formed JWS")]
+    /// Not three base64url parts, or a part is not the JSON it should be;
+    /// or a token with the personal access token prefix that is not `lkp_`
+    /// and 43 base64url characters (refused without asking the issuer).
+    #[error("the token is not a well-formed JWS or personal access token")]
     Malformed,
     /// The header's `alg` is not on the allow-list (this covers `none`
     /// and HMAC, which no allow-list can contain).

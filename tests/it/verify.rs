@@ -2,11 +2,13 @@
 //! Valid tokens pass; tampered, expired, foreign, mis-addressed, `none` and
 //! HMAC-with-the-public-key tokens fail; verification goes on from cache
 //! while Latchkey is unreachable; a rotated key is picked up without a
-//! restart; and the example notes API answers as RFC 6750 says.
+//! restart; and the example notes API answers as RFC 6750 says. The
+//! introspection path (personal access tokens) is in `verify/introspection.rs`.
 
 #[allow(dead_code)]
 #[path = "../../examples/resource_server.rs"]
 mod example;
+mod introspection;
 
 use std::time::Duration;
 
