@@ -788,4 +788,30 @@ mod tests {
             Err(BuildError::InvalidJwks(_))
         ));
     }
+
+    #[test]
+    fn the_introspection_secret_is_never_printed() {
+        let builder = Verifier::builder("https://id.example", "api")
+            .introspection("notes-api", "hunter2-secret")
+            .introspection_endpoint("https://id.example/introspect");
+        let printed = format!("{builder:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        let verifier = builder.build().unwrap();
+        let printed = format!("{verifier:?}");
+        assert!(printed.contains("notes-api"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(matches!(
+            Verifier::builder("https://id.example", "api")
+                .introspection("notes-api", "")
+                .build(),
+            Err(BuildError::InvalidIntrospectionClient)
+        ));
+        assert!(matches!(
+            Verifier::builder("https://id.example", "api")
+                .introspection("notes-api", "s")
+                .introspection_endpoint("/introspect")
+                .build(),
+            Err(BuildError::InvalidIntrospectionEndpoint)
+        ));
+    }
 }
