@@ -132,7 +132,9 @@ pub async fn create(
         .db
         .run(move |conn| pat::create(conn, &config, &user, &input, &actor, now))
         .await;
-    let refused = match created {
+    // Refusals of the account (shown at the top, even when the section is
+    // hidden) or of the input (shown at the form, which keeps it).
+    let (status, refusal, problem) = match created {
         Ok(issued) => {
             let mut ctx = Context::new();
             ctx.insert("name", &issued.view.name);
@@ -141,19 +143,19 @@ pub async fn create(
             ctx.insert("token", &issued.token);
             return Ok(templates::page(StatusCode::OK, "account_token.html", &ctx));
         }
-        Err(ServiceError::Forbidden(m)) => (StatusCode::FORBIDDEN, m),
+        Err(ServiceError::Forbidden(m)) => (StatusCode::FORBIDDEN, Some(m), None),
         Err(e @ (ServiceError::Invalid(_) | ServiceError::Conflict(_))) => {
-            (StatusCode::BAD_REQUEST, e.to_string())
+            (StatusCode::BAD_REQUEST, None, Some(e.to_string()))
         }
         Err(e) => return Err(e.into()),
     };
     let view = View {
-        status: refused.0,
+        status,
         notice: None,
-        error: None,
+        error: refusal.as_deref(),
         apps_page: 1,
         pat_form: Some(PatForm {
-            error: Some(refused.1),
+            error: problem,
             ..sent
         }),
     };
