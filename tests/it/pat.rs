@@ -272,6 +272,13 @@ async fn another_users_token_cannot_be_revoked_from_my_account(db: TestDb) {
             .await
             .contains("bob's script")
     );
+    // Deleting the user deletes their tokens.
+    users::delete(&mut conn(&app.db), "bob", app.clock_now()).unwrap();
+    assert_eq!(app.count("personal_access_tokens"), 0);
+    assert_eq!(
+        introspect(&app, &api, &bobs).await,
+        json!({"active": false})
+    );
 }
 
 async fn every_use_rechecks_the_user_and_the_expiry(db: TestDb) {

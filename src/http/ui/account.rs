@@ -14,7 +14,6 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::account_tokens::{self, PatForm};
-use crate::domain::audit::Actor;
 use crate::domain::user::ProfileInput;
 use crate::http::error::AppError;
 use crate::http::form::Form;
@@ -325,10 +324,7 @@ pub async fn revoke_app(
         apps_page: requested_page(apps_page.as_deref()).max(1),
     };
     act(req, state, &csrf_token, back, move |conn, s, now| {
-        let actor = Actor {
-            name: format!("user:{}", s.user.username),
-            ip,
-        };
+        let actor = account_tokens::user_actor(&s.user.username, ip);
         account::revoke_app(conn, &s.user, &client_id, &actor, now)
     })
     .await

@@ -97,11 +97,16 @@ fn read_form(pairs: Vec<(String, String)>) -> (String, PatForm) {
     (csrf_token, form)
 }
 
-fn actor(req: &HttpRequest, state: &AppState, username: &str) -> Actor {
+/// The person acting on their own account, for the audit log.
+pub(super) fn user_actor(username: &str, ip: Option<String>) -> Actor {
     Actor {
         name: format!("user:{username}"),
-        ip: extract::client_ip(req, state).map(|ip| ip.to_string()),
+        ip,
     }
+}
+
+fn client_ip(req: &HttpRequest, state: &AppState) -> Option<String> {
+    extract::client_ip(req, state).map(|ip| ip.to_string())
 }
 
 /// POST /account/tokens
@@ -122,7 +127,7 @@ pub async fn create(
         // Not a number: 0, refused with the allowed range.
         expires_in_days: sent.days.trim().parse().unwrap_or(0),
     };
-    let actor = actor(&req, &state, &session.user.username);
+    let actor = user_actor(&session.user.username, client_ip(&req, &state));
     let (config, user, now) = (
         state.config.pat.clone(),
         session.user.clone(),
@@ -202,20 +207,14 @@ pub async fn revoke(
     form: Form<RevokeForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let ip = extract::client_ip(&req, &state).map(|ip| ip.to_string());
+    let ip = client_ip(&req, &state);
     let token = form.into_inner().csrf_token;
     act(
         req,
         state,
         &token,
         Back::to("token_revoked"),
-        move |conn, s, now| {
-            let actor = Actor {
-                name: format!("user:{}", s.user.username),
-                ip,
-            };
-            pat::revoke(conn, &s.user, &id, &actor, now)
-        },
+        move |conn, s, now| pat::revoke(conn, &s.user, &id, &user_actor(&s.user.username, ip), now),
     )
     .await
 }
