@@ -29,6 +29,7 @@ mod introspection;
 mod keys;
 mod machine_scopes;
 mod oidc;
+mod pat;
 mod refresh;
 mod snapshots;
 mod storage;
