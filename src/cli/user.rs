@@ -53,6 +53,10 @@ pub enum UserCommand {
     /// Sign a user out everywhere: end all their sessions. Apps with
     /// back-channel logout are told by a running server.
     EndSessions { username: String },
+    /// Manage a user's personal access tokens: list, create (printed
+    /// once), revoke.
+    #[command(subcommand)]
+    Tokens(super::user_tokens::TokenCommand),
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +92,7 @@ pub fn run(config: &Config, cmd: &UserCommand) -> CliResult {
     let mut conn = db.get().map_err(crate::service::ServiceError::from)?;
     let now = time::OffsetDateTime::now_utc();
     match cmd {
+        UserCommand::Tokens(t) => super::user_tokens::run(config, &mut conn, t),
         UserCommand::Add(a) => {
             let password = a
                 .password_stdin

@@ -137,6 +137,7 @@ impl Config {
             return Err(invalid("login.throttle_window_secs", "must be positive"));
         }
         self.validate_device()?;
+        self.pat.validate()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
         self.validate_keys()?;

@@ -37,6 +37,7 @@ pub struct Config {
     pub registration: RegistrationConfig,
     pub logout: LogoutConfig,
     pub device: DeviceConfig,
+    pub pat: PatConfig,
     /// Pre-configured clients (`[[clients]]`): created or updated at every
     /// start, and locked against edits in the console and the API.
     pub clients: Vec<DeclaredClient>,
@@ -127,6 +128,52 @@ impl Default for DeviceConfig {
             max_failures_per_ip: 20,
             max_starts_per_network: 60,
         }
+    }
+}
+
+/// Personal access tokens (`lkp_…`): long-lived credentials users create
+/// in My account (admins through the API and CLI) for scripts; resource
+/// servers accept them through introspection.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PatConfig {
+    /// Off: nobody may create personal access tokens, and existing ones
+    /// stop working (they work again when this is turned back on).
+    pub enabled: bool,
+    /// The longest lifetime a new token may be given, in days (1 to 3650).
+    pub max_ttl_days: u32,
+    /// Groups whose members may create and use tokens; empty: every user.
+    /// Checked at every use, so leaving the groups stops a user's tokens.
+    pub allowed_groups: Vec<String>,
+}
+
+impl Default for PatConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_ttl_days: 365,
+            allowed_groups: Vec::new(),
+        }
+    }
+}
+
+impl PatConfig {
+    /// `max_ttl_days` within 1..=3650; group names well-formed (trimmed,
+    /// duplicates dropped).
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if !(1..=3650).contains(&self.max_ttl_days) {
+            return Err(invalid("pat.max_ttl_days", "must be between 1 and 3650"));
+        }
+        let mut groups = Vec::with_capacity(self.allowed_groups.len());
+        for g in &self.allowed_groups {
+            let name = crate::domain::group::group_name(g)
+                .map_err(|e| invalid("pat.allowed_groups", e.problem))?;
+            if !groups.contains(&name) {
+                groups.push(name);
+            }
+        }
+        self.allowed_groups = groups;
+        Ok(())
     }
 }
 
@@ -296,6 +343,7 @@ impl Default for Config {
             registration: RegistrationConfig::default(),
             logout: LogoutConfig::default(),
             device: DeviceConfig::default(),
+            pat: PatConfig::default(),
             clients: Vec::new(),
         }
     }

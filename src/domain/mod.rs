@@ -9,6 +9,7 @@ pub mod client;
 pub mod device;
 pub mod group;
 pub mod net;
+pub mod pat;
 pub mod scope;
 pub mod secret;
 pub mod text;

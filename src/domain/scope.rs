@@ -115,6 +115,17 @@ impl ScopeSet {
         self.0.is_empty()
     }
 
+    /// The scopes of this set for which `keep` is true.
+    pub fn filter(&self, mut keep: impl FnMut(&str) -> bool) -> ScopeSet {
+        ScopeSet(
+            self.0
+                .iter()
+                .filter(|s| keep(s.as_str()))
+                .cloned()
+                .collect(),
+        )
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(Scope::as_str)
     }

@@ -106,6 +106,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/account/sessions/end-others",
             web::post().to(ui::account::end_other_sessions),
         )
+        .route(
+            "/account/tokens",
+            web::post().to(ui::account_tokens::create),
+        )
+        .service(
+            web::resource("/account/tokens/{id}/revoke")
+                .route(web::get().to(ui::account_tokens::confirm_revoke))
+                .route(web::post().to(ui::account_tokens::revoke)),
+        )
         .service(
             web::resource("/logout")
                 .route(web::get().to(ui::logout::show))

@@ -19,6 +19,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("home.html", include_str!("../../templates/home.html")),
     ("account.html", include_str!("../../templates/account.html")),
     (
+        "account_token.html",
+        include_str!("../../templates/account_token.html"),
+    ),
+    (
+        "account_token_revoke.html",
+        include_str!("../../templates/account_token_revoke.html"),
+    ),
+    (
         "admin/base.html",
         include_str!("../../templates/admin/base.html"),
     ),

@@ -1,7 +1,9 @@
 //! Deleting what has expired: sessions, login throttle counters,
 //! authorization codes, device codes, refresh tokens, revoked access token
 //! ids, grants that ended more than [`GRANT_RETENTION`] ago, and logout
-//! tokens delivered or given up more than [`LOGOUT_RETENTION`] ago.
+//! tokens delivered or given up more than [`LOGOUT_RETENTION`] ago, and
+//! personal access tokens revoked or expired more than [`GRANT_RETENTION`]
+//! ago (until then their owners see them listed as expired).
 
 use time::{Duration, OffsetDateTime};
 
@@ -20,6 +22,7 @@ pub struct Purged {
     pub revocations: usize,
     pub grants: usize,
     pub logout_tokens: usize,
+    pub personal_access_tokens: usize,
 }
 
 impl Purged {
@@ -32,6 +35,7 @@ impl Purged {
             + self.revocations
             + self.grants
             + self.logout_tokens
+            + self.personal_access_tokens
     }
 }
 
@@ -62,5 +66,6 @@ pub fn purge(
         revocations: repo::revocations::purge(conn, now_db)?,
         grants: repo::grants::purge_ended(conn, revoked_before, started_before)?,
         logout_tokens: repo::logout::purge(conn, to_db(now - LOGOUT_RETENTION))?,
+        personal_access_tokens: repo::personal_access_tokens::purge(conn, revoked_before)?,
     })
 }

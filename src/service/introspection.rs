@@ -4,14 +4,22 @@
 //! resource server about access tokens meant for it (`aud` names its
 //! client id or an audience it serves); any other token reads inactive
 //! (RFC 7662 2.2), so a client learns nothing about tokens not for it.
+//!
+//! Personal access tokens (`lkp_…`) belong to a user, not to a client:
+//! any resource server (a confidential client serving at least one
+//! audience) may read one, every other client reads it inactive, and no
+//! client can revoke one here (RFC 7009 2.2 lets the answer be a no-op);
+//! its owner or an admin revokes it.
 
 use serde_json::{Value, json};
 
 use crate::clock::{from_db, to_db};
+use crate::domain::pat::looks_like as is_personal_access_token;
 use crate::domain::secret::hash_secret;
 use crate::oidc::OAuthError;
-use crate::service::access;
+use crate::service::clients::Client;
 use crate::service::token::{ClientCache, PresentedClient, TokenContext, authenticate_client};
+use crate::service::{access, pat};
 use crate::store::{Db, StoreError, repo};
 
 /// Longest token accepted at these endpoints.
@@ -47,6 +55,9 @@ pub async fn introspect(
         return Err(OAuthError::invalid_client(
             "introspection needs a confidential client",
         ));
+    }
+    if is_personal_access_token(&token) {
+        return introspect_pat(db, &client, token, ctx).await;
     }
     if looks_like_jwt(&token) {
         let Ok(claims) = access::verify(&ctx.keys, &token, &ctx.issuer, ctx.now) else {
@@ -105,8 +116,39 @@ pub async fn introspect(
     })
 }
 
+/// A personal access token, for a resource server only: who it speaks
+/// for and with which scopes now (see [`pat::resolve`]). There is no
+/// `client_id`: no client was issued it.
+async fn introspect_pat(
+    db: &Db,
+    client: &Client,
+    token: String,
+    ctx: TokenContext,
+) -> Result<Value, OAuthError> {
+    if client.settings.resource_audiences.is_empty() {
+        return Ok(inactive());
+    }
+    let (config, now) = (ctx.pat.clone(), ctx.now);
+    let found = db
+        .run(move |conn| pat::resolve(conn, &config, &token, now))
+        .await?;
+    Ok(match found {
+        Some(p) => json!({
+            "active": true,
+            "scope": p.scope.to_string(),
+            "sub": p.user_id,
+            "iss": ctx.issuer,
+            "exp": p.expires_at.unix_timestamp(),
+            "iat": p.issued_at.unix_timestamp(),
+            "token_type": "Bearer",
+        }),
+        None => inactive(),
+    })
+}
+
 /// `POST /revoke`: ends the client's own refresh token (its whole grant)
-/// or access token (by `jti`). Unknown or foreign tokens succeed too.
+/// or access token (by `jti`). Unknown or foreign tokens succeed too, and
+/// so do personal access tokens, which no client may revoke.
 pub async fn revoke(
     db: &Db,
     clients: &ClientCache,
@@ -116,6 +158,9 @@ pub async fn revoke(
 ) -> Result<(), OAuthError> {
     let client = authenticate_client(db, clients, &presented).await?;
     let token = required(token)?;
+    if is_personal_access_token(&token) {
+        return Ok(());
+    }
     let client_id = client.client_id.clone();
     let now = ctx.now;
     if looks_like_jwt(&token) {

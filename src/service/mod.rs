@@ -21,6 +21,7 @@ pub mod keys;
 pub mod login;
 pub mod logout;
 pub mod password;
+pub mod pat;
 pub mod registration;
 pub mod scopes;
 pub mod sessions;

@@ -25,7 +25,7 @@ use crate::domain::scope::{
 use crate::domain::text;
 use crate::store::audit;
 use crate::store::models::{ScopeRow, UserRow};
-use crate::store::{DbConn, repo};
+use crate::store::{DbConn, StoreError, repo};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ScopeView {
@@ -150,16 +150,40 @@ pub fn permitted_for_user(
     user: &UserRow,
     requested: &ScopeSet,
 ) -> ServiceResult<ScopeSet> {
-    let custom = custom(conn)?;
+    Ok(permitted(conn, user, requested)?)
+}
+
+/// [`permitted_for_user`] with the store's error, for the paths that answer
+/// a protocol request (a personal access token's use).
+pub fn permitted(
+    conn: &mut DbConn,
+    user: &UserRow,
+    requested: &ScopeSet,
+) -> Result<ScopeSet, StoreError> {
+    let kept = permitted_names(conn, user, requested.iter())?;
+    Ok(requested.filter(|s| kept.iter().any(|k| k == s)))
+}
+
+/// The scopes among `names` that `user` may be granted, in order: no
+/// bound on how many (the offer of every scope on a form).
+pub fn permitted_names<'a>(
+    conn: &mut DbConn,
+    user: &UserRow,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<String>, StoreError> {
+    let custom: std::collections::HashSet<String> = repo::scopes::list(conn)?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
     let restrictions = repo::scopes::group_names(conn)?;
     let mut mine: Option<Vec<String>> = None;
     let mut kept = Vec::new();
-    for s in requested.iter() {
+    for s in names {
         let ok = if s == ADMIN_SCOPE {
             user.is_admin
         } else if builtin_description(s).is_some() {
             true
-        } else if !custom.contains_key(s) {
+        } else if !custom.contains(s) {
             // Not defined (any more): nobody is granted it.
             false
         } else {
@@ -182,7 +206,7 @@ pub fn permitted_for_user(
             kept.push(s.to_owned());
         }
     }
-    Ok(ScopeSet::from_items(kept.iter().map(String::as_str))?)
+    Ok(kept)
 }
 
 /// What an admin gives to define or change a custom scope.

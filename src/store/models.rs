@@ -5,8 +5,8 @@ use time::PrimitiveDateTime;
 
 use super::schema::{
     audit_log, authorization_codes, clients, consents, device_codes, grants, groups,
-    initial_access_tokens, logout_delivery_attempts, logout_outbox, refresh_tokens, scopes,
-    sessions, signing_keys, users,
+    initial_access_tokens, logout_delivery_attempts, logout_outbox, personal_access_tokens,
+    refresh_tokens, scopes, sessions, signing_keys, users,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, PartialEq)]
@@ -279,4 +279,26 @@ pub struct DeviceCodeRow {
     pub grant_id: Option<String>,
     pub denied_at: Option<PrimitiveDateTime>,
     pub redeemed_at: Option<PrimitiveDateTime>,
+}
+
+/// A personal access token: a user's long-lived credential for scripts.
+/// Holds the token's hash only, and a hint of 8 characters of it.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = personal_access_tokens)]
+pub struct PersonalAccessTokenRow {
+    /// A UUID, shown to users and admins (to revoke by).
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    /// SHA-256 of the whole token (prefix included).
+    pub token_hash: String,
+    /// The first 8 characters after the `lkp_` prefix.
+    pub hint: String,
+    /// The scopes chosen at creation, space-separated.
+    pub scope: String,
+    pub created_at: PrimitiveDateTime,
+    pub expires_at: PrimitiveDateTime,
+    /// Written at most once a minute (see `repo::personal_access_tokens`).
+    pub last_used_at: Option<PrimitiveDateTime>,
+    pub revoked_at: Option<PrimitiveDateTime>,
 }

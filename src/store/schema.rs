@@ -235,6 +235,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    personal_access_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        token_hash -> Text,
+        hint -> Text,
+        scope -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(authorization_codes -> grants (grant_id));
 diesel::joinable!(device_codes -> grants (grant_id));
 diesel::joinable!(logout_outbox -> clients (client_id));
@@ -244,6 +259,7 @@ diesel::joinable!(user_groups -> users (user_id));
 diesel::joinable!(scope_groups -> groups (group_id));
 diesel::joinable!(scope_groups -> scopes (scope_name));
 diesel::joinable!(refresh_tokens -> grants (grant_id));
+diesel::joinable!(personal_access_tokens -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -264,5 +280,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     initial_access_tokens,
     logout_outbox,
     logout_delivery_attempts,
-    device_codes
+    device_codes,
+    personal_access_tokens
 );

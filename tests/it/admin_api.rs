@@ -158,7 +158,8 @@ async fn every_documented_operation_is_routed(db: TestDb) {
             .replace("{client_id}", "no-such-client")
             .replace("{name}", "no-such-thing")
             .replace("{username}", "no-such-user")
-            .replace("{kid}", "no-such-key");
+            .replace("{kid}", "no-such-key")
+            .replace("{token_id}", "no-such-token");
         let method = Method::from_bytes(op.method.to_uppercase().as_bytes()).unwrap();
         let body = op.body.map(|_| json!({}));
         let (status, body, _) = call(&app, Some(&token), method, &path, body).await;

@@ -669,6 +669,7 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
             revocations: 1,
             grants: 2,
             logout_tokens: 2,
+            personal_access_tokens: 0,
         }
     );
     for (id, kept) in [

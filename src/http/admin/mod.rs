@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod api_logout;
+pub mod api_tokens;
 pub mod console;
 pub mod error;
 pub mod openapi;
@@ -115,6 +116,15 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
                 web::resource("/users/{username}/sessions")
                     .route(web::get().to(api_logout::user_sessions))
                     .route(web::delete().to(api_logout::end_user_sessions)),
+            )
+            .service(
+                web::resource("/users/{username}/tokens")
+                    .route(web::get().to(api_tokens::list))
+                    .route(web::post().to(api_tokens::create)),
+            )
+            .route(
+                "/users/{username}/tokens/{token_id}",
+                web::delete().to(api_tokens::revoke),
             )
             .service(
                 web::resource("/groups")

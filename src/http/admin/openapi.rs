@@ -199,6 +199,30 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/users/{username}/tokens",
+        "A user's personal access tokens (not revoked; never the tokens themselves)",
+        None,
+        200,
+        Some("TokenList"),
+    ),
+    op(
+        "post",
+        "/users/{username}/tokens",
+        "Create a personal access token for a user (the token is in this response only)",
+        Some("NewToken"),
+        201,
+        Some("IssuedToken"),
+    ),
+    op(
+        "delete",
+        "/users/{username}/tokens/{token_id}",
+        "Revoke one of a user's personal access tokens",
+        None,
+        204,
+        None,
+    ),
+    op(
+        "get",
         "/groups",
         "List groups with member counts",
         None,
@@ -328,6 +352,9 @@ fn schemas() -> Value {
     let session = json!({"type": "object", "properties": {
         "sid": s, "current": b, "ip": opt_s, "user_agent": opt_s, "created_at": t,
         "last_seen_at": t}});
+    let token = json!({"type": "object", "properties": {
+        "id": s, "name": s, "hint": s, "scopes": string_list(), "created_at": t,
+        "expires_at": t, "last_used_at": opt_t, "expired": b}});
     let audit = json!({"type": "object", "properties": {
         "at": t, "actor": s, "action": s, "target": s,
         "ip": {"type": ["string", "null"]}, "detail": {"type": ["string", "null"]}}});
@@ -390,6 +417,13 @@ fn schemas() -> Value {
         "SessionList": {"type": "array", "items": session},
         "Ended": {"type": "object", "properties": {
             "sessions": i, "logout_tokens": i, "grants_revoked": i}},
+        "Token": token,
+        "TokenList": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}},
+        "NewToken": {"type": "object", "required": ["name", "scopes", "expires_in_days"],
+            "additionalProperties": false, "properties": {
+            "name": s, "scopes": string_list(), "expires_in_days": i}},
+        "IssuedToken": {"allOf": [{"$ref": "#/components/schemas/Token"},
+            {"type": "object", "properties": {"token": s}}]},
         "InitialTokenRequest": {"type": "object", "additionalProperties": false, "properties": {
             "expires_in": i, "max_uses": i}},
         "InitialToken": {"type": "object", "properties": {

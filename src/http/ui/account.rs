@@ -1,5 +1,6 @@
 //! "My account" (`/account`): profile, password, authorized applications
-//! with Revoke, and sessions with sign-out. Every change is a POST form
+//! with Revoke, sessions with sign-out, and personal access tokens (their
+//! forms are in [`super::account_tokens`]). Every change is a POST form
 //! with a CSRF token, answered with a redirect back to the page (303) and
 //! a fixed notice; invalid input re-renders the page with the reason and
 //! changes nothing.
@@ -12,14 +13,15 @@ use tera::Context;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use super::account_tokens::{self, PatForm};
 use crate::domain::audit::Actor;
 use crate::domain::user::ProfileInput;
 use crate::http::error::AppError;
 use crate::http::form::Form;
 use crate::http::{csrf, extract};
 use crate::service::ServiceError;
-use crate::service::account;
 use crate::service::sessions::ActiveSession;
+use crate::service::{account, pat};
 use crate::state::AppState;
 
 /// The first value of `name` in the query string, if any. Read by hand
@@ -67,11 +69,12 @@ fn notice(code: &str) -> Option<&'static str> {
         "password" => "Password changed. Your other sessions were signed out.",
         "session" => "That session was signed out.",
         "sessions" => "All your other sessions were signed out.",
+        "token_revoked" => "Token revoked. It no longer works.",
         _ => return None,
     })
 }
 
-fn when(t: OffsetDateTime) -> String {
+pub(super) fn when(t: OffsetDateTime) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     t.format(&f).unwrap_or_default()
 }
@@ -96,7 +99,10 @@ struct SessionRow {
 }
 
 /// The signed-in session, or a redirect to the sign-in page.
-async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<ActiveSession, HttpResponse> {
+pub(super) async fn signed_in(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<ActiveSession, HttpResponse> {
     match extract::current_session(req, state).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err(HttpResponse::SeeOther()
@@ -106,16 +112,17 @@ async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<ActiveSession,
     }
 }
 
-/// What the page shows besides the user: a notice or an error, and which
-/// page of authorized apps.
-struct View<'a> {
-    status: StatusCode,
-    notice: Option<&'a str>,
-    error: Option<&'a str>,
-    apps_page: i64,
+/// What the page shows besides the user: a notice or an error, which
+/// page of authorized apps, and the new-token form as it was sent.
+pub(super) struct View<'a> {
+    pub(super) status: StatusCode,
+    pub(super) notice: Option<&'a str>,
+    pub(super) error: Option<&'a str>,
+    pub(super) apps_page: i64,
+    pub(super) pat_form: Option<PatForm>,
 }
 
-async fn render(
+pub(super) async fn render(
     req: &HttpRequest,
     state: &AppState,
     session: ActiveSession,
@@ -124,12 +131,18 @@ async fn render(
     let user_id = session.user.id.clone();
     let hash = session.id_hash.clone();
     let requested = view.apps_page;
-    let (apps, sessions) = state
+    let (pat_config, now, row) = (
+        state.config.pat.clone(),
+        state.clock.now(),
+        session.user.clone(),
+    );
+    let (apps, sessions, tokens) = state
         .db
         .run(move |conn| {
             Ok::<_, ServiceError>((
                 account::authorized_apps(conn, &user_id, requested)?,
                 account::sessions(conn, &user_id, &hash)?,
+                pat::overview(conn, &pat_config, &row, now)?,
             ))
         })
         .await?;
@@ -183,6 +196,7 @@ async fn render(
         })
         .collect();
     ctx.insert("sessions", &sessions);
+    account_tokens::insert_section(&mut ctx, tokens, view.pat_form);
     let mut resp = csrf::form_page(req, state, view.status, "account.html", ctx)?;
     // Personal data: never cached by a shared cache or the back button.
     resp.headers_mut().insert(
@@ -204,19 +218,20 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         notice: done.as_deref().and_then(notice),
         error: None,
         apps_page: requested_page(query_param(&req, "apps_page").as_deref()),
+        pat_form: None,
     };
     render(&req, &state, session, view).await
 }
 
 /// Where a form action sends the browser back to: `/account` with the
 /// notice `done`, on the authorized-apps page it was posted from.
-struct Back {
+pub(super) struct Back {
     done: &'static str,
     apps_page: i64,
 }
 
 impl Back {
-    fn to(done: &'static str) -> Self {
+    pub(super) fn to(done: &'static str) -> Self {
         Self { done, apps_page: 1 }
     }
 }
@@ -224,7 +239,7 @@ impl Back {
 /// Runs a form action for the signed-in user: CSRF first, then `action`
 /// on the blocking pool; invalid input re-renders the page with a 400 and
 /// the reason.
-async fn act<F>(
+pub(super) async fn act<F>(
     req: HttpRequest,
     state: web::Data<AppState>,
     csrf_token: &str,
@@ -277,6 +292,7 @@ where
                 notice: None,
                 error: Some(&msg),
                 apps_page: back.apps_page,
+                pat_form: None,
             };
             render(&req, &state, session, view).await
         }

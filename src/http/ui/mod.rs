@@ -2,6 +2,7 @@
 //! connecting a device.
 
 pub mod account;
+pub mod account_tokens;
 pub mod device;
 pub mod home;
 pub mod login;

@@ -32,6 +32,8 @@ pub struct TokenContext {
     pub refresh_grace: i64,
     /// Keys the MAC that derives a refresh token's successor.
     pub refresh_successor_key: Arc<Zeroizing<[u8; 32]>>,
+    /// Who may use personal access tokens (`[pat]`).
+    pub pat: crate::config::PatConfig,
     pub now: OffsetDateTime,
 }
 
@@ -54,6 +56,7 @@ impl TokenContext {
             refresh_absolute_ttl: s(config.tokens.refresh_absolute_ttl_secs),
             refresh_grace: s(config.tokens.refresh_reuse_grace_secs),
             refresh_successor_key: keys.refresh_successor_key(),
+            pat: config.pat.clone(),
             now,
         }
     }
