@@ -1,10 +1,16 @@
-//! A small notes API that trusts Latchkey access tokens, verified offline
-//! with `latchkey-verify`: `GET /notes` needs the scope `read:notes`,
-//! `POST /notes` needs `write:notes`. Nothing here calls Latchkey per
-//! request; the verifier fetches discovery and the JWKS, then caches.
+//! A small notes API that trusts Latchkey access tokens, verified with
+//! `latchkey-verify`: `GET /notes` needs the scope `read:notes`,
+//! `POST /notes` needs `write:notes`, `GET /whoami` any valid token.
+//! JWT access tokens are checked offline (the verifier fetches discovery
+//! and the JWKS, then caches). Personal access tokens (`lkp_…`, for
+//! scripts) are accepted too when the API has its own client credentials
+//! to ask Latchkey about them (introspection, answers cached 60 s), sent
+//! as `Authorization: Bearer lkp_…` or as the HTTP Basic password
+//! (`curl -u "me:lkp_…"`).
 //!
 //! ```sh
 //! LATCHKEY_ISSUER=http://127.0.0.1:8080 NOTES_AUDIENCE=http://127.0.0.1:9090 \
+//!   NOTES_CLIENT_ID=… NOTES_CLIENT_SECRET=… \
 //!   cargo run --example resource_server
 //! ```
 //!
@@ -13,6 +19,11 @@
 //!   (default `http://127.0.0.1:8080`).
 //! - `NOTES_AUDIENCE`: this API's identifier, registered as the client's
 //!   `--audience` (default `http://127.0.0.1:9090`).
+//! - `NOTES_CLIENT_ID`, `NOTES_CLIENT_SECRET` (optional, both or neither):
+//!   this API's own confidential client, registered with
+//!   `--resource-audience` set to `NOTES_AUDIENCE`. With them, personal
+//!   access tokens are accepted; a revoked one keeps working for up to the
+//!   cache time (60 s). Without them, they are refused with 401.
 //! - `NOTES_BIND`: where to listen (default `127.0.0.1:9090`).
 
 use std::sync::Mutex;
@@ -31,8 +42,9 @@ struct Note {
     text: String,
     /// `sub` of the token that wrote it: a user, or the client itself.
     author: String,
-    /// The app that wrote it.
-    client_id: String,
+    /// The app that wrote it; `null` when written with a personal access
+    /// token (a user's own credential, not an app's).
+    client_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +89,7 @@ async fn whoami(auth: Authenticated) -> impl Responder {
     HttpResponse::Ok().json(serde_json::json!({
         "sub": auth.subject,
         "client_id": auth.client_id,
+        "personal_access_token": auth.is_personal_access_token(),
         "scopes": auth.scopes,
         "groups": auth.groups,
     }))
@@ -89,8 +102,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/whoami", web::get().to(whoami));
 }
 
-fn env(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+/// The verifier the settings describe; `env` reads one setting (the
+/// process environment in `main`, a table in tests).
+pub fn verifier(env: impl Fn(&str) -> Option<String>) -> std::io::Result<Verifier> {
+    let setting = |name: &str, default: &str| env(name).unwrap_or_else(|| default.to_owned());
+    let mut builder = Verifier::builder(
+        setting("LATCHKEY_ISSUER", "http://127.0.0.1:8080"),
+        setting("NOTES_AUDIENCE", "http://127.0.0.1:9090"),
+    );
+    match (env("NOTES_CLIENT_ID"), env("NOTES_CLIENT_SECRET")) {
+        (Some(id), Some(secret)) => builder = builder.introspection(id, secret),
+        (None, None) => {}
+        _ => {
+            return Err(std::io::Error::other(
+                "set both NOTES_CLIENT_ID and NOTES_CLIENT_SECRET, or neither",
+            ));
+        }
+    }
+    builder.build().map_err(std::io::Error::other)
 }
 
 #[actix_web::main]
@@ -100,19 +129,18 @@ async fn main() -> std::io::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let issuer = env("LATCHKEY_ISSUER", "http://127.0.0.1:8080");
-    let audience = env("NOTES_AUDIENCE", "http://127.0.0.1:9090");
-    let bind = env("NOTES_BIND", "127.0.0.1:9090");
-    let verifier = Verifier::builder(issuer.clone(), audience.clone())
-        .build()
-        .map_err(std::io::Error::other)?;
+    let verifier = verifier(|name| std::env::var(name).ok())?;
+    let issuer = verifier.issuer().to_owned();
+    let audience = verifier.audience().to_owned();
+    let bind = std::env::var("NOTES_BIND").unwrap_or_else(|_| "127.0.0.1:9090".to_owned());
+    let pats = verifier.accepts_personal_access_tokens();
     match verifier.prefetch().await {
         Ok(n) => tracing::info!(%issuer, keys = n, "signing keys loaded"),
         Err(e) => {
             tracing::warn!(%issuer, error = %e, "issuer not reachable yet; will retry on the first request")
         }
     }
-    tracing::info!(%bind, %audience, "notes API listening");
+    tracing::info!(%bind, %audience, personal_access_tokens = pats, "notes API listening");
     let notes = web::Data::new(Notes::default());
     HttpServer::new(move || {
         App::new()

@@ -1,8 +1,16 @@
 //! actix-web extractors: [`Authenticated`] for any valid access token,
-//! [`Scoped<S>`] for one that carries the scopes `S` names. Failures
-//! answer as RFC 6750 section 3 says: 401 with `WWW-Authenticate: Bearer`
-//! for a missing or invalid token, 403 `insufficient_scope` naming the
-//! scope, 400 `invalid_request` for a malformed `Authorization` header.
+//! [`Scoped<S>`] for one that carries the scopes `S` names. Both take the
+//! token from `Authorization: Bearer <jwt or lkp_…>` or, as Redmine does
+//! for its API keys, from HTTP Basic with a personal access token as the
+//! password (`Authorization: Basic base64(anything:lkp_…)`; a JWT is
+//! never taken from Basic), and check it with [`Verifier::verify`].
+//!
+//! Failures answer as RFC 6750 section 3 says: 401 with
+//! `WWW-Authenticate: Bearer` for a missing or invalid token, 403
+//! `insufficient_scope` naming the scope, 400 `invalid_request` for a
+//! malformed `Authorization` header, 503 when the issuer is needed and
+//! unavailable. A personal access token refused after coming through
+//! Basic answers 401 with a `Basic` challenge instead.
 //!
 //! The [`Verifier`] must be registered as app data, either directly
 //! (`App::new().app_data(verifier.clone())`) or as `web::Data<Verifier>`.
@@ -15,8 +23,14 @@ use std::pin::Pin;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, web};
+use base64::Engine;
 
+use crate::introspection::is_personal_access_token;
 use crate::{AccessToken, Verifier, VerifyError};
+
+/// The challenge sent when a personal access token presented through
+/// HTTP Basic is refused (RFC 7617).
+const BASIC_CHALLENGE: &str = "Basic realm=\"api\", charset=\"UTF-8\"";
 
 /// A request that carried a valid access token.
 #[derive(Debug, Clone)]
@@ -88,10 +102,14 @@ pub enum BearerError {
     InvalidRequest,
     /// The token was refused: 401 `invalid_token`.
     InvalidToken(VerifyError),
+    /// A personal access token sent as the HTTP Basic password was
+    /// refused: 401 `invalid_token` in the body, with a `Basic` challenge.
+    InvalidBasicToken(VerifyError),
     /// The token lacks scopes: 403 `insufficient_scope`, naming the
     /// space-separated scopes the route needs.
     InsufficientScope(String),
-    /// Keys could not be loaded from the issuer: 503.
+    /// The issuer was needed and could not be used (no signing keys, or
+    /// introspection unreachable or refusing this resource server): 503.
     Unavailable,
     /// No [`Verifier`] was registered as app data: 500.
     NotConfigured,
@@ -102,7 +120,7 @@ impl std::fmt::Display for BearerError {
         match self {
             BearerError::MissingToken => f.write_str("a bearer access token is required"),
             BearerError::InvalidRequest => f.write_str("malformed Authorization header"),
-            BearerError::InvalidToken(e) => e.fmt(f),
+            BearerError::InvalidToken(e) | BearerError::InvalidBasicToken(e) => e.fmt(f),
             BearerError::InsufficientScope(s) => write!(f, "the token lacks scope {s}"),
             BearerError::Unavailable => f.write_str("token verification is unavailable"),
             BearerError::NotConfigured => f.write_str("no token verifier is configured"),
@@ -112,9 +130,10 @@ impl std::fmt::Display for BearerError {
 
 impl From<VerifyError> for BearerError {
     fn from(e: VerifyError) -> Self {
-        match e {
-            VerifyError::KeysUnavailable => BearerError::Unavailable,
-            other => BearerError::InvalidToken(other),
+        if e.is_unavailable() {
+            BearerError::Unavailable
+        } else {
+            BearerError::InvalidToken(e)
         }
     }
 }
@@ -126,7 +145,9 @@ impl BearerError {
                 None
             }
             BearerError::InvalidRequest => Some("invalid_request"),
-            BearerError::InvalidToken(_) => Some("invalid_token"),
+            BearerError::InvalidToken(_) | BearerError::InvalidBasicToken(_) => {
+                Some("invalid_token")
+            }
             BearerError::InsufficientScope(_) => Some("insufficient_scope"),
         }
     }
@@ -139,6 +160,7 @@ impl BearerError {
         match self {
             BearerError::Unavailable | BearerError::NotConfigured => return None,
             BearerError::MissingToken => return Some(c),
+            BearerError::InvalidBasicToken(_) => return Some(BASIC_CHALLENGE.to_owned()),
             _ => {}
         }
         if let Some(code) = self.code() {
@@ -155,7 +177,9 @@ impl BearerError {
 impl ResponseError for BearerError {
     fn status_code(&self) -> StatusCode {
         match self {
-            BearerError::MissingToken | BearerError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            BearerError::MissingToken
+            | BearerError::InvalidToken(_)
+            | BearerError::InvalidBasicToken(_) => StatusCode::UNAUTHORIZED,
             BearerError::InvalidRequest => StatusCode::BAD_REQUEST,
             BearerError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             BearerError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -188,24 +212,88 @@ impl ResponseError for BearerError {
 /// 2.1; the scheme is case-insensitive). Any other scheme, or no header,
 /// counts as no token.
 pub fn bearer_token(req: &HttpRequest) -> Result<&str, BearerError> {
+    match authorization(req)? {
+        Some(("bearer", token)) => bearer_credentials(token),
+        _ => Err(BearerError::MissingToken),
+    }
+}
+
+/// The one `Authorization` header as (lower-case scheme if Bearer or
+/// Basic, the rest), `None` when absent.
+fn authorization(req: &HttpRequest) -> Result<Option<(&'static str, &str)>, BearerError> {
     let mut values = req.headers().get_all(header::AUTHORIZATION);
     let Some(value) = values.next() else {
-        return Err(BearerError::MissingToken);
+        return Ok(None);
     };
     if values.next().is_some() {
         return Err(BearerError::InvalidRequest);
     }
     let value = value.to_str().map_err(|_| BearerError::InvalidRequest)?;
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(BearerError::MissingToken);
-    }
-    let token = token.trim_start_matches(' ');
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        "bearer"
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        "basic"
+    } else {
+        "other"
+    };
+    Ok(Some((scheme, rest.trim_start_matches(' '))))
+}
+
+/// RFC 6750 section 2.1: one `b64token`.
+fn bearer_credentials(token: &str) -> Result<&str, BearerError> {
     let b64token = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
     if token.is_empty() || !token.chars().all(b64token) {
         return Err(BearerError::InvalidRequest);
     }
     Ok(token)
+}
+
+/// The password of HTTP Basic credentials (RFC 7617) when it is a
+/// personal access token; the user-id is ignored. A password that is not
+/// one (a JWT included) counts as no token; credentials that are not
+/// base64 of `user-id:password` are a malformed header.
+fn basic_personal_access_token(credentials: &str) -> Result<String, BearerError> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(credentials.trim_end_matches(' '))
+        .map_err(|_| BearerError::InvalidRequest)?;
+    let raw = String::from_utf8(raw).map_err(|_| BearerError::InvalidRequest)?;
+    let (_, password) = raw.split_once(':').ok_or(BearerError::InvalidRequest)?;
+    if is_personal_access_token(password) {
+        Ok(password.to_owned())
+    } else {
+        Err(BearerError::MissingToken)
+    }
+}
+
+/// How the token came, which decides the challenge if it is refused.
+#[derive(Clone, PartialEq, Eq)]
+enum Presented {
+    Bearer(String),
+    Basic(String),
+}
+
+impl std::fmt::Debug for Presented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Presented::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Presented::Basic(_) => f.write_str("Basic(<redacted>)"),
+        }
+    }
+}
+
+/// The access token of a request: a Bearer token, or a personal access
+/// token as the Basic password.
+fn presented(req: &HttpRequest) -> Result<Presented, BearerError> {
+    match authorization(req)? {
+        Some(("bearer", token)) => {
+            bearer_credentials(token).map(|t| Presented::Bearer(t.to_owned()))
+        }
+        Some(("basic", credentials)) => {
+            basic_personal_access_token(credentials).map(Presented::Basic)
+        }
+        _ => Err(BearerError::MissingToken),
+    }
 }
 
 fn verifier(req: &HttpRequest) -> Result<Verifier, BearerError> {
@@ -222,10 +310,22 @@ fn verifier(req: &HttpRequest) -> Result<Verifier, BearerError> {
 type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, BearerError>>>>;
 
 async fn authenticate(
-    verifier: Verifier,
-    token: Result<String, BearerError>,
+    verifier: Result<Verifier, BearerError>,
+    presented: Result<Presented, BearerError>,
 ) -> Result<AccessToken, BearerError> {
-    Ok(verifier.verify(&token?).await?)
+    let verifier = verifier?;
+    match presented? {
+        Presented::Bearer(token) => Ok(verifier.verify(&token).await?),
+        Presented::Basic(token) => {
+            verifier
+                .verify(&token)
+                .await
+                .map_err(|e| match BearerError::from(e) {
+                    BearerError::InvalidToken(e) => BearerError::InvalidBasicToken(e),
+                    other => other,
+                })
+        }
+    }
 }
 
 impl FromRequest for Authenticated {
@@ -234,8 +334,8 @@ impl FromRequest for Authenticated {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let verifier = verifier(req);
-        let token = bearer_token(req).map(str::to_owned);
-        Box::pin(async move { authenticate(verifier?, token).await.map(Authenticated) })
+        let presented = presented(req);
+        Box::pin(async move { authenticate(verifier, presented).await.map(Authenticated) })
     }
 }
 
@@ -245,13 +345,174 @@ impl<S: ScopeRequirement + 'static> FromRequest for Scoped<S> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let verifier = verifier(req);
-        let token = bearer_token(req).map(str::to_owned);
+        let presented = presented(req);
         Box::pin(async move {
-            let token = authenticate(verifier?, token).await?;
+            let token = authenticate(verifier, presented).await?;
             if token.missing_scope(S::SCOPES).is_some() {
                 return Err(BearerError::InsufficientScope(S::SCOPES.join(" ")));
             }
             Ok(Scoped(token, PhantomData))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn pat() -> String {
+        format!("lkp_{}", "Q".repeat(43))
+    }
+
+    fn with_auth(values: &[&str]) -> HttpRequest {
+        let mut req = TestRequest::default();
+        for v in values {
+            req = req.append_header((header::AUTHORIZATION, *v));
+        }
+        req.to_http_request()
+    }
+
+    fn basic(user_and_password: &str) -> String {
+        format!("Basic {}", STANDARD.encode(user_and_password))
+    }
+
+    #[test]
+    fn bearer_takes_either_kind() {
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.e30.c2ln";
+        assert_eq!(
+            presented(&with_auth(&[&format!("Bearer {jwt}")])),
+            Ok(Presented::Bearer(jwt.into()))
+        );
+        assert_eq!(
+            presented(&with_auth(&[&format!("bearer  {}", pat())])),
+            Ok(Presented::Bearer(pat()))
+        );
+        assert_eq!(
+            presented(&with_auth(&["Bearer a b"])),
+            Err(BearerError::InvalidRequest)
+        );
+        assert_eq!(
+            presented(&with_auth(&["Bearer"])),
+            Err(BearerError::InvalidRequest)
+        );
+        assert_eq!(presented(&with_auth(&[])), Err(BearerError::MissingToken));
+        assert_eq!(
+            presented(&with_auth(&["Digest x", "Bearer y"])),
+            Err(BearerError::InvalidRequest),
+            "two Authorization headers"
+        );
+        assert_eq!(
+            presented(&with_auth(&["Digest username=\"a\""])),
+            Err(BearerError::MissingToken)
+        );
+    }
+
+    #[test]
+    fn basic_takes_a_personal_access_token_as_the_password_only() {
+        for user in ["", "alice", "x"] {
+            let h = basic(&format!("{user}:{}", pat()));
+            assert_eq!(
+                presented(&with_auth(&[&h])),
+                Ok(Presented::Basic(pat())),
+                "{user:?}"
+            );
+        }
+        let lower = format!("basic {}", STANDARD.encode(format!("u:{}", pat())));
+        assert_eq!(
+            presented(&with_auth(&[&lower])),
+            Ok(Presented::Basic(pat()))
+        );
+        // The password must be the token: not the user-id, never a JWT,
+        // not an ordinary password.
+        for not_a_pat in [
+            format!("{}:x", pat()),
+            "u:eyJhbGciOiJSUzI1NiJ9.e30.c2ln".to_owned(),
+            "a:b".to_owned(),
+            format!("u:x{}", pat()),
+        ] {
+            assert_eq!(
+                presented(&with_auth(&[&basic(&not_a_pat)])),
+                Err(BearerError::MissingToken),
+                "{not_a_pat}"
+            );
+        }
+        // Not base64 of `user-id:password`: a malformed header.
+        for bad in ["Basic !!!", "Basic", &basic("no-colon"), "Basic /w=="] {
+            assert_eq!(
+                presented(&with_auth(&[bad])),
+                Err(BearerError::InvalidRequest),
+                "{bad}"
+            );
+        }
+        // A password containing colons is kept whole after the first one.
+        let odd = format!("lkp_{}", "a".repeat(43));
+        assert_eq!(
+            basic_personal_access_token(&STANDARD.encode(format!("u:{odd}"))),
+            Ok(odd)
+        );
+        assert_eq!(
+            format!("{:?}", Presented::Basic(pat())),
+            "Basic(<redacted>)"
+        );
+    }
+
+    fn challenge(e: &BearerError) -> Option<String> {
+        e.error_response()
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    fn offline_only() -> Verifier {
+        Verifier::builder("https://id.example", "https://api.example")
+            .pinned_jwks(r#"{"keys":[]}"#)
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn refusals_answer_in_the_scheme_the_token_came_in() {
+        // Bearer: RFC 6750.
+        let e = authenticate(Ok(offline_only()), Ok(Presented::Bearer(pat())))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            BearerError::InvalidToken(VerifyError::IntrospectionNotConfigured)
+        );
+        assert_eq!(e.status_code(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge(&e).unwrap(),
+            "Bearer error=\"invalid_token\", error_description=\"personal access tokens are not accepted here\""
+        );
+        // Basic: the same refusal, a Basic challenge.
+        let e = authenticate(Ok(offline_only()), Ok(Presented::Basic(pat())))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            BearerError::InvalidBasicToken(VerifyError::IntrospectionNotConfigured)
+        );
+        assert_eq!(e.status_code(), StatusCode::UNAUTHORIZED);
+        assert_eq!(challenge(&e).unwrap(), BASIC_CHALLENGE);
+        // A malformed personal access token never reaches the issuer.
+        let short = Presented::Basic("lkp_short".into());
+        assert_eq!(
+            authenticate(Ok(offline_only()), Ok(short)).await,
+            Err(BearerError::InvalidBasicToken(VerifyError::Malformed))
+        );
+        // Outages are 503 without a challenge, whatever the scheme.
+        for outage in [
+            VerifyError::IntrospectionUnavailable,
+            VerifyError::IntrospectionRefused,
+            VerifyError::KeysUnavailable,
+        ] {
+            let e = BearerError::from(outage);
+            assert_eq!(e, BearerError::Unavailable);
+            assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(challenge(&e), None);
+        }
     }
 }

@@ -6,8 +6,10 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {
-    /// Not three base64url parts, or a part is not the JSON it should be.
-    #[error("the token is not a well-formed JWS")]
+    /// Not three base64url parts, or a part is not the JSON it should be;
+    /// or a token with the personal access token prefix that is not `lkp_`
+    /// and 43 base64url characters (refused without asking the issuer).
+    #[error("the token is not a well-formed JWS or personal access token")]
     Malformed,
     /// The header's `alg` is not on the allow-list (this covers `none`
     /// and HMAC, which no allow-list can contain).
@@ -50,4 +52,38 @@ pub enum VerifyError {
     /// judged; retry later.
     #[error("the issuer's signing keys are not available")]
     KeysUnavailable,
+    /// A personal access token was presented, but this verifier was built
+    /// without introspection, so it cannot check one.
+    #[error("personal access tokens are not accepted here")]
+    IntrospectionNotConfigured,
+    /// The issuer's introspection endpoint says the token is not active:
+    /// unknown, revoked, expired, or not for this resource server.
+    #[error("the token is not active")]
+    Inactive,
+    /// The issuer's introspection endpoint could not be asked (unreachable,
+    /// timed out, an error status, or an answer that is not RFC 7662
+    /// JSON), or, from [`Verifier::verify_cached`](crate::Verifier::verify_cached),
+    /// no answer is cached. The token was not judged; retry later.
+    #[error("token introspection is not available")]
+    IntrospectionUnavailable,
+    /// The issuer refused this resource server's own client credentials
+    /// at its introspection endpoint: a configuration error (wrong client
+    /// id or secret, or a public client). The token was not judged.
+    #[error("the issuer refused this resource server's client credentials")]
+    IntrospectionRefused,
+}
+
+impl VerifyError {
+    /// True when the token was not judged because the issuer could not be
+    /// used (no signing keys, introspection unreachable or refusing this
+    /// resource server): answer 503 rather than 401, and do not hold it
+    /// against the token.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            VerifyError::KeysUnavailable
+                | VerifyError::IntrospectionUnavailable
+                | VerifyError::IntrospectionRefused
+        )
+    }
 }

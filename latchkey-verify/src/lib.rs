@@ -1,5 +1,6 @@
-//! Offline verification of Latchkey JWT access
-//! tokens (RFC 9068) for resource servers.
+//! Verification of Latchkey access tokens for resource servers: JWT
+//! access tokens (RFC 9068) offline, and personal access tokens (`lkp_…`)
+//! by introspection (RFC 7662).
 //!
 //! A [`Verifier`] learns the issuer's signing keys from its discovery
 //! document and JWKS, caches them (honouring `Cache-Control`), and checks
@@ -17,27 +18,56 @@
 //!     .build()?;
 //! let token = verifier.verify("eyJ…").await?;
 //! if token.has_scope("read:notes") {
-//!     println!("{} via {}", token.subject, token.client_id);
+//!     println!("{} via {:?}", token.subject, token.client_id);
 //! }
 //! # Ok(()) }
 //! ```
 //!
+//! Personal access tokens are opaque: only the issuer can say whether one
+//! is valid. With [`VerifierBuilder::introspection`] (this resource
+//! server's own client credentials), [`Verifier::verify`] sends tokens
+//! that start with `lkp_` to the issuer's introspection endpoint and
+//! caches the answer (60 s by default, never past the token's expiry), so
+//! a revoked personal access token may still be accepted for that long.
+//! Both kinds come out as the same [`AccessToken`]; its
+//! [`kind`](AccessToken::kind) says which it was.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use latchkey_verify::{TokenKind, Verifier};
+//! let verifier = Verifier::builder("https://id.example.com", "https://notes.example.com")
+//!     .introspection("notes-api-client-id", "notes-api-client-secret")
+//!     .build()?;
+//! let token = verifier.verify("lkp_…").await?;
+//! assert_eq!(token.kind, TokenKind::PersonalAccessToken);
+//! # Ok(()) }
+//! ```
+//!
 //! With the `actix` feature, [`actix::Authenticated`] and
-//! [`actix::Scoped`] extract verified tokens in actix-web handlers and
-//! answer failures as RFC 6750 requires.
+//! [`actix::Scoped`] extract verified tokens in actix-web handlers
+//! (`Authorization: Bearer` with either kind, or HTTP Basic with a
+//! personal access token as the password) and answer failures as RFC
+//! 6750 requires.
 
 mod algorithm;
+mod cache;
 mod claims;
+mod discovery;
 mod error;
+mod introspection;
 mod jws;
 mod keys;
 mod verifier;
+
+#[cfg(test)]
+mod introspection_tests;
 
 #[cfg(feature = "actix")]
 pub mod actix;
 
 pub use algorithm::Algorithm;
-pub use claims::AccessToken;
+pub use claims::{AccessToken, TokenKind};
 pub use error::VerifyError;
+pub use introspection::{ClientAuth, PAT_PREFIX};
 pub use keys::{InvalidJwks, KeySet};
 pub use verifier::{BuildError, Verifier, VerifierBuilder};

@@ -2,7 +2,9 @@
 //! issuer's keys from discovery and the JWKS, caches them as long as the
 //! issuer's `Cache-Control` says, refreshes on an unknown `kid` at most
 //! once per interval, and goes on verifying with the keys it has while
-//! the issuer is unreachable.
+//! the issuer is unreachable. With introspection configured it also
+//! accepts personal access tokens, which only the issuer can judge
+//! (`introspection.rs`).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -11,16 +13,17 @@ use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 
 use crate::algorithm::Algorithm;
-use crate::claims::{self, AccessToken, ClaimRules};
+use crate::cache::Lifetimes;
+use crate::claims::{self, AccessToken, ClaimRules, TokenKind};
+use crate::discovery::{self, MAX_DOCUMENT_BYTES, read_limited};
 use crate::error::VerifyError;
+use crate::introspection::{self, ClientAuth, Introspector, Secret};
 use crate::jws;
 use crate::keys::KeySet;
 
-/// Largest discovery or JWKS document accepted.
-const MAX_DOCUMENT_BYTES: usize = 1 << 20;
-
-/// Verifies Latchkey access tokens offline. Cheap to clone (one `Arc`);
-/// share one per issuer across the whole server.
+/// Verifies Latchkey access tokens: JWTs offline, personal access tokens
+/// by introspection (when configured). Cheap to clone (one `Arc`); share
+/// one per issuer across the whole server.
 #[derive(Clone)]
 pub struct Verifier {
     inner: Arc<Inner>,
@@ -31,6 +34,14 @@ impl std::fmt::Debug for Verifier {
         f.debug_struct("Verifier")
             .field("issuer", &self.inner.rules.issuer)
             .field("audience", &self.inner.rules.audience)
+            .field(
+                "introspection_client_id",
+                &self
+                    .inner
+                    .introspection
+                    .as_ref()
+                    .map(Introspector::client_id),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -45,12 +56,15 @@ struct Inner {
     cache: RwLock<Cache>,
     /// Held while fetching, so concurrent misses cause one fetch.
     refresh_lock: tokio::sync::Mutex<()>,
+    /// For discovery, the JWKS and introspection; `None` only when the
+    /// keys are pinned and introspection is off (nothing is ever fetched).
+    http: Option<reqwest::Client>,
+    discovery_url: String,
+    introspection: Option<Introspector>,
 }
 
 enum Source {
     Remote {
-        http: reqwest::Client,
-        discovery_url: String,
         /// From the builder, or learnt from discovery on the first fetch.
         jwks_uri: RwLock<Option<String>>,
     },
@@ -88,6 +102,12 @@ pub enum BuildError {
     /// The HTTP client could not be built.
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// Introspection was enabled with an empty client id or secret.
+    #[error("introspection needs this resource server's client id and secret")]
+    InvalidIntrospectionClient,
+    /// The introspection endpoint is not an absolute http(s) URL.
+    #[error("the introspection endpoint must be an absolute https:// (or http://) URL")]
+    InvalidIntrospectionEndpoint,
 }
 
 /// Settings for a [`Verifier`]; start with [`Verifier::builder`].
@@ -103,6 +123,18 @@ pub struct VerifierBuilder {
     jwks_uri: Option<String>,
     pinned_jwks: Option<Vec<u8>>,
     http: Option<reqwest::Client>,
+    introspection: Option<(String, Secret)>,
+    introspection_endpoint: Option<String>,
+    introspection_auth: ClientAuth,
+    introspection_ttls: Lifetimes,
+    introspection_cache_size: usize,
+    introspection_timeout: Duration,
+}
+
+fn absolute_http_url(url: &str) -> bool {
+    ["https://", "http://"]
+        .iter()
+        .any(|s| url.len() > s.len() && url.starts_with(s))
 }
 
 impl VerifierBuilder {
@@ -154,20 +186,79 @@ impl VerifierBuilder {
         self
     }
 
-    /// The HTTP client for discovery and JWKS fetches (default: rustls,
-    /// 5 s connect and 10 s overall timeouts, no redirects).
+    /// The HTTP client for discovery, JWKS and introspection requests
+    /// (default: rustls, 5 s connect and 10 s overall timeouts, no
+    /// redirects).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
+        self
+    }
+
+    /// Accept personal access tokens (`lkp_…`) by asking the issuer's
+    /// introspection endpoint (RFC 7662), authenticated as this resource
+    /// server's own confidential client, which an administrator registered
+    /// as serving this API's audience. Without this, a personal access
+    /// token is refused with [`VerifyError::IntrospectionNotConfigured`].
+    /// Also enables [`Verifier::introspect`] for JWTs.
+    ///
+    /// Answers are cached (see [`introspection_cache_ttl`](Self::introspection_cache_ttl)),
+    /// so a revoked token keeps working here for up to that long.
+    pub fn introspection(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.introspection = Some((client_id.into(), Secret(client_secret.into())));
+        self
+    }
+
+    /// Use this introspection endpoint instead of `introspection_endpoint`
+    /// from discovery.
+    pub fn introspection_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.introspection_endpoint = Some(url.into());
+        self
+    }
+
+    /// How to present the client credentials (default: HTTP Basic).
+    pub fn introspection_client_auth(mut self, auth: ClientAuth) -> Self {
+        self.introspection_auth = auth;
+        self
+    }
+
+    /// How long a token the issuer said is active stays accepted without
+    /// asking again (default 60 s; never past the token's `exp`; zero asks
+    /// every time). This is how late a revocation may take effect here.
+    pub fn introspection_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.introspection_ttls.positive = ttl;
+        self
+    }
+
+    /// How long a refused token stays refused without asking again
+    /// (default 5 s): enough to absorb a burst of retries with a bad
+    /// token, short enough not to matter otherwise. Outages are never
+    /// cached.
+    pub fn introspection_negative_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.introspection_ttls.negative = ttl;
+        self
+    }
+
+    /// Most answers kept (default 10 000); when full, expired ones go
+    /// first, then those that would expire soonest.
+    pub fn introspection_cache_size(mut self, entries: usize) -> Self {
+        self.introspection_cache_size = entries;
+        self
+    }
+
+    /// Time limit for one introspection request (default 5 s).
+    pub fn introspection_timeout(mut self, timeout: Duration) -> Self {
+        self.introspection_timeout = timeout;
         self
     }
 
     /// Checks the settings. Nothing is fetched yet: the first
     /// verification (or [`Verifier::prefetch`]) does that.
     pub fn build(self) -> Result<Verifier, BuildError> {
-        let issuer_ok = ["https://", "http://"]
-            .iter()
-            .any(|s| self.issuer.len() > s.len() && self.issuer.starts_with(s));
-        if !issuer_ok {
+        if !absolute_http_url(&self.issuer) {
             return Err(BuildError::InvalidIssuer);
         }
         if self.audience.is_empty() {
@@ -184,33 +275,60 @@ impl VerifierBuilder {
             etag: None,
             generation: 0,
         };
+        let introspection = match self.introspection {
+            None => None,
+            Some((client_id, secret)) => {
+                if client_id.is_empty() || secret.0.is_empty() {
+                    return Err(BuildError::InvalidIntrospectionClient);
+                }
+                if self
+                    .introspection_endpoint
+                    .as_deref()
+                    .is_some_and(|e| !absolute_http_url(e))
+                {
+                    return Err(BuildError::InvalidIntrospectionEndpoint);
+                }
+                Some(Introspector::new(
+                    introspection::Settings {
+                        client_id,
+                        secret,
+                        auth: self.introspection_auth,
+                        lifetimes: self.introspection_ttls,
+                        capacity: self.introspection_cache_size,
+                        timeout: self.introspection_timeout,
+                    },
+                    self.introspection_endpoint,
+                ))
+            }
+        };
         let source = match self.pinned_jwks {
             Some(doc) => {
                 cache.keys = Arc::new(KeySet::from_jwks(&doc, &self.algorithms)?);
                 cache.loaded = true;
                 Source::Pinned
             }
-            None => {
-                let http = match self.http {
-                    Some(c) => c,
-                    None => reqwest::Client::builder()
-                        .connect_timeout(Duration::from_secs(5))
-                        .timeout(Duration::from_secs(10))
-                        .redirect(reqwest::redirect::Policy::none())
-                        .build()?,
-                };
-                Source::Remote {
-                    http,
-                    discovery_url: format!(
-                        "{}/.well-known/openid-configuration",
-                        self.issuer.trim_end_matches('/')
-                    ),
-                    jwks_uri: RwLock::new(self.jwks_uri),
-                }
-            }
+            None => Source::Remote {
+                jwks_uri: RwLock::new(self.jwks_uri),
+            },
+        };
+        let needs_http = matches!(source, Source::Remote { .. }) || introspection.is_some();
+        let http = match self.http {
+            Some(c) => Some(c),
+            None if needs_http => Some(
+                reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .timeout(Duration::from_secs(10))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()?,
+            ),
+            None => None,
         };
         Ok(Verifier {
             inner: Arc::new(Inner {
+                discovery_url: format!(
+                    "{}/.well-known/openid-configuration",
+                    self.issuer.trim_end_matches('/')
+                ),
                 rules: ClaimRules {
                     issuer: self.issuer,
                     audience: self.audience,
@@ -223,6 +341,8 @@ impl VerifierBuilder {
                 max_ttl: self.max_ttl.max(self.min_refresh),
                 cache: RwLock::new(cache),
                 refresh_lock: tokio::sync::Mutex::new(()),
+                http,
+                introspection,
             }),
         })
     }
@@ -246,7 +366,7 @@ enum Fetched {
     },
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -292,6 +412,15 @@ impl Verifier {
             jwks_uri: None,
             pinned_jwks: None,
             http: None,
+            introspection: None,
+            introspection_endpoint: None,
+            introspection_auth: ClientAuth::SecretBasic,
+            introspection_ttls: Lifetimes {
+                positive: Duration::from_secs(60),
+                negative: Duration::from_secs(5),
+            },
+            introspection_cache_size: 10_000,
+            introspection_timeout: Duration::from_secs(5),
         }
     }
 
@@ -310,11 +439,86 @@ impl Verifier {
         self.snapshot().keys.kids().map(str::to_owned).collect()
     }
 
-    /// Verifies a bearer token: signature, `typ`, `iss`, `aud`, `exp`,
-    /// `nbf`, `iat`. Fetches keys first if none are loaded or they are
-    /// stale (one task fetches; the others go on with the keys they have),
-    /// and once more if the `kid` is unknown and a fetch is due.
+    /// True when personal access tokens can be checked (introspection is
+    /// configured).
+    pub fn accepts_personal_access_tokens(&self) -> bool {
+        self.inner.introspection.is_some()
+    }
+
+    /// Verifies a bearer token, the one entry point for both kinds:
+    ///
+    /// - a personal access token (`lkp_…`) by introspection: the issuer's
+    ///   answer must be `active`, name this issuer, and not be expired;
+    ///   cached as [`VerifierBuilder::introspection_cache_ttl`] says;
+    /// - anything else as a JWT, offline: signature, `typ`, `iss`, `aud`,
+    ///   `exp`, `nbf`, `iat`. Fetches keys first if none are loaded or
+    ///   they are stale (one task fetches; the others go on with the keys
+    ///   they have), and once more if the `kid` is unknown and a fetch is
+    ///   due.
     pub async fn verify(&self, token: &str) -> Result<AccessToken, VerifyError> {
+        match introspection::kind_of(token)? {
+            TokenKind::PersonalAccessToken => {
+                self.introspect_as(token, TokenKind::PersonalAccessToken)
+                    .await
+            }
+            TokenKind::Jwt => self.verify_jwt(token).await,
+        }
+    }
+
+    /// Checks any access token at the issuer's introspection endpoint
+    /// instead of offline: for a JWT, this sees a revocation within the
+    /// cache time rather than at its expiry, at the cost of a request per
+    /// token and cache time. The result has the same fields as
+    /// [`verify`](Self::verify) gives, except `groups` (absent from
+    /// Latchkey's answers) and `claims` (the answer's members).
+    pub async fn introspect(&self, token: &str) -> Result<AccessToken, VerifyError> {
+        self.introspect_as(token, introspection::kind_of(token)?)
+            .await
+    }
+
+    async fn introspect_as(
+        &self,
+        token: &str,
+        kind: TokenKind,
+    ) -> Result<AccessToken, VerifyError> {
+        let (Some(intro), Some(http)) = (&self.inner.introspection, &self.inner.http) else {
+            return Err(VerifyError::IntrospectionNotConfigured);
+        };
+        if let Some(answer) = intro.cached(token) {
+            return answer;
+        }
+        let endpoint = match intro.endpoint() {
+            Some(e) => e,
+            None => self.discover_introspection_endpoint(intro, http).await?,
+        };
+        intro
+            .ask_and_keep(http, &endpoint, token, &self.inner.rules, kind)
+            .await
+    }
+
+    async fn discover_introspection_endpoint(
+        &self,
+        intro: &Introspector,
+        http: &reqwest::Client,
+    ) -> Result<String, VerifyError> {
+        let found = match self.discover(http).await {
+            Ok(endpoints) => endpoints.introspection_endpoint,
+            Err(e) => {
+                tracing::warn!(issuer = %self.inner.rules.issuer, error = %e, "discovery failed");
+                return Err(VerifyError::IntrospectionUnavailable);
+            }
+        };
+        intro.learn_endpoint(found.as_deref());
+        intro.endpoint().ok_or_else(|| {
+            tracing::warn!(
+                issuer = %self.inner.rules.issuer,
+                "the discovery document has no introspection_endpoint"
+            );
+            VerifyError::IntrospectionUnavailable
+        })
+    }
+
+    async fn verify_jwt(&self, token: &str) -> Result<AccessToken, VerifyError> {
         let parsed = jws::parse(token, &self.inner.algorithms)?;
         let mut snap = self.snapshot();
         if !snap.loaded {
@@ -339,9 +543,21 @@ impl Verifier {
         claims::check(claims, &self.inner.rules, unix_now())
     }
 
-    /// Verifies with the keys already cached, without fetching: for
-    /// synchronous code paths and for pinned keys.
+    /// Verifies without any request: a JWT with the keys already cached
+    /// (for synchronous code paths and for pinned keys), a personal access
+    /// token from the introspection cache only
+    /// ([`VerifyError::IntrospectionUnavailable`] when nothing is cached).
     pub fn verify_cached(&self, token: &str) -> Result<AccessToken, VerifyError> {
+        if introspection::kind_of(token)? == TokenKind::PersonalAccessToken {
+            let intro = self
+                .inner
+                .introspection
+                .as_ref()
+                .ok_or(VerifyError::IntrospectionNotConfigured)?;
+            return intro
+                .cached(token)
+                .unwrap_or(Err(VerifyError::IntrospectionUnavailable));
+        }
         let parsed = jws::parse(token, &self.inner.algorithms)?;
         let snap = self.snapshot();
         if !snap.loaded {
@@ -351,8 +567,14 @@ impl Verifier {
     }
 
     /// Fetches discovery (once) and the JWKS now, e.g. at start-up to fail
-    /// fast. Returns the number of usable keys.
+    /// fast, and learns the introspection endpoint if introspection is on.
+    /// Returns the number of usable keys.
     pub async fn prefetch(&self) -> Result<usize, VerifyError> {
+        if let (Some(intro), Some(http)) = (&self.inner.introspection, &self.inner.http)
+            && intro.endpoint().is_none()
+        {
+            self.discover_introspection_endpoint(intro, http).await?;
+        }
         if matches!(self.inner.source, Source::Pinned) {
             return Ok(self.snapshot().keys.len());
         }
@@ -387,11 +609,7 @@ impl Verifier {
     }
 
     async fn refresh_inner(&self, seen_generation: u64, wait: bool, force: bool) -> bool {
-        let Source::Remote {
-            http,
-            discovery_url,
-            jwks_uri,
-        } = &self.inner.source
+        let (Source::Remote { jwks_uri }, Some(http)) = (&self.inner.source, &self.inner.http)
         else {
             return false;
         };
@@ -421,7 +639,7 @@ impl Verifier {
         if !due && !force {
             return false;
         }
-        let result = self.fetch(http, discovery_url, jwks_uri, etag).await;
+        let result = self.fetch(http, jwks_uri, etag).await;
         let now = Instant::now();
         let mut cache = self
             .inner
@@ -464,7 +682,6 @@ impl Verifier {
     async fn fetch(
         &self,
         http: &reqwest::Client,
-        discovery_url: &str,
         jwks_uri: &RwLock<Option<String>>,
         etag: Option<String>,
     ) -> Result<Fetched, String> {
@@ -474,13 +691,7 @@ impl Verifier {
             .clone();
         let uri = match known {
             Some(u) => u,
-            None => {
-                let u = self.discover(http, discovery_url).await?;
-                *jwks_uri
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(u.clone());
-                u
-            }
+            None => self.discover(http).await?.jwks_uri,
         };
         let mut req = http
             .get(&uri)
@@ -506,7 +717,7 @@ impl Verifier {
             .get(ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = read_limited(resp)
+        let body = read_limited(resp, MAX_DOCUMENT_BYTES)
             .await
             .map_err(|e| format!("GET {uri}: {e}"))?;
         let keys = KeySet::from_jwks(&body, &self.inner.algorithms).map_err(|e| e.to_string())?;
@@ -517,42 +728,24 @@ impl Verifier {
         })
     }
 
-    /// OIDC Discovery 1.0 section 4: the document's `issuer` must be
-    /// exactly the configured issuer.
-    async fn discover(&self, http: &reqwest::Client, url: &str) -> Result<String, String> {
-        let resp = http
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        if !resp.status().is_success() {
-            return Err(format!("GET {url}: HTTP {}", resp.status()));
+    /// Fetches the discovery document and records what it names where
+    /// nothing was set: the JWKS URI and the introspection endpoint.
+    async fn discover(&self, http: &reqwest::Client) -> Result<discovery::Endpoints, String> {
+        let found =
+            discovery::fetch(http, &self.inner.discovery_url, &self.inner.rules.issuer).await?;
+        if let Source::Remote { jwks_uri } = &self.inner.source {
+            let mut known = jwks_uri
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if known.is_none() {
+                *known = Some(found.jwks_uri.clone());
+            }
         }
-        let body = read_limited(resp)
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        let doc: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| format!("discovery document: {e}"))?;
-        if doc.get("issuer").and_then(|v| v.as_str()) != Some(self.inner.rules.issuer.as_str()) {
-            return Err("discovery document names another issuer".into());
+        if let Some(intro) = &self.inner.introspection {
+            intro.learn_endpoint(found.introspection_endpoint.as_deref());
         }
-        doc.get("jwks_uri")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-            .ok_or_else(|| "discovery document has no jwks_uri".into())
+        Ok(found)
     }
-}
-
-async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
-        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err("document too large".into());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[cfg(test)]
@@ -593,6 +786,32 @@ mod tests {
                 .pinned_jwks("[]")
                 .build(),
             Err(BuildError::InvalidJwks(_))
+        ));
+    }
+
+    #[test]
+    fn the_introspection_secret_is_never_printed() {
+        let builder = Verifier::builder("https://id.example", "api")
+            .introspection("notes-api", "hunter2-secret")
+            .introspection_endpoint("https://id.example/introspect");
+        let printed = format!("{builder:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        let verifier = builder.build().unwrap();
+        let printed = format!("{verifier:?}");
+        assert!(printed.contains("notes-api"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(matches!(
+            Verifier::builder("https://id.example", "api")
+                .introspection("notes-api", "")
+                .build(),
+            Err(BuildError::InvalidIntrospectionClient)
+        ));
+        assert!(matches!(
+            Verifier::builder("https://id.example", "api")
+                .introspection("notes-api", "s")
+                .introspection_endpoint("/introspect")
+                .build(),
+            Err(BuildError::InvalidIntrospectionEndpoint)
         ));
     }
 }
