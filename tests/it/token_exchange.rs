@@ -22,6 +22,7 @@ dual_backend!(
     exchanges_refused_as_rfc_8693_says,
     exchanged_tokens_end_with_the_grant_and_the_user,
     only_administrators_allow_token_exchange,
+    a_resource_server_exchanges_a_personal_access_token,
 );
 
 /// The web app alice signs in to; its access tokens are for service A.
@@ -347,4 +348,112 @@ async fn only_administrators_allow_token_exchange(db: TestDb) {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client_metadata", "{body}");
     assert_eq!(app.count("clients"), 0);
+}
+
+/// alice's personal access token with `scopes`, through the service.
+fn alice_pat(app: &TestApp, scopes: &str) -> latchkey::service::pat::IssuedPat {
+    use latchkey::service::pat;
+    let mut c = crate::common::conn(&app.db);
+    pat::create_for(
+        &mut c,
+        &app.config.pat,
+        "alice",
+        &pat::NewPat {
+            name: "backup script".into(),
+            scopes: vec![scopes.into()],
+            expires_in_days: 30,
+        },
+        &latchkey::domain::audit::Actor::system(),
+        app.clock_now(),
+    )
+    .expect("create a personal access token")
+}
+
+/// Service A receives a script's personal access token and trades it for
+/// a JWT for B, so B can verify it offline; only resource servers may,
+/// and only while the token is usable.
+async fn a_resource_server_exchanges_a_personal_access_token(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let w = world(&app);
+    let issued = alice_pat(&app, "read:notes write:notes");
+    let pat = issued.token.as_str();
+
+    let (status, body) = exchange(&app, &w.a, pat, &[("audience", SERVICE_B)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["issued_token_type"], ACCESS_TOKEN);
+    assert_eq!(body["scope"], "read:notes", "narrowed to what A may hold");
+    assert!(body.get("refresh_token").is_none());
+    let c = claims(&app, body["access_token"].as_str().unwrap()).await;
+    assert_eq!(c["sub"], w.alice_id.as_str());
+    assert_eq!(c["client_id"], w.a.id.as_str());
+    assert_eq!(c["aud"], SERVICE_B);
+    assert_eq!(c["act"], json!({"sub": w.a.id}));
+    assert!(c.get("auth_time").is_none(), "nobody signed in: a script");
+    assert_eq!(
+        introspect(&app, &w.b, body["access_token"].as_str().unwrap()).await["active"],
+        true
+    );
+
+    // Presented as a JWT: wrong type. By a client that serves no audience
+    // (it could not even introspect the token): refused.
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth(&w.a.id, Some(w.a.secret()))
+        .form(&[
+            ("grant_type", EXCHANGE),
+            ("subject_token", pat),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let not_a_server = fixtures::client("Not a resource server")
+        .scopes("read:notes")
+        .grants(&[EXCHANGE])
+        .create(&app);
+    let (status, body) = exchange(&app, &not_a_server, pat, &[]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    // A made-up token of the right shape.
+    let fake = format!("lkp_{}", "A".repeat(43));
+    let (status, body) = exchange(&app, &w.a, &fake, &[]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+
+    // Revoked by alice: no more exchanges.
+    {
+        let mut c = crate::common::conn(&app.db);
+        latchkey::service::pat::revoke_for(
+            &mut c,
+            "alice",
+            &issued.view.id,
+            &latchkey::domain::audit::Actor::system(),
+            app.clock_now(),
+        )
+        .unwrap();
+    }
+    let (status, body) = exchange(&app, &w.a, pat, &[]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+
+    // A new token, then alice is disabled: refused too.
+    let issued = alice_pat(&app, "read:notes");
+    assert_eq!(
+        exchange(&app, &w.a, &issued.token, &[]).await.0,
+        StatusCode::OK
+    );
+    {
+        let mut c = crate::common::conn(&app.db);
+        latchkey::service::users::set_disabled(&mut c, "alice", true, app.clock_now()).unwrap();
+    }
+    let (status, _) = exchange(&app, &w.a, &issued.token, &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

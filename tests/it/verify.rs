@@ -9,6 +9,7 @@
 #[path = "../../examples/resource_server.rs"]
 mod example;
 mod introspection;
+mod personal_access_tokens;
 
 use std::time::Duration;
 

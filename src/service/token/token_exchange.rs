@@ -4,10 +4,15 @@
 //! (`act`), with at most the subject token's scope, for an audience it is
 //! registered for. No refresh token, no ID token, nothing written.
 //!
-//! Which subject tokens a client may exchange: a JWT access token that
-//! was issued to it or is meant for an audience it serves as a resource
-//! server (the introspection rule, `AccessClaims::readable_by`), still
-//! valid, not revoked, for a user who is still active.
+//! Which subject tokens a client may exchange, by the introspection rules:
+//! - a JWT access token that was issued to it or is meant for an audience
+//!   it serves as a resource server (`AccessClaims::readable_by`), still
+//!   valid, not revoked, for a user who is still active;
+//! - a personal access token (`lkp_…`), if the client is a resource
+//!   server (serves at least one audience), as `service::pat::resolve`
+//!   finds it now: unexpired, unrevoked, its user active and still allowed
+//!   tokens, with the scopes the user may still hold. So a service that
+//!   verifies only JWTs offline can still serve a script's requests.
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -17,8 +22,8 @@ use super::{Client, TokenContext, TokenRequest, TokenResponse, effective_resourc
 use crate::domain::scope::ScopeSet;
 use crate::oidc::OAuthError;
 use crate::oidc::token_exchange::{
-    ACCESS_TOKEN_TYPE, ExchangeParams, ExchangeRequest, act_claim, lifetime, narrowed_scope,
-    validate,
+    ACCESS_TOKEN_TYPE, ExchangeParams, ExchangeRequest, SubjectType, act_claim, lifetime,
+    narrowed_scope, validate,
 };
 use crate::service::access;
 use crate::store::models::UserRow;
@@ -64,7 +69,11 @@ pub fn exchange(
         .transpose()
         .map_err(|e| OAuthError::invalid_scope(e.problem))?;
     let resource = effective_resource(client, r.target, None)?;
-    let subject = jwt_subject(conn, client, &r, ctx)?;
+    let subject = if crate::domain::pat::looks_like(r.subject_token) {
+        pat_subject(conn, client, &r, ctx)?
+    } else {
+        jwt_subject(conn, client, &r, ctx)?
+    };
     let user_may_hold =
         crate::service::scopes::permitted_for_user(conn, &subject.user, &subject.scope)?;
     let scope = narrowed_scope(
@@ -108,6 +117,40 @@ pub fn exchange(
         id_token: None,
         refresh_token: None,
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
+    })
+}
+
+/// A personal access token as the subject: for resource servers only,
+/// presented as an access token (it is not a JWT).
+fn pat_subject(
+    conn: &mut DbConn,
+    client: &Client,
+    r: &ExchangeRequest<'_>,
+    ctx: &TokenContext,
+) -> Result<Subject, OAuthError> {
+    if r.subject_type != SubjectType::AccessToken {
+        return Err(refused(
+            "a personal access token is an access token, not a JWT",
+        ));
+    }
+    if client.settings.resource_audiences.is_empty() {
+        return Err(refused(
+            "only a resource server (a client serving an audience) may exchange personal access tokens",
+        ));
+    }
+    let principal = crate::service::pat::resolve(conn, &ctx.pat, r.subject_token, ctx.now)?
+        .ok_or_else(|| refused("it is not a usable personal access token"))?;
+    let user = match repo::users::by_id(conn, &principal.user_id).map_err(storage_error)? {
+        Some(u) if !u.disabled => u,
+        _ => return Err(refused("its user is no longer active")),
+    };
+    Ok(Subject {
+        user,
+        scope: principal.scope,
+        expires_at: principal.expires_at.unix_timestamp(),
+        auth_time: None,
+        grant_id: None,
+        prior_act: None,
     })
 }
 

@@ -102,6 +102,14 @@ impl NotesExample {
         ))
     }
 
+    /// With a verifier built otherwise (e.g. a cache time of zero).
+    pub(crate) fn with_verifier(verifier: Verifier) -> Self {
+        NotesExample {
+            verifier,
+            notes: actix_web::web::Data::new(example::Notes::default()),
+        }
+    }
+
     fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
         NotesExample {
             verifier: example::verifier(env).expect("the example's verifier"),
