@@ -37,6 +37,7 @@ pub struct Config {
     pub registration: RegistrationConfig,
     pub logout: LogoutConfig,
     pub device: DeviceConfig,
+    pub legacy: LegacyConfig,
     /// Pre-configured clients (`[[clients]]`): created or updated at every
     /// start, and locked against edits in the console and the API.
     pub clients: Vec<DeclaredClient>,
@@ -122,6 +123,41 @@ impl Default for DeviceConfig {
             max_failures_per_session: 5,
             max_failures_per_ip: 20,
         }
+    }
+}
+
+/// Legacy grants (RFC 9700 2.1.2 and 2.4 say not to use them), off unless
+/// turned on here, and then only for clients an administrator allows them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LegacyConfig {
+    /// The implicit flow: `response_type` `id_token`, `id_token token` and
+    /// `token` at `/authorize`, answered in the fragment or by form_post.
+    pub implicit: bool,
+    /// The resource owner password grant (`grant_type=password`), for
+    /// confidential clients.
+    pub password_grant: bool,
+    /// Lifetime of access tokens the implicit flow returns (1 to 3600;
+    /// never longer than `tokens.access_token_ttl_secs`). Short: such a
+    /// token passed through the browser, and no refresh token comes with it.
+    pub implicit_access_token_ttl_secs: u64,
+}
+
+impl Default for LegacyConfig {
+    fn default() -> Self {
+        Self {
+            implicit: false,
+            password_grant: false,
+            implicit_access_token_ttl_secs: 300,
+        }
+    }
+}
+
+impl LegacyConfig {
+    /// The lifetime of implicit access tokens: the setting, capped at
+    /// `access_ttl` (the ordinary access token lifetime).
+    pub fn implicit_access_ttl(&self, access_ttl: u64) -> u64 {
+        self.implicit_access_token_ttl_secs.min(access_ttl)
     }
 }
 
@@ -291,6 +327,7 @@ impl Default for Config {
             registration: RegistrationConfig::default(),
             logout: LogoutConfig::default(),
             device: DeviceConfig::default(),
+            legacy: LegacyConfig::default(),
             clients: Vec::new(),
         }
     }
