@@ -11,5 +11,6 @@ pub mod end_session;
 pub mod error;
 pub mod logout_token;
 pub mod pkce;
+pub mod response_type;
 
 pub use error::{ErrorCode, OAuthError};

@@ -32,6 +32,8 @@ struct ClientFormView {
     grant_refresh_token: bool,
     grant_client_credentials: bool,
     grant_device_code: bool,
+    grant_implicit: bool,
+    grant_password: bool,
     first_party: bool,
 }
 
@@ -51,6 +53,8 @@ impl From<&ClientView> for ClientFormView {
             grant_refresh_token: has("refresh_token"),
             grant_client_credentials: has("client_credentials"),
             grant_device_code: has(GrantType::DeviceCode.as_str()),
+            grant_implicit: has(GrantType::Implicit.as_str()),
+            grant_password: has(GrantType::Password.as_str()),
             first_party: c.first_party,
         }
     }
@@ -77,6 +81,8 @@ pub struct ClientForm {
     grant_refresh_token: Option<String>,
     grant_client_credentials: Option<String>,
     grant_device_code: Option<String>,
+    grant_implicit: Option<String>,
+    grant_password: Option<String>,
     first_party: Option<String>,
     public: Option<String>,
 }
@@ -92,6 +98,8 @@ impl ClientForm {
             (&self.grant_refresh_token, "refresh_token"),
             (&self.grant_client_credentials, "client_credentials"),
             (&self.grant_device_code, GrantType::DeviceCode.as_str()),
+            (&self.grant_implicit, GrantType::Implicit.as_str()),
+            (&self.grant_password, GrantType::Password.as_str()),
         ]
         .into_iter()
         .filter(|(v, _)| checked(v))
@@ -107,6 +115,7 @@ pub async fn clients_page(req: HttpRequest, state: Data, q: web::Query<Done>) ->
             let list = read(&state, "/admin", clients::list).await?;
             let mut ctx = Context::new();
             ctx.insert("clients", &list);
+            ctx.insert("legacy", &state.config.legacy);
             ctx.insert(
                 "c",
                 &ClientFormView {
@@ -204,6 +213,7 @@ pub async fn client_page(
             let mut ctx = Context::new();
             ctx.insert("c", &ClientFormView::from(&client));
             ctx.insert("client", &client);
+            ctx.insert("legacy", &state.config.legacy);
             ctx.insert("logout", &logout);
             render(&req, &state, "admin/client.html", ctx, q.done.as_deref()).await
         }
