@@ -54,7 +54,9 @@ pub struct AddArgs {
     /// Allowed grant type; repeat for several (default: authorization_code refresh_token).
     /// Also client_credentials (confidential clients) and
     /// urn:ietf:params:oauth:grant-type:device_code (devices and CLIs without
-    /// a browser; no redirect URI needed).
+    /// a browser; no redirect URI needed). Legacy, discouraged (RFC 9700),
+    /// usable only while turned on in [legacy]: implicit (needs a redirect
+    /// URI) and password (confidential clients).
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Vec<String>,
     /// A public client (native or browser app): no secret, PKCE required.
