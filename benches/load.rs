@@ -394,7 +394,7 @@ fn make_codes(db: &Db, client_id: &str, n: usize) -> Vec<String> {
         nonce: Some("n".into()),
         ..Default::default()
     };
-    let valid = validate(&params, Some(client)).unwrap();
+    let valid = validate(&params, Some(client), false).unwrap();
     (0..n)
         .map(|_| {
             authz::issue_code(&mut c, &valid, &session, now, 600)

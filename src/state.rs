@@ -72,7 +72,15 @@ impl AppState {
             session_policy,
             discovery: {
                 let algs: Vec<&str> = config.keys.algorithms.iter().map(|a| a.as_str()).collect();
-                Document::new(crate::oidc::discovery::document(&config.issuer, &algs))
+                let legacy = crate::oidc::discovery::Legacy {
+                    implicit: config.legacy.implicit,
+                    password_grant: config.legacy.password_grant,
+                };
+                Document::new(crate::oidc::discovery::document(
+                    &config.issuer,
+                    &algs,
+                    legacy,
+                ))
             },
             clients: ClientCache::new(Duration::from_secs(5)),
             scopes: ScopeCache::new(Duration::from_secs(5)),

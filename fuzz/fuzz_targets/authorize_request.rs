@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         n => Some(clients()[usize::from(n - 1)].clone()),
     };
     let known = client.clone();
-    match validate(&params, client) {
+    match validate(&params, client, false) {
         Ok(valid) => {
             let Some(client) = known else {
                 panic!("a request for an unknown client was accepted");

@@ -29,6 +29,9 @@ fn check(req: &TokenRequest) {
         &req.client_id,
         &req.client_secret,
         &req.resource,
+        &req.device_code,
+        &req.username,
+        &req.password,
     ]
     .iter()
     .filter_map(|f| f.as_ref().map(String::len))
@@ -36,7 +39,7 @@ fn check(req: &TokenRequest) {
     .unwrap_or(0);
     assert_eq!(bounded.is_ok(), longest <= PARAM_MAX);
     for client in clients() {
-        if let Ok(grant) = check_grant(client, req) {
+        if let Ok(grant) = check_grant(client, req, true) {
             assert!(client.settings.grant_types.contains(&grant));
             assert_eq!(req.grant_type.as_deref(), Some(grant.as_str()));
         }
@@ -48,6 +51,9 @@ fn check(req: &TokenRequest) {
         &mut blanked.code_verifier,
         &mut blanked.refresh_token,
         &mut blanked.client_secret,
+        &mut blanked.device_code,
+        &mut blanked.username,
+        &mut blanked.password,
     ] {
         if let Some(s) = secret {
             *s = String::new();

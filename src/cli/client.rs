@@ -57,6 +57,9 @@ pub struct AddArgs {
     /// a browser; no redirect URI needed) and
     /// urn:ietf:params:oauth:grant-type:token-exchange (a confidential service
     /// trading a user's access token for one to call its --audience values).
+    /// Legacy, discouraged (RFC 9700), usable only while turned on in
+    /// [legacy]: implicit (needs a redirect URI) and password (confidential
+    /// clients).
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Vec<String>,
     /// A public client (native or browser app): no secret, PKCE required.

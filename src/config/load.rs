@@ -138,6 +138,12 @@ impl Config {
         }
         self.validate_device()?;
         self.pat.validate()?;
+        if !(1..=3600).contains(&self.legacy.implicit_access_token_ttl_secs) {
+            return Err(invalid(
+                "legacy.implicit_access_token_ttl_secs",
+                "must be between 1 and 3600",
+            ));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
         self.validate_keys()?;
@@ -555,5 +561,23 @@ mod tests {
         c.tokens.refresh_absolute_ttl_secs = c.tokens.refresh_token_ttl_secs - 1;
         let e = c.validate().unwrap_err().to_string();
         assert!(e.starts_with("tokens.refresh_absolute_ttl_secs"), "{e}");
+    }
+
+    #[test]
+    fn implicit_access_tokens_stay_short_lived() {
+        for bad in [0, 3601] {
+            let mut c = Config::default();
+            c.legacy.implicit_access_token_ttl_secs = bad;
+            let e = c.validate().unwrap_err().to_string();
+            assert!(
+                e.starts_with("legacy.implicit_access_token_ttl_secs"),
+                "{e}"
+            );
+        }
+        let c = Config::default();
+        assert!(!c.legacy.implicit && !c.legacy.password_grant);
+        assert_eq!(c.legacy.implicit_access_ttl(600), 300);
+        // Never longer than the ordinary access tokens.
+        assert_eq!(c.legacy.implicit_access_ttl(120), 120);
     }
 }

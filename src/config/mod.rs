@@ -38,6 +38,7 @@ pub struct Config {
     pub logout: LogoutConfig,
     pub device: DeviceConfig,
     pub pat: PatConfig,
+    pub legacy: LegacyConfig,
     /// Pre-configured clients (`[[clients]]`): created or updated at every
     /// start, and locked against edits in the console and the API.
     pub clients: Vec<DeclaredClient>,
@@ -157,6 +158,33 @@ impl Default for PatConfig {
     }
 }
 
+/// Legacy grants (RFC 9700 2.1.2 and 2.4 say not to use them), off unless
+/// turned on here, and then only for clients an administrator allows them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LegacyConfig {
+    /// The implicit flow: `response_type` `id_token`, `id_token token` and
+    /// `token` at `/authorize`, answered in the fragment or by form_post.
+    pub implicit: bool,
+    /// The resource owner password grant (`grant_type=password`), for
+    /// confidential clients.
+    pub password_grant: bool,
+    /// Lifetime of access tokens the implicit flow returns (1 to 3600;
+    /// never longer than `tokens.access_token_ttl_secs`). Short: such a
+    /// token passed through the browser, and no refresh token comes with it.
+    pub implicit_access_token_ttl_secs: u64,
+}
+
+impl Default for LegacyConfig {
+    fn default() -> Self {
+        Self {
+            implicit: false,
+            password_grant: false,
+            implicit_access_token_ttl_secs: 300,
+        }
+    }
+}
+
 impl PatConfig {
     /// `max_ttl_days` within 1..=3650; group names well-formed (trimmed,
     /// duplicates dropped).
@@ -174,6 +202,14 @@ impl PatConfig {
         }
         self.allowed_groups = groups;
         Ok(())
+    }
+}
+
+impl LegacyConfig {
+    /// The lifetime of implicit access tokens: the setting, capped at
+    /// `access_ttl` (the ordinary access token lifetime).
+    pub fn implicit_access_ttl(&self, access_ttl: u64) -> u64 {
+        self.implicit_access_token_ttl_secs.min(access_ttl)
     }
 }
 
@@ -344,6 +380,7 @@ impl Default for Config {
             logout: LogoutConfig::default(),
             device: DeviceConfig::default(),
             pat: PatConfig::default(),
+            legacy: LegacyConfig::default(),
             clients: Vec::new(),
         }
     }

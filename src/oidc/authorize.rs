@@ -4,9 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::response_type::{self, ResponseType};
 use super::{OAuthError, pkce};
 use crate::domain::client::Client;
-use crate::domain::client::{ClientKind, GrantType, OOB_REDIRECT_URI};
+use crate::domain::client::{ClientKind, OOB_REDIRECT_URI};
 use crate::domain::scope::ScopeSet;
 
 /// Longest value accepted for any authorization request parameter.
@@ -90,6 +91,7 @@ pub struct Prompt {
 pub struct ValidRequest {
     pub client: Client,
     pub return_to: ReturnTo,
+    pub response_type: ResponseType,
     pub scope: ScopeSet,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
@@ -155,8 +157,12 @@ fn bounded(name: &str, v: &Option<String>) -> Result<(), String> {
 }
 
 /// Validates an authorization request against its client (`None` when the
-/// client_id is unknown).
-pub fn validate(p: &AuthorizeParams, client: Option<Client>) -> Result<ValidRequest, Rejection> {
+/// client_id is unknown); `implicit` is the `legacy.implicit` switch.
+pub fn validate(
+    p: &AuthorizeParams,
+    client: Option<Client>,
+    implicit: bool,
+) -> Result<ValidRequest, Rejection> {
     let client = match (&p.client_id, client) {
         (None, _) => return Err(Rejection::Page("The request has no client_id.".into())),
         (Some(_), None) => {
@@ -174,12 +180,7 @@ pub fn validate(p: &AuthorizeParams, client: Option<Client>) -> Result<ValidRequ
             "The redirect_uri is not registered for this application.".into(),
         ));
     }
-    let oob = redirect_uri == OOB_REDIRECT_URI;
-    let mode = match ResponseMode::parse(p.response_mode.as_deref()) {
-        Some(m) if oob && m != ResponseMode::Query => ResponseMode::Query,
-        Some(m) => m,
-        None => ResponseMode::Query,
-    };
+    let mode = response_type::response_mode(p, redirect_uri == OOB_REDIRECT_URI);
     let return_to = ReturnTo {
         redirect_uri,
         mode,
@@ -218,58 +219,35 @@ pub fn validate(p: &AuthorizeParams, client: Option<Client>) -> Result<ValidRequ
             "response_mode must be query, fragment or form_post",
         ));
     }
-    match p.response_type.as_deref() {
-        Some("code") => {}
-        None => return fail(OAuthError::invalid_request("response_type is required")),
-        Some(_) => {
-            return fail(OAuthError::unsupported_response_type(
-                "only response_type=code is supported",
-            ));
-        }
-    }
-    if !client
-        .settings
-        .grant_types
-        .contains(&GrantType::AuthorizationCode)
-    {
-        return fail(OAuthError::unauthorized_client(
-            "this client may not use the authorization code grant",
-        ));
-    }
-
-    let scope = match requested_scope(p.scope.as_deref(), &client) {
-        Ok(s) => s,
+    let response_type = match response_type::judge(p, &client, implicit) {
+        Ok(rt) => rt,
         Err(e) => return fail(e),
     };
 
-    let code_challenge = match (
-        p.code_challenge.as_deref(),
-        p.code_challenge_method.as_deref(),
-    ) {
-        (None, Some(_)) => {
-            return fail(OAuthError::invalid_request(
-                "code_challenge_method without code_challenge",
+    let mut scope = match requested_scope(p.scope.as_deref(), &client) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let code_challenge = if response_type.is_implicit() {
+        // OIDC Core 11: offline_access is ignored unless a code is
+        // returned (no refresh token ever comes from /authorize); PKCE
+        // protects codes, and there is none.
+        scope = ScopeSet::from_items(scope.iter().filter(|s| *s != "offline_access"))
+            .unwrap_or_default();
+        if scope.is_empty() {
+            return fail(OAuthError::invalid_scope(
+                "offline_access needs the code flow",
             ));
         }
-        (None, None) if client.settings.kind == ClientKind::Public => {
-            return fail(OAuthError::invalid_request(
-                "PKCE (code_challenge with S256) is required for public clients",
-            ));
-        }
-        (None, None) => None,
-        (Some(_), None | Some("plain")) => {
-            return fail(OAuthError::invalid_request(
-                "code_challenge_method must be S256; plain is not supported",
-            ));
-        }
-        (Some(c), Some("S256")) if pkce::valid_challenge(c) => Some(c.to_owned()),
-        (Some(_), Some("S256")) => {
-            return fail(OAuthError::invalid_request("malformed code_challenge"));
-        }
-        (Some(_), Some(_)) => {
-            return fail(OAuthError::invalid_request(
-                "code_challenge_method must be S256",
-            ));
+        None
+    } else {
+        match pkce::challenge(
+            p.code_challenge.as_deref(),
+            p.code_challenge_method.as_deref(),
+            client.settings.kind == ClientKind::Public,
+        ) {
+            Ok(c) => c,
+            Err(e) => return fail(e),
         }
     };
 
@@ -320,6 +298,7 @@ pub fn validate(p: &AuthorizeParams, client: Option<Client>) -> Result<ValidRequ
     Ok(ValidRequest {
         client,
         return_to,
+        response_type,
         scope,
         nonce: p.nonce.clone(),
         code_challenge,
@@ -449,29 +428,29 @@ mod tests {
 
     #[test]
     fn good_request_passes() {
-        let v = validate(&params(), Some(client(true))).unwrap();
+        let v = validate(&params(), Some(client(true)), false).unwrap();
         assert_eq!(v.scope.to_string(), "email openid");
         assert_eq!(v.return_to.state.as_deref(), Some("xyz"));
     }
 
     #[test]
     fn client_and_redirect_problems_are_never_redirected() {
-        assert_eq!(error_of(validate(&params(), None)), "page");
+        assert_eq!(error_of(validate(&params(), None, false)), "page");
         let mut p = params();
         p.redirect_uri = Some("https://evil.example/cb".into());
-        assert_eq!(error_of(validate(&p, Some(client(false)))), "page");
+        assert_eq!(error_of(validate(&p, Some(client(false)), false)), "page");
         p.redirect_uri = None;
-        assert_eq!(error_of(validate(&p, Some(client(false)))), "page");
+        assert_eq!(error_of(validate(&p, Some(client(false)), false)), "page");
     }
 
     #[test]
     fn loopback_any_port_for_public_clients_only() {
         let mut p = params();
         p.redirect_uri = Some("http://127.0.0.1:53124/cb".into());
-        assert_eq!(error_of(validate(&p, Some(client(true)))), "ok");
-        assert_eq!(error_of(validate(&p, Some(client(false)))), "page");
+        assert_eq!(error_of(validate(&p, Some(client(true)), false)), "ok");
+        assert_eq!(error_of(validate(&p, Some(client(false)), false)), "page");
         p.redirect_uri = Some("http://127.0.0.1:53124/other".into());
-        assert_eq!(error_of(validate(&p, Some(client(true)))), "page");
+        assert_eq!(error_of(validate(&p, Some(client(true)), false)), "page");
     }
 
     #[test]
@@ -479,9 +458,9 @@ mod tests {
         // RFC 8252 7.3: 127.0.0.1 and [::1]; not the rest of 127.0.0.0/8.
         let mut p = params();
         p.redirect_uri = Some("http://127.0.0.2:53124/cb".into());
-        assert_eq!(error_of(validate(&p, Some(client(true)))), "page");
+        assert_eq!(error_of(validate(&p, Some(client(true)), false)), "page");
         p.redirect_uri = Some("http://127.1.2.3/cb".into());
-        assert_eq!(error_of(validate(&p, Some(client(true)))), "page");
+        assert_eq!(error_of(validate(&p, Some(client(true)), false)), "page");
     }
 
     #[test]
@@ -489,18 +468,18 @@ mod tests {
         let mut p = params();
         p.request = Some("eyJhbGciOiJub25lIn0.e30.".into());
         assert_eq!(
-            error_of(validate(&p, Some(client(true)))),
+            error_of(validate(&p, Some(client(true)), false)),
             "request_not_supported"
         );
         let mut p = params();
         p.request_uri = Some("https://app.example/req.jwt".into());
         assert_eq!(
-            error_of(validate(&p, Some(client(true)))),
+            error_of(validate(&p, Some(client(true)), false)),
             "request_uri_not_supported"
         );
         // Still never to an unregistered redirect URI.
         p.redirect_uri = Some("https://evil.example/cb".into());
-        assert_eq!(error_of(validate(&p, Some(client(true)))), "page");
+        assert_eq!(error_of(validate(&p, Some(client(true)), false)), "page");
     }
 
     #[test]
@@ -508,35 +487,38 @@ mod tests {
         let c = || Some(client(true));
         let mut p = params();
         p.response_type = Some("token".into());
-        assert_eq!(error_of(validate(&p, c())), "unsupported_response_type");
+        assert_eq!(
+            error_of(validate(&p, c(), false)),
+            "unsupported_response_type"
+        );
         let mut p = params();
         p.scope = Some("openid admin".into());
-        assert_eq!(error_of(validate(&p, c())), "invalid_scope");
+        assert_eq!(error_of(validate(&p, c(), false)), "invalid_scope");
         let mut p = params();
         p.code_challenge = None;
         p.code_challenge_method = None;
         assert_eq!(
-            error_of(validate(&p, c())),
+            error_of(validate(&p, c(), false)),
             "invalid_request",
             "public client without PKCE"
         );
         assert_eq!(
-            error_of(validate(&p, Some(client(false)))),
+            error_of(validate(&p, Some(client(false)), false)),
             "ok",
             "confidential may skip PKCE"
         );
         let mut p = params();
         p.code_challenge_method = Some("plain".into());
-        assert_eq!(error_of(validate(&p, c())), "invalid_request");
+        assert_eq!(error_of(validate(&p, c(), false)), "invalid_request");
         let mut p = params();
         p.prompt = Some("none login".into());
-        assert_eq!(error_of(validate(&p, c())), "invalid_request");
+        assert_eq!(error_of(validate(&p, c(), false)), "invalid_request");
         let mut p = params();
         p.max_age = Some("-1".into());
-        assert_eq!(error_of(validate(&p, c())), "invalid_request");
+        assert_eq!(error_of(validate(&p, c(), false)), "invalid_request");
         let mut p = params();
         p.state = Some("x".repeat(5000));
-        assert_eq!(error_of(validate(&p, c())), "invalid_request");
+        assert_eq!(error_of(validate(&p, c(), false)), "invalid_request");
     }
 
     #[test]

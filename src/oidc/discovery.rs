@@ -3,13 +3,21 @@
 
 use serde_json::json;
 
+/// The legacy grants turned on (`[legacy]`): discovery lists them only
+/// then.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Legacy {
+    pub implicit: bool,
+    pub password_grant: bool,
+}
+
 /// The metadata document for `issuer`, signing ID tokens with
 /// `signing_algs`.
-pub fn document(issuer: &str, signing_algs: &[&str]) -> Vec<u8> {
+pub fn document(issuer: &str, signing_algs: &[&str], legacy: Legacy) -> Vec<u8> {
     let iss = issuer;
     let algs = signing_algs;
     let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
-    let doc = json!({
+    let mut doc = json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/authorize"),
         "token_endpoint": format!("{iss}/token"),
@@ -49,5 +57,60 @@ pub fn document(issuer: &str, signing_algs: &[&str]) -> Vec<u8> {
         // Front-channel logout needs third-party cookies, which browsers block.
         "frontchannel_logout_supported": false,
     });
+    let mut push = |member: &str, values: &[&str]| {
+        if let Some(list) = doc.get_mut(member).and_then(|v| v.as_array_mut()) {
+            list.extend(values.iter().map(|v| json!(v)));
+        }
+    };
+    if legacy.implicit {
+        push("response_types_supported", &super::response_type::IMPLICIT);
+        push("grant_types_supported", &["implicit"]);
+    }
+    if legacy.password_grant {
+        push("grant_types_supported", &["password"]);
+    }
     doc.to_string().into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(legacy: Legacy) -> (Vec<String>, Vec<String>) {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&document("https://id.example", &["RS256"], legacy)).unwrap();
+        let list = |m: &str| -> Vec<String> {
+            doc[m]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect()
+        };
+        (
+            list("response_types_supported"),
+            list("grant_types_supported"),
+        )
+    }
+
+    #[test]
+    fn legacy_grants_are_listed_only_when_on() {
+        let (responses, grants) = members(Legacy::default());
+        assert_eq!(responses, ["code"]);
+        assert!(!grants.iter().any(|g| g == "implicit" || g == "password"));
+        let (responses, grants) = members(Legacy {
+            implicit: true,
+            password_grant: false,
+        });
+        assert_eq!(responses, ["code", "id_token", "id_token token", "token"]);
+        assert!(grants.iter().any(|g| g == "implicit"));
+        assert!(!grants.iter().any(|g| g == "password"));
+        let (responses, grants) = members(Legacy {
+            implicit: false,
+            password_grant: true,
+        });
+        assert_eq!(responses, ["code"]);
+        assert!(grants.iter().any(|g| g == "password"));
+        assert!(!grants.iter().any(|g| g == "implicit"));
+    }
 }

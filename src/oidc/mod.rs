@@ -12,5 +12,6 @@ pub mod error;
 pub mod logout_token;
 pub mod pkce;
 pub mod token_exchange;
+pub mod response_type;
 
 pub use error::{ErrorCode, OAuthError};

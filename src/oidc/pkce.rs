@@ -4,7 +4,34 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use super::OAuthError;
 use crate::domain::secret::ct_eq;
+
+/// The code challenge of an authorization request, judged: S256 only,
+/// well-formed, and required when `public` (RFC 9700 2.1.1).
+pub fn challenge(
+    challenge: Option<&str>,
+    method: Option<&str>,
+    public: bool,
+) -> Result<Option<String>, OAuthError> {
+    match (challenge, method) {
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "code_challenge_method without code_challenge",
+        )),
+        (None, None) if public => Err(OAuthError::invalid_request(
+            "PKCE (code_challenge with S256) is required for public clients",
+        )),
+        (None, None) => Ok(None),
+        (Some(_), None | Some("plain")) => Err(OAuthError::invalid_request(
+            "code_challenge_method must be S256; plain is not supported",
+        )),
+        (Some(c), Some("S256")) if valid_challenge(c) => Ok(Some(c.to_owned())),
+        (Some(_), Some("S256")) => Err(OAuthError::invalid_request("malformed code_challenge")),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+            "code_challenge_method must be S256",
+        )),
+    }
+}
 
 fn unreserved(s: &str) -> bool {
     s.bytes()

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
-use super::{ServiceError, ServiceResult, clients};
+use super::token::TokenContext;
+use super::{ServiceError, ServiceResult, clients, implicit};
 use crate::clock::to_db;
 use crate::domain::client::{CLIENT_ID_MAX, redirect_destination};
 use crate::domain::scope::ScopeSet;
@@ -36,6 +37,8 @@ pub enum Decision {
     Consent(ConsentPrompt),
     /// A code was issued; send it back to the client.
     Code(IssuedCode),
+    /// Tokens were issued (the legacy implicit flow); send them back.
+    Tokens(IssuedTokens),
 }
 
 pub struct ConsentPrompt {
@@ -57,6 +60,11 @@ pub struct IssuedCode {
     pub ttl_secs: i64,
 }
 
+pub struct IssuedTokens {
+    pub request: ValidRequest,
+    pub params: implicit::TokenParams,
+}
+
 /// What the decision needs besides the request and the session.
 pub struct AuthorizeContext<'a> {
     pub db: &'a Db,
@@ -64,6 +72,9 @@ pub struct AuthorizeContext<'a> {
     pub issuer: &'a str,
     pub now: OffsetDateTime,
     pub code_ttl_secs: i64,
+    /// `legacy.implicit`: how implicit tokens are minted ([`TokenContext::implicit`]);
+    /// `None` while the implicit flow is off.
+    pub implicit: Option<TokenContext>,
 }
 
 async fn validated(
@@ -79,10 +90,13 @@ async fn validated(
         }
         _ => None,
     };
-    Ok(authorize::validate(params, client).map_err(|r| match r {
-        Rejection::Page(msg) => Decision::ErrorPage(msg),
-        Rejection::Redirect(to, e) => Decision::Error(to, e),
-    }))
+    let implicit = ctx.implicit.is_some();
+    Ok(
+        authorize::validate(params, client, implicit).map_err(|r| match r {
+            Rejection::Page(msg) => Decision::ErrorPage(msg),
+            Rejection::Redirect(to, e) => Decision::Error(to, e),
+        }),
+    )
 }
 
 /// `GET/POST /authorize` for a person with `session` (if signed in).
@@ -247,6 +261,9 @@ async fn issue(
     request: ValidRequest,
     session: ActiveSession,
 ) -> ServiceResult<Decision> {
+    if request.response_type.is_implicit() {
+        return issue_tokens(ctx, request, session).await;
+    }
     let (now, ttl_secs) = (ctx.now, ctx.code_ttl_secs);
     let v = request.clone();
     let code = ctx
@@ -258,6 +275,30 @@ async fn issue(
         code,
         ttl_secs,
     }))
+}
+
+/// The implicit flow's tokens (validation let the request through only
+/// while `ctx.implicit` is set).
+async fn issue_tokens(
+    ctx: &AuthorizeContext<'_>,
+    request: ValidRequest,
+    session: ActiveSession,
+) -> ServiceResult<Decision> {
+    let Some(tokens) = ctx.implicit.clone() else {
+        return Ok(Decision::Error(
+            request.return_to,
+            OAuthError::unsupported_response_type("the implicit flow is off"),
+        ));
+    };
+    let v = request.clone();
+    let minted = ctx
+        .db
+        .run(move |conn| implicit::issue(conn, &v, &session, &tokens))
+        .await?;
+    Ok(match minted {
+        Ok(params) => Decision::Tokens(IssuedTokens { request, params }),
+        Err(e) => Decision::Error(request.return_to, e),
+    })
 }
 
 /// Turns an error meant for the client into the error page when sending
@@ -409,16 +450,10 @@ pub fn record_consent(
     Ok(())
 }
 
-/// Starts a grant and returns its single-use authorization code.
-pub fn issue_code(
-    conn: &mut DbConn,
-    req: &ValidRequest,
-    session: &ActiveSession,
-    now: OffsetDateTime,
-    code_ttl_secs: i64,
-) -> ServiceResult<OpaqueSecret> {
-    let code = OpaqueSecret::generate()?;
-    let grant = GrantRow {
+/// A new grant of `req`'s scope to its client, made in `session` (its
+/// `sid`, so ending the session revokes it and tells the client).
+pub fn new_grant(req: &ValidRequest, session: &ActiveSession, now: OffsetDateTime) -> GrantRow {
+    GrantRow {
         id: uuid::Uuid::new_v4().to_string(),
         client_id: req.client.client_id.clone(),
         user_id: session.user.id.clone(),
@@ -428,7 +463,19 @@ pub fn issue_code(
         created_at: to_db(now),
         revoked_at: None,
         resource: req.resource.clone(),
-    };
+    }
+}
+
+/// Starts a grant and returns its single-use authorization code.
+pub fn issue_code(
+    conn: &mut DbConn,
+    req: &ValidRequest,
+    session: &ActiveSession,
+    now: OffsetDateTime,
+    code_ttl_secs: i64,
+) -> ServiceResult<OpaqueSecret> {
+    let code = OpaqueSecret::generate()?;
+    let grant = new_grant(req, session, now);
     let row = CodeRow {
         code_hash: code.hash(),
         grant_id: grant.id.clone(),

@@ -20,7 +20,7 @@ use crate::domain::net;
 use crate::domain::secret::OpaqueSecret;
 use crate::domain::user::{PASSWORD_MAX, USERNAME_MAX, Username};
 use crate::store::models::UserRow;
-use crate::store::{Db, StoreError, repo};
+use crate::store::{Db, DbConn, StoreError, repo};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
@@ -154,17 +154,8 @@ pub struct Attempt {
     pub ip: Option<IpAddr>,
 }
 
-/// The one password check (sign-in form; later re-authentication and the
-/// password grant): throttling, argon2 off the database pool, the
-/// disabled-user rule. On success the session starts in the same round
-/// trip that clears the throttle.
-///
-/// 1. One transaction claims an attempt on every counter first (so a
-///    parallel burst cannot pass a limit) and loads the user; a throttled
-///    attempt is released again and costs no password work.
-/// 2. argon2 runs behind the [`PasswordGate`], holding no connection.
-/// 3. Success clears this account+network's back-off and starts the
-///    session; failure leaves the claimed attempt counted.
+/// The sign-in form: [`check_password`], and on success the session
+/// starts in the same round trip that clears the throttle.
 pub async fn sign_in(
     db: &Db,
     gate: &PasswordGate,
@@ -174,6 +165,36 @@ pub async fn sign_in(
     policy: ThrottlePolicy,
     session_policy: SessionPolicy,
 ) -> Result<(UserRow, OpaqueSecret), LoginError> {
+    check_password(db, gate, attempt, now, policy, move |conn, user| {
+        let secret = sessions::create(conn, &user.id, meta, now, session_policy)?;
+        Ok((user, secret))
+    })
+    .await
+}
+
+/// The one password check (the sign-in form, the password grant; later
+/// re-authentication): throttling, argon2 off the database pool, the
+/// disabled-user rule. On success `then` runs in the transaction that
+/// clears the throttle, with the user.
+///
+/// 1. One transaction claims an attempt on every counter first (so a
+///    parallel burst cannot pass a limit) and loads the user; a throttled
+///    attempt is released again and costs no password work.
+/// 2. argon2 runs behind the [`PasswordGate`], holding no connection.
+/// 3. Success clears this account+network's back-off and runs `then`;
+///    failure leaves the claimed attempt counted.
+pub async fn check_password<T, F>(
+    db: &Db,
+    gate: &PasswordGate,
+    attempt: Attempt,
+    now: OffsetDateTime,
+    policy: ThrottlePolicy,
+    then: F,
+) -> Result<T, LoginError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, UserRow) -> Result<T, LoginError> + Send + 'static,
+{
     let keys = Keys::new(&attempt.username, attempt.ip);
     let username = attempt.username;
     let password_ok_len = attempt.password.len() <= PASSWORD_MAX;
@@ -228,8 +249,7 @@ pub async fn sign_in(
                     if let Some(network) = &keys.network {
                         repo::throttle::release(conn, network)?;
                     }
-                    let secret = sessions::create(conn, &user.id, meta, now, session_policy)?;
-                    Ok::<_, LoginError>((user, secret))
+                    then(conn, user)
                 })
             })
             .await

@@ -16,6 +16,7 @@ pub mod device;
 pub mod end_session;
 pub mod groups;
 pub mod housekeeping;
+pub mod implicit;
 pub mod introspection;
 pub mod keys;
 pub mod login;

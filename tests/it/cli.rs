@@ -332,15 +332,48 @@ fn client_commands() {
                 "--redirect-uri",
                 "https://a.example/cb",
                 "--grant-type",
-                "password",
+                "hybrid",
             ],
         ),
         1,
         "grant",
     );
+    // The legacy password grant is an admin's choice, for confidential
+    // clients only.
+    assert_clean_failure(
+        &run(
+            d,
+            &[
+                "client",
+                "add",
+                "--name",
+                "X",
+                "--public",
+                "--grant-type",
+                "password",
+            ],
+        ),
+        1,
+        "confidential",
+    );
     let list: serde_json::Value =
         serde_json::from_str(&stdout(&run(d, &["client", "list", "--json"]))).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
+    let o = run(
+        d,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Old intranet",
+            "--grant-type",
+            "password",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let old: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(old["grant_types"], serde_json::json!(["password"]));
 
     let o = run(d, &["client", "rotate-secret", &id, "--json"]);
     let rotated: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();

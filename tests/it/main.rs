@@ -27,6 +27,7 @@ mod http_login;
 mod interop;
 mod introspection;
 mod keys;
+mod legacy;
 mod machine_scopes;
 mod oidc;
 mod pat;

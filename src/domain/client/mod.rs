@@ -68,15 +68,22 @@ pub enum GrantType {
     /// RFC 8693: a confidential client trades a user's access token for
     /// one it may use itself. Set by administrators only.
     TokenExchange,
+    /// Legacy (RFC 9700 2.1.2): tokens straight from `/authorize`. Named
+    /// as RFC 7591 2 names it.
+    Implicit,
+    /// Legacy (RFC 9700 2.4): the resource owner password grant.
+    Password,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 7] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::DeviceCode,
         GrantType::TokenExchange,
+        GrantType::Implicit,
+        GrantType::Password,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,7 +93,20 @@ impl GrantType {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
             GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            GrantType::Implicit => "implicit",
+            GrantType::Password => "password",
         }
+    }
+
+    /// Grants only an administrator may allow a client (console, admin
+    /// API, CLI, `[[clients]]`), never dynamic registration: the legacy
+    /// ones, which also work only while `[legacy]` turns them on, and
+    /// token exchange, which lets a service act for users.
+    pub fn admin_only(self) -> bool {
+        matches!(
+            self,
+            GrantType::Implicit | GrantType::Password | GrantType::TokenExchange
+        )
     }
 }
 
@@ -226,6 +246,7 @@ impl ClientSettings {
                 "at least one is needed for the authorization_code grant",
             ));
         }
+        legacy_grant_rules(&grant_types, kind, &redirect_uris)?;
         let audiences = audience_list(&input.audiences, "audience")?;
         let resource_audiences = audience_list(&input.resource_audiences, "resource_audience")?;
         let backchannel_logout_uri = input
@@ -257,6 +278,37 @@ impl ClientSettings {
             backchannel_logout_session_required: input.backchannel_logout_session_required,
         })
     }
+}
+
+/// What the legacy grants need: the password grant a confidential client
+/// (RFC 6749 4.3.2 authenticates the client); the implicit flow a redirect
+/// URI, and never the out-of-band page (it would show the tokens).
+fn legacy_grant_rules(
+    grant_types: &[GrantType],
+    kind: ClientKind,
+    redirect_uris: &[String],
+) -> Result<(), Invalid> {
+    if kind == ClientKind::Public && grant_types.contains(&GrantType::Password) {
+        return Err(Invalid::new(
+            "grant_type",
+            "password needs a confidential client (it must authenticate with its secret)",
+        ));
+    }
+    if grant_types.contains(&GrantType::Implicit) {
+        if redirect_uris.is_empty() {
+            return Err(Invalid::new(
+                "redirect_uri",
+                "at least one is needed for the implicit grant",
+            ));
+        }
+        if redirect_uris.iter().any(|u| u == OOB_REDIRECT_URI) {
+            return Err(Invalid::new(
+                "redirect_uri",
+                "the out-of-band URN cannot be used with the implicit grant",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses an `id_token_alg` the server does not sign with: every token
@@ -442,9 +494,43 @@ mod tests {
         assert!(ClientSettings::parse(&cc_only).is_ok());
 
         let bad_grant = ClientInput {
-            grant_types: vec!["password".into()],
-            ..base
+            grant_types: vec!["hybrid".into()],
+            ..base.clone()
         };
         assert!(ClientSettings::parse(&bad_grant).is_err());
+    }
+
+    #[test]
+    fn legacy_grant_rules() {
+        let base = ClientInput {
+            name: "Old app".into(),
+            redirect_uris: vec!["https://old.example/cb".into()],
+            ..Default::default()
+        };
+        let with = |grants: &[&str], public: bool, uris: &[&str]| ClientInput {
+            grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
+            public,
+            redirect_uris: uris.iter().map(|u| (*u).to_owned()).collect(),
+            ..base.clone()
+        };
+        let cb = ["https://old.example/cb"];
+        let s = ClientSettings::parse(&with(&["password", "implicit"], false, &cb)).unwrap();
+        assert_eq!(
+            s.grant_types,
+            vec![GrantType::Implicit, GrantType::Password]
+        );
+        assert!(s.grant_types.iter().all(|g| g.admin_only()));
+        assert!(!GrantType::AuthorizationCode.admin_only());
+        // The password grant: confidential clients only; no redirect URI needed.
+        assert!(ClientSettings::parse(&with(&["password"], false, &[])).is_ok());
+        let e = ClientSettings::parse(&with(&["password"], true, &[])).unwrap_err();
+        assert_eq!(e.field, "grant_type");
+        // The implicit flow: public clients too, but a redirect URI and no OOB.
+        assert!(ClientSettings::parse(&with(&["implicit"], true, &cb)).is_ok());
+        let e = ClientSettings::parse(&with(&["implicit"], false, &[])).unwrap_err();
+        assert_eq!(e.field, "redirect_uri");
+        let oob = [OOB_REDIRECT_URI, "https://old.example/cb"];
+        assert!(ClientSettings::parse(&with(&["implicit"], false, &oob)).is_err());
+        assert!(ClientSettings::parse(&with(&["authorization_code"], false, &oob)).is_ok());
     }
 }

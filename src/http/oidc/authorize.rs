@@ -19,6 +19,7 @@ use crate::oidc::authorize::{self, AuthorizeParams, ResponseMode, ReturnTo};
 use crate::service::authorize::{
     self as authz, AuthorizeContext, ConsentPrompt, Decision, IssuedCode,
 };
+use crate::service::token::TokenContext;
 use crate::state::AppState;
 
 pub async fn get(
@@ -38,12 +39,14 @@ pub async fn post(
 }
 
 fn context(state: &AppState) -> AuthorizeContext<'_> {
+    let now = state.clock.now();
     AuthorizeContext {
         db: &state.db,
         keys: state.keys.current(),
         issuer: &state.config.issuer,
-        now: state.clock.now(),
+        now,
         code_ttl_secs: i64::try_from(state.config.tokens.code_ttl_secs).unwrap_or(60),
+        implicit: TokenContext::implicit(&state.config, &state.keys, now),
     }
 }
 
@@ -77,6 +80,14 @@ fn render(
         } => Ok(redirect_to_login(params, login_hint.as_deref(), asked_at)),
         Decision::Consent(prompt) => consent_page(req, state, &prompt, params),
         Decision::Code(issued) => Ok(code_response(state, &issued)),
+        Decision::Tokens(issued) => {
+            let params: Vec<(&str, &str)> = issued
+                .params
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect();
+            Ok(respond(state, &issued.request.return_to, &params))
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::credentials;
 use super::response::{no_store_json, oauth_error};
 use crate::oidc::OAuthError;
-use crate::service::token::{self, TokenContext, TokenRequest};
+use crate::service::token::{self, PasswordLogin, TokenContext, TokenRequest};
 use crate::state::AppState;
 
 /// Reads a protocol request body: `application/x-www-form-urlencoded`
@@ -52,5 +52,19 @@ async fn run(
     let presented =
         credentials::presented(req, tr.client_id.as_deref(), tr.client_secret.as_deref())?;
     let ctx = TokenContext::new(&state.config, &state.keys, state.clock.now());
-    token::token(&state.db, &state.clients, &state.scopes, presented, tr, ctx).await
+    let password = state.config.legacy.password_grant.then(|| PasswordLogin {
+        gate: state.password_gate.clone(),
+        throttle: state.throttle_policy,
+        ip: crate::http::extract::client_ip(req, state),
+    });
+    token::token(
+        &state.db,
+        &state.clients,
+        &state.scopes,
+        presented,
+        tr,
+        ctx,
+        password,
+    )
+    .await
 }

@@ -24,6 +24,7 @@ use crate::domain::client::{
 };
 use crate::domain::scope::ADMIN_SCOPE;
 use crate::domain::secret::{OpaqueSecret, ct_eq, hash_secret};
+use crate::oidc::response_type;
 use crate::store::audit;
 use crate::store::{DbConn, repo};
 
@@ -179,10 +180,14 @@ pub struct RegistrationPolicy {
 
 /// Checks metadata and turns it into client settings. The name is
 /// `client_name`, or without one the first redirect URI's host (a
-/// [`Named::Derived`] name).
+/// [`Named::Derived`] name). `held` are the legacy grants (implicit,
+/// password) an administrator allowed the client: an RFC 7592 update keeps
+/// them and may list them, but neither registration nor an update can ask
+/// for one it does not hold.
 fn settings_from(
     m: &ClientMetadata,
     policy: &RegistrationPolicy,
+    held: &[GrantType],
 ) -> Result<(ClientSettings, Named), RegistrationError> {
     let bad = |s: &str| RegistrationError::InvalidClientMetadata(s.to_owned());
     let public = match m.token_endpoint_auth_method.as_deref() {
@@ -200,7 +205,7 @@ fn settings_from(
         .grant_types
         .clone()
         .unwrap_or_else(|| vec!["authorization_code".into()]);
-    let parsed: Vec<GrantType> = grant_types
+    let mut parsed: Vec<GrantType> = grant_types
         .iter()
         .map(|g| g.parse())
         .collect::<Result<_, _>>()
@@ -210,25 +215,16 @@ fn settings_from(
                  and urn:ietf:params:oauth:grant-type:device_code",
             )
         })?;
-    if parsed.contains(&GrantType::TokenExchange) {
-        return Err(bad(
-            "token exchange is granted by an administrator, not through registration",
-        ));
+    if let Some(g) = parsed.iter().find(|g| g.admin_only() && !held.contains(g)) {
+        return Err(bad(&format!(
+            "the {g} grant is not available through dynamic registration; \
+             an administrator may allow it"
+        )));
     }
-    let response_types = m.response_types.clone().unwrap_or_else(|| {
-        if parsed.contains(&GrantType::AuthorizationCode) {
-            vec!["code".into()]
-        } else {
-            Vec::new()
-        }
-    });
-    let wants_code = parsed.contains(&GrantType::AuthorizationCode);
-    let responses_ok = if wants_code {
-        response_types == ["code"]
-    } else {
-        response_types.is_empty()
-    };
-    if !responses_ok {
+    parsed.extend(held.iter().filter(|g| g.admin_only()));
+    parsed.sort();
+    parsed.dedup();
+    if !response_type::consistent(m.response_types.as_deref(), &parsed) {
         return Err(bad(
             "response_types must be [\"code\"] with the authorization_code grant, and empty without it",
         ));
@@ -263,7 +259,7 @@ fn settings_from(
         post_logout_redirect_uris: m.post_logout_redirect_uris.clone(),
         // Absent: the defaults every client gets (DEFAULT_SCOPES).
         scopes: m.scope.clone().into_iter().collect(),
-        grant_types,
+        grant_types: parsed.iter().map(|g| g.as_str().to_owned()).collect(),
         public,
         first_party: false,
         audiences: Vec::new(),
@@ -366,11 +362,10 @@ fn information(
         client_name: s.name.clone(),
         redirect_uris: s.redirect_uris.clone(),
         post_logout_redirect_uris: s.post_logout_redirect_uris.clone(),
-        response_types: if s.grant_types.contains(&GrantType::AuthorizationCode) {
-            vec!["code".into()]
-        } else {
-            Vec::new()
-        },
+        response_types: response_type::registered(&s.grant_types)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
         grant_types,
         token_endpoint_auth_method: auth_method,
         scope: s.allowed_scopes.to_string(),
@@ -425,7 +420,7 @@ pub fn register(
     now: OffsetDateTime,
 ) -> Result<ClientInformation, RegistrationError> {
     let (open, issuer) = (policy.open, policy.issuer.as_str());
-    let (settings, named) = settings_from(metadata, policy)?;
+    let (settings, named) = settings_from(metadata, policy, &[])?;
     conn.transaction(|conn| {
         // Claim first: spending the initial token is the first write.
         match initial_token {
@@ -536,9 +531,9 @@ pub fn update(
         ));
     }
     let issuer = policy.issuer.as_str();
-    let (mut settings, named) = settings_from(metadata, policy)?;
     conn.transaction(|conn| {
         let (client, reg_token) = authorize_and_rotate(conn, client_id, token)?;
+        let (mut settings, named) = settings_from(metadata, policy, &client.settings.grant_types)?;
         // Not client metadata: set by an administrator, kept on update.
         settings
             .resource_audiences

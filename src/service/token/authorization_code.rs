@@ -6,7 +6,6 @@ use super::{
     TokenContext, TokenRequest, TokenResponse, TxError, effective_resource, grant_user, in_tx, mint,
 };
 use crate::clock::to_db;
-use crate::domain::client::GrantType;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::hash_secret;
 use crate::oidc::{OAuthError, pkce};
@@ -72,11 +71,6 @@ pub fn exchange(
         let user = grant_user(conn, &grant)?;
         let scope = ScopeSet::parse(&grant.scope)
             .map_err(|e| TxError::OAuth(OAuthError::server_error(e.to_string())))?;
-        let with_refresh = scope.contains("offline_access")
-            && client
-                .settings
-                .grant_types
-                .contains(&GrantType::RefreshToken);
         let resource =
             effective_resource(client, req.resource.as_deref(), grant.resource.as_deref())?;
         let tokens = mint::user_tokens(
@@ -89,11 +83,7 @@ pub fn exchange(
                 scope: &scope,
                 nonce: row.nonce.as_deref(),
                 resource,
-                refresh: if with_refresh {
-                    mint::RefreshIssue::New
-                } else {
-                    mint::RefreshIssue::None
-                },
+                refresh: mint::RefreshIssue::new_if_allowed(client, &scope),
             },
         )?;
         Ok(Ok(tokens))

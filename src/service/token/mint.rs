@@ -62,6 +62,27 @@ impl TokenContext {
     }
 }
 
+impl TokenContext {
+    /// The context of the tokens the implicit flow returns, when
+    /// `legacy.implicit` is on: access tokens live
+    /// `legacy.implicit_access_token_ttl_secs` (at most the ordinary
+    /// lifetime).
+    pub fn implicit(
+        config: &crate::config::Config,
+        keys: &crate::keys::KeyStore,
+        now: OffsetDateTime,
+    ) -> Option<Self> {
+        let legacy = &config.legacy;
+        legacy.implicit.then(|| {
+            let ttl = legacy.implicit_access_ttl(config.tokens.access_token_ttl_secs);
+            Self {
+                access_ttl: i64::try_from(ttl).unwrap_or(i64::MAX),
+                ..Self::new(config, keys, now)
+            }
+        })
+    }
+}
+
 fn sign_error(e: impl std::fmt::Display) -> OAuthError {
     tracing::error!(error = %e, "signing failed");
     OAuthError::server_error("token signing failed")
@@ -127,6 +148,22 @@ pub enum RefreshIssue {
     Existing(OpaqueSecret),
 }
 
+impl RefreshIssue {
+    /// A new family for a user grant of `scope` to `client` when
+    /// `offline_access` was granted and the client may refresh, else none.
+    pub fn new_if_allowed(client: &Client, scope: &ScopeSet) -> Self {
+        let may = client
+            .settings
+            .grant_types
+            .contains(&crate::domain::client::GrantType::RefreshToken);
+        if may && scope.contains("offline_access") {
+            RefreshIssue::New
+        } else {
+            RefreshIssue::None
+        }
+    }
+}
+
 /// When a refresh token issued now expires: its own lifetime, but never
 /// past the family's absolute lifetime, counted from the grant.
 pub fn refresh_expiry(ctx: &TokenContext, grant: &GrantRow) -> OffsetDateTime {
@@ -167,71 +204,91 @@ pub struct UserGrant<'a> {
     pub refresh: RefreshIssue,
 }
 
+/// The user's group names when `scope` releases them (`groups`), else
+/// none.
+pub fn groups_for(
+    conn: &mut DbConn,
+    user: &UserRow,
+    scope: &ScopeSet,
+) -> Result<Vec<String>, OAuthError> {
+    if scope.contains("groups") {
+        repo::groups::names_for_user(conn, &user.id).map_err(storage_error)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+/// The access token of a user grant (`groups` from [`groups_for`]).
+pub fn user_access_token(
+    ctx: &TokenContext,
+    g: &UserGrant<'_>,
+    groups: &[String],
+) -> Result<String, OAuthError> {
+    access_token(
+        ctx,
+        g.client,
+        AccessSubject {
+            subject: &g.user.id,
+            scope: g.scope,
+            auth_time: Some(g.grant.auth_time.assume_utc()),
+            grant_id: Some(&g.grant.id),
+            resource: g.resource,
+            groups: Some(groups),
+            act: None,
+        },
+    )
+}
+
+/// The ID token of a user grant, signed with the client's algorithm (else
+/// the default), with `at_hash` when it comes with `access` (OIDC Core
+/// 3.1.3.6, 3.2.2.10).
+pub fn user_id_token(
+    ctx: &TokenContext,
+    g: &UserGrant<'_>,
+    groups: &[String],
+    access: Option<&str>,
+) -> Result<String, OAuthError> {
+    let id_alg = g.client.settings.id_token_alg.unwrap_or(ctx.id_token_alg);
+    let payload = claims::id_token(IdTokenInput {
+        issuer: &ctx.issuer,
+        client_id: &g.grant.client_id,
+        user: g.user.claims(),
+        scope: g.scope,
+        now: ctx.now,
+        ttl_secs: ctx.id_ttl,
+        auth_time: g.grant.auth_time.assume_utc(),
+        nonce: g.nonce,
+        sid: g.grant.sid.as_deref(),
+        at_hash: access.map(|a| claims::at_hash(a, id_alg)),
+        groups,
+    })
+    .map_err(sign_error)?;
+    ctx.keys.sign(id_alg, "JWT", &payload).map_err(sign_error)
+}
+
 /// The tokens for a user grant: access token, an ID token when `openid`
-/// was granted (signed with the client's algorithm, else the default), and
-/// the refresh token `refresh` says.
+/// was granted, and the refresh token `refresh` says.
 pub fn user_tokens(
     conn: &mut DbConn,
     ctx: &TokenContext,
     g: UserGrant<'_>,
 ) -> Result<TokenResponse, OAuthError> {
-    let UserGrant {
-        client,
-        grant,
-        user,
-        scope,
-        nonce,
-        resource,
-        refresh,
-    } = g;
-    let auth_time = grant.auth_time.assume_utc();
-    let groups = if scope.contains("groups") {
-        repo::groups::names_for_user(conn, &user.id).map_err(storage_error)?
-    } else {
-        Vec::new()
-    };
-    let access = access_token(
-        ctx,
-        client,
-        AccessSubject {
-            subject: &user.id,
-            scope,
-            auth_time: Some(auth_time),
-            grant_id: Some(&grant.id),
-            resource,
-            groups: Some(&groups),
-            act: None,
-        },
-    )?;
-    let id_alg = client.settings.id_token_alg.unwrap_or(ctx.id_token_alg);
-    let id_token = if scope.contains("openid") {
-        let payload = claims::id_token(IdTokenInput {
-            issuer: &ctx.issuer,
-            client_id: &grant.client_id,
-            user: user.claims(),
-            scope,
-            now: ctx.now,
-            ttl_secs: ctx.id_ttl,
-            auth_time,
-            nonce,
-            sid: grant.sid.as_deref(),
-            at_hash: Some(claims::at_hash(&access, id_alg)),
-            groups: &groups,
-        })
-        .map_err(sign_error)?;
-        Some(ctx.keys.sign(id_alg, "JWT", &payload).map_err(sign_error)?)
+    let groups = groups_for(conn, g.user, g.scope)?;
+    let access = user_access_token(ctx, &g, &groups)?;
+    let id_token = if g.scope.contains("openid") {
+        Some(user_id_token(ctx, &g, &groups, Some(&access))?)
     } else {
         None
     };
-    let refresh_token = match refresh {
+    let refresh_token = match g.refresh {
         RefreshIssue::None => None,
         RefreshIssue::New => {
             let secret = OpaqueSecret::generate().map_err(db_error)?;
-            store_refresh(conn, ctx, grant, &secret)?;
+            store_refresh(conn, ctx, g.grant, &secret)?;
             Some(secret)
         }
         RefreshIssue::Successor(secret) => {
-            store_refresh(conn, ctx, grant, &secret)?;
+            store_refresh(conn, ctx, g.grant, &secret)?;
             Some(secret)
         }
         RefreshIssue::Existing(secret) => Some(secret),
@@ -241,7 +298,7 @@ pub fn user_tokens(
         access_token: access,
         token_type: "Bearer",
         expires_in: ctx.access_ttl,
-        scope: scope.to_string(),
+        scope: g.scope.to_string(),
         id_token,
         refresh_token,
         issued_token_type: None,

@@ -6,6 +6,7 @@ pub mod client_auth;
 pub mod client_credentials;
 pub mod device_code;
 pub mod mint;
+pub mod password;
 pub mod refresh_token;
 pub mod scope_cache;
 pub mod token_exchange;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use client_auth::{ClientCache, PresentedClient, authenticate_client};
 pub use mint::TokenContext;
+pub use password::PasswordLogin;
 pub use scope_cache::ScopeCache;
 
 use crate::domain::client::GrantType;
@@ -47,6 +49,9 @@ pub struct TokenRequest {
     pub actor_token_type: Option<String>,
     pub requested_token_type: Option<String>,
     pub audience: Option<String>,
+    /// RFC 6749 4.3.2 (the legacy password grant).
+    pub username: Option<String>,
+    pub password: Option<String>,
 }
 
 fn redacted(v: &Option<String>) -> Option<&'static str> {
@@ -72,6 +77,8 @@ impl std::fmt::Debug for TokenRequest {
             .field("actor_token_type", &self.actor_token_type)
             .field("requested_token_type", &self.requested_token_type)
             .field("audience", &self.audience)
+            .field("username", &redacted(&self.username))
+            .field("password", &redacted(&self.password))
             .finish()
     }
 }
@@ -95,6 +102,8 @@ impl TokenRequest {
             &self.actor_token_type,
             &self.requested_token_type,
             &self.audience,
+            &self.username,
+            &self.password,
         ];
         if fields
             .iter()
@@ -131,13 +140,28 @@ impl std::fmt::Debug for TokenResponse {
     }
 }
 
-/// The requested grant type, if the client may use it.
-pub fn check_grant(client: &Client, req: &TokenRequest) -> Result<GrantType, OAuthError> {
+/// The requested grant type, if the server answers it and the client may
+/// use it. `implicit` is no token endpoint grant (its tokens come from
+/// `/authorize`), and `password` is one only while `password_grant`
+/// (`legacy.password_grant`) is on: both are otherwise unknown here.
+pub fn check_grant(
+    client: &Client,
+    req: &TokenRequest,
+    password_grant: bool,
+) -> Result<GrantType, OAuthError> {
     let grant: GrantType = match req.grant_type.as_deref() {
         None => return Err(OAuthError::invalid_request("grant_type is required")),
-        Some(g) => g.parse().map_err(|_| {
-            OAuthError::unsupported_grant_type(format!("unsupported grant_type {g:?}"))
-        })?,
+        Some(g) => g
+            .parse()
+            .ok()
+            .filter(|grant| match grant {
+                GrantType::Implicit => false,
+                GrantType::Password => password_grant,
+                _ => true,
+            })
+            .ok_or_else(|| {
+                OAuthError::unsupported_grant_type(format!("unsupported grant_type {g:?}"))
+            })?,
     };
     if !client.settings.grant_types.contains(&grant) {
         return Err(OAuthError::unauthorized_client(format!(
@@ -150,7 +174,9 @@ pub fn check_grant(client: &Client, req: &TokenRequest) -> Result<GrantType, OAu
 /// `POST /token` (RFC 6749 3.2): bounds, client authentication, the grant
 /// check (once), then the grant. `client_credentials` signs on the calling
 /// thread with no database work (the client and the scope registry come
-/// from their caches); the other grants run on the blocking pool.
+/// from their caches); the password grant checks the password off the
+/// pool (`password` is `None` while `legacy.password_grant` is off); the
+/// other grants run on the blocking pool.
 pub async fn token(
     db: &Db,
     clients: &ClientCache,
@@ -158,14 +184,19 @@ pub async fn token(
     presented: PresentedClient,
     req: TokenRequest,
     ctx: TokenContext,
+    password: Option<PasswordLogin>,
 ) -> Result<TokenResponse, OAuthError> {
     req.check_bounds()?;
     let client = authenticate_client(db, clients, &presented).await?;
-    match check_grant(&client, &req)? {
+    match check_grant(&client, &req, password.is_some())? {
         GrantType::ClientCredentials => {
             let registry = scopes.get(db).await?;
             client_credentials::issue(&client, &req, &ctx, &registry)
         }
+        GrantType::Password => match password {
+            Some(login) => password::exchange(db, client, req, ctx, login).await,
+            None => Err(not_here(GrantType::Password)),
+        },
         grant => {
             db.run(move |conn| exchange(conn, grant, &client, &req, &ctx))
                 .await
@@ -191,7 +222,15 @@ pub fn exchange(
         }
         GrantType::DeviceCode => device_code::exchange(conn, client, req, ctx),
         GrantType::TokenExchange => token_exchange::exchange(conn, client, req, ctx),
+        GrantType::Implicit | GrantType::Password => Err(not_here(grant)),
     }
+}
+
+/// Grants [`exchange`] does not run: `implicit` has no token endpoint
+/// step, and the password grant must not hold a connection while argon2
+/// runs ([`token`] runs it).
+fn not_here(grant: GrantType) -> OAuthError {
+    OAuthError::unsupported_grant_type(format!("unsupported grant_type {:?}", grant.as_str()))
 }
 
 /// A database error as the token endpoint answers it: an outage or a full
@@ -310,6 +349,8 @@ mod tests {
             device_code: Some("the-device-code".into()),
             subject_token: Some("the-subject-token".into()),
             actor_token: Some("the-actor-token".into()),
+            username: Some("the-username".into()),
+            password: Some("the-password".into()),
             ..Default::default()
         };
         let shown = format!("{r:?}");
@@ -321,6 +362,8 @@ mod tests {
             "the-device-code",
             "the-subject-token",
             "the-actor-token",
+            "the-username",
+            "the-password",
         ] {
             assert!(!shown.contains(secret), "{shown}");
         }

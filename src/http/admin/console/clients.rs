@@ -33,6 +33,8 @@ struct ClientFormView {
     grant_client_credentials: bool,
     grant_device_code: bool,
     grant_token_exchange: bool,
+    grant_implicit: bool,
+    grant_password: bool,
     first_party: bool,
 }
 
@@ -53,6 +55,8 @@ impl From<&ClientView> for ClientFormView {
             grant_client_credentials: has("client_credentials"),
             grant_device_code: has(GrantType::DeviceCode.as_str()),
             grant_token_exchange: has(GrantType::TokenExchange.as_str()),
+            grant_implicit: has(GrantType::Implicit.as_str()),
+            grant_password: has(GrantType::Password.as_str()),
             first_party: c.first_party,
         }
     }
@@ -80,6 +84,8 @@ pub struct ClientForm {
     grant_client_credentials: Option<String>,
     grant_device_code: Option<String>,
     grant_token_exchange: Option<String>,
+    grant_implicit: Option<String>,
+    grant_password: Option<String>,
     first_party: Option<String>,
     public: Option<String>,
 }
@@ -99,6 +105,8 @@ impl ClientForm {
                 &self.grant_token_exchange,
                 GrantType::TokenExchange.as_str(),
             ),
+            (&self.grant_implicit, GrantType::Implicit.as_str()),
+            (&self.grant_password, GrantType::Password.as_str()),
         ]
         .into_iter()
         .filter(|(v, _)| checked(v))
@@ -114,6 +122,7 @@ pub async fn clients_page(req: HttpRequest, state: Data, q: web::Query<Done>) ->
             let list = read(&state, "/admin", clients::list).await?;
             let mut ctx = Context::new();
             ctx.insert("clients", &list);
+            ctx.insert("legacy", &state.config.legacy);
             ctx.insert(
                 "c",
                 &ClientFormView {
@@ -211,6 +220,7 @@ pub async fn client_page(
             let mut ctx = Context::new();
             ctx.insert("c", &ClientFormView::from(&client));
             ctx.insert("client", &client);
+            ctx.insert("legacy", &state.config.legacy);
             ctx.insert("logout", &logout);
             render(&req, &state, "admin/client.html", ctx, q.done.as_deref()).await
         }
