@@ -11,7 +11,7 @@ pub mod end_session;
 pub mod error;
 pub mod logout_token;
 pub mod pkce;
-pub mod token_exchange;
 pub mod response_type;
+pub mod token_exchange;
 
 pub use error::{ErrorCode, OAuthError};
