@@ -102,7 +102,7 @@ pub fn throttle_key(ip: IpAddr) -> String {
 /// service), documentation, benchmarking, multicast and reserved ranges
 /// (RFC 6890), and their IPv6 counterparts (IPv4-mapped addresses are
 /// judged as the IPv4 they are).
-const NON_PUBLIC: [&str; 24] = [
+const NON_PUBLIC: [&str; 30] = [
     "0.0.0.0/8",
     "10.0.0.0/8",
     "100.64.0.0/10",
@@ -120,9 +120,16 @@ const NON_PUBLIC: [&str; 24] = [
     "240.0.0.0/4",
     "::/128",
     "::1/128",
+    // IPv4-compatible (deprecated) addresses embed any IPv4 address.
+    "::/96",
     "64:ff9b::/96",
+    "64:ff9b:1::/48",
     "100::/64",
+    "2001::/32",
+    "2001:10::/28",
+    "2001:20::/28",
     "2001:db8::/32",
+    "2002::/16",
     "fc00::/7",
     "fe80::/10",
     "fec0::/10",
@@ -242,6 +249,10 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
+            "::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378::1",
+            "64:ff9b:1::a9fe:a9fe",
         ] {
             assert!(!public(a), "{a}");
         }

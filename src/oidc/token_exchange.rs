@@ -12,7 +12,7 @@
 use serde_json::{Map, Value, json};
 
 use super::OAuthError;
-use crate::domain::scope::ScopeSet;
+use crate::domain::scope::{ADMIN_SCOPE, ScopeSet};
 
 /// `urn:ietf:params:oauth:token-type:access_token` (RFC 8693 3).
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -109,16 +109,24 @@ pub fn validate<'a>(p: &ExchangeParams<'a>) -> Result<ExchangeRequest<'a>, OAuth
 /// The scope of the exchanged token: what was asked (or, if nothing was,
 /// all that is available), where available is what the subject token
 /// carries, the client may hold, and the user may hold now. Asking for
-/// more is `invalid_scope`; an empty result too.
+/// more is `invalid_scope`; an empty result too. The admin API's scope
+/// (`latchkey:admin`) is never passed on: a service acting for an
+/// administrator must not act as one.
 pub fn narrowed_scope(
     requested: Option<&ScopeSet>,
     subject: &ScopeSet,
     client_allowed: &ScopeSet,
     user_may_hold: &ScopeSet,
 ) -> Result<ScopeSet, OAuthError> {
+    if requested.is_some_and(|asked| asked.contains(ADMIN_SCOPE)) {
+        return Err(OAuthError::invalid_scope(format!(
+            "{ADMIN_SCOPE} is never issued by token exchange"
+        )));
+    }
     let available = subject
         .intersection(client_allowed)
-        .intersection(user_may_hold);
+        .intersection(user_may_hold)
+        .filter(|s| s != ADMIN_SCOPE);
     let scope = match requested {
         Some(asked) if !asked.is_subset(&available) => {
             return Err(OAuthError::invalid_scope(
@@ -153,6 +161,12 @@ pub fn act_claim(client_id: &str, prior: Option<&Map<String, Value>>) -> Value {
 pub fn lifetime(access_ttl: i64, now: i64, subject_expires_at: i64) -> i64 {
     access_ttl.min(subject_expires_at - now).max(0)
 }
+
+/// The longest life of a JWT exchanged for a personal access token. It
+/// names no grant, so revoking the personal access token (or disabling its
+/// user) cannot end it early: it lives no longer than a resource server
+/// caches a personal access token's introspection answer by default.
+pub const FROM_PERSONAL_TOKEN_TTL_SECS: i64 = 60;
 
 #[cfg(test)]
 mod tests {
@@ -269,6 +283,16 @@ mod tests {
         let e = narrowed_scope(Some(&s("write:notes")), &subject, &client, &user).unwrap_err();
         assert_eq!(e.error.as_str(), "invalid_scope");
         let e = narrowed_scope(None, &s("other"), &client, &user).unwrap_err();
+        assert_eq!(e.error.as_str(), "invalid_scope");
+        // The admin API's scope never passes through an exchange.
+        let admin = s("read:notes latchkey:admin");
+        assert_eq!(
+            narrowed_scope(None, &admin, &admin, &admin)
+                .unwrap()
+                .to_string(),
+            "read:notes"
+        );
+        let e = narrowed_scope(Some(&admin), &admin, &admin, &admin).unwrap_err();
         assert_eq!(e.error.as_str(), "invalid_scope");
     }
 

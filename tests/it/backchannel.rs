@@ -917,9 +917,18 @@ async fn self_registered_clients_never_reach_private_addresses(db: TestDb) {
     // administrator may for their own clients): still never reached.
     let rp = TestRp::start();
     let admin = fixtures::admin_api_token(&app).await;
-    let loopback_name = rp.uri().replace("127.0.0.1", "localhost");
+    // (https: a self-registered client's URI must be; the RP is never
+    // reached, so it need not speak TLS.)
+    let literal = rp.uri().replace("http://", "https://");
+    let name = literal.replace("127.0.0.1", "localhost");
+    let cleartext = rp.uri().replace("127.0.0.1", "localhost");
     app.create_user("alice", PASSWORD);
-    for (i, uri) in [rp.uri(), loopback_name].into_iter().enumerate() {
+    let cases = [
+        (literal, "is not a public address"),
+        (name, "resolves to no public address"),
+        (cleartext, "must use https"),
+    ];
+    for (i, (uri, why)) in cases.into_iter().enumerate() {
         let (status, body) = api(
             &app,
             &admin,
@@ -940,10 +949,7 @@ async fn self_registered_clients_never_reach_private_addresses(db: TestDb) {
         })
         .await;
         let error = row.last_error.unwrap_or_default();
-        assert!(
-            error.contains("public address") || error.contains("no public"),
-            "{uri}: {error}"
-        );
+        assert!(error.contains(why), "{uri}: {error}");
     }
     assert!(rp.received().is_empty(), "nothing reached the loopback RP");
 }

@@ -824,7 +824,7 @@ async fn starting_device_authorizations_is_limited_per_network(db: TestDb) {
             .unwrap();
         assert!((1..=app.config.login.throttle_window_secs).contains(&wait));
         let body: Value = r.json().await.unwrap();
-        assert_eq!(body["error"], "slow_down", "{body}");
+        assert_eq!(body["error"], "temporarily_unavailable", "{body}");
     }
     assert_eq!(app.count("device_codes"), 3, "refused starts store nothing");
     app.clock.advance(time::Duration::seconds(

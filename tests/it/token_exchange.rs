@@ -383,6 +383,7 @@ async fn a_resource_server_exchanges_a_personal_access_token(db: TestDb) {
     assert_eq!(body["issued_token_type"], ACCESS_TOKEN);
     assert_eq!(body["scope"], "read:notes", "narrowed to what A may hold");
     assert!(body.get("refresh_token").is_none());
+    assert!(body["expires_in"].as_i64().unwrap() <= 60, "{body}");
     let c = claims(&app, body["access_token"].as_str().unwrap()).await;
     assert_eq!(c["sub"], w.alice_id.as_str());
     assert_eq!(c["client_id"], w.a.id.as_str());

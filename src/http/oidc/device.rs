@@ -25,7 +25,7 @@ pub async fn authorize(
             let mut resp = no_store_json(
                 StatusCode::TOO_MANY_REQUESTS,
                 &serde_json::json!({
-                    "error": "slow_down",
+                    "error": "temporarily_unavailable",
                     "error_description": format!(
                         "too many device authorizations from this network; retry in {retry_after_secs} s"
                     ),

@@ -58,7 +58,10 @@ impl Egress {
         let fail = |e: reqwest::Error| format!("logout delivery HTTP client: {e}");
         Ok(Self {
             any: builder(timeout).build().map_err(fail)?,
+            // No proxy from the environment (HTTPS_PROXY …): through a
+            // proxy, the proxy resolves the name and the check is lost.
             public: builder(timeout)
+                .no_proxy()
                 .dns_resolver(std::sync::Arc::new(PublicOnly))
                 .build()
                 .map_err(fail)?,
@@ -72,9 +75,8 @@ impl Egress {
         if !self_registered {
             return Ok(&self.any);
         }
-        let host = url::Url::parse(uri)
-            .ok()
-            .and_then(|u| u.host().map(|h| h.to_owned()));
+        let url = url::Url::parse(uri).map_err(|_| "the back-channel logout URI is not a URL")?;
+        let host = url.host().map(|h| h.to_owned());
         let literal = match host {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
@@ -85,6 +87,9 @@ impl Egress {
             Some(ip) if !is_public(ip) => Err(format!(
                 "{ip} is not a public address (a self-registered client's logout URI must be)"
             )),
+            _ if url.scheme() != "https" => {
+                Err("a self-registered client's logout URI must use https".into())
+            }
             _ => Ok(&self.public),
         }
     }
@@ -102,6 +107,7 @@ mod tests {
         assert!(e.for_uri("https://rp.example/bc", true).is_ok());
         assert!(e.for_uri("https://93.184.216.34/bc", true).is_ok());
         for uri in [
+            "http://rp.example/bc",
             "http://127.0.0.1:9/bc",
             "https://169.254.169.254/latest",
             "https://[::1]/bc",

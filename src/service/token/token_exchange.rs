@@ -22,8 +22,8 @@ use super::{Client, TokenContext, TokenRequest, TokenResponse, effective_resourc
 use crate::domain::scope::ScopeSet;
 use crate::oidc::OAuthError;
 use crate::oidc::token_exchange::{
-    ACCESS_TOKEN_TYPE, ExchangeParams, ExchangeRequest, SubjectType, act_claim, lifetime,
-    narrowed_scope, validate,
+    ACCESS_TOKEN_TYPE, ExchangeParams, ExchangeRequest, FROM_PERSONAL_TOKEN_TTL_SECS, SubjectType,
+    act_claim, lifetime, narrowed_scope, validate,
 };
 use crate::service::access;
 use crate::store::models::UserRow;
@@ -40,6 +40,8 @@ struct Subject {
     grant_id: Option<String>,
     /// An actor the subject token already named.
     prior_act: Option<Map<String, Value>>,
+    /// A personal access token: the new token's life is capped.
+    from_personal_token: bool,
 }
 
 fn refused(why: &str) -> OAuthError {
@@ -82,7 +84,10 @@ pub fn exchange(
         &client.settings.allowed_scopes,
         &user_may_hold,
     )?;
-    let ttl = lifetime(ctx.access_ttl, ctx.now.unix_timestamp(), subject.expires_at);
+    let mut ttl = lifetime(ctx.access_ttl, ctx.now.unix_timestamp(), subject.expires_at);
+    if subject.from_personal_token {
+        ttl = ttl.min(FROM_PERSONAL_TOKEN_TTL_SECS);
+    }
     if ttl == 0 {
         return Err(refused("it has expired"));
     }
@@ -151,6 +156,7 @@ fn pat_subject(
         auth_time: None,
         grant_id: None,
         prior_act: None,
+        from_personal_token: true,
     })
 }
 
@@ -187,5 +193,6 @@ fn jwt_subject(
             .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
         grant_id: claims.grant_id,
         prior_act: claims.act,
+        from_personal_token: false,
     })
 }
