@@ -5,6 +5,15 @@
 //! password (`Authorization: Basic base64(anything:lkp_…)`; a JWT is
 //! never taken from Basic), and check it with [`Verifier::verify`].
 //!
+//! Basic is there for compatibility with scripts and HTTP libraries that
+//! only know user names and passwords. For routes that browsers call,
+//! turn it off with [`VerifierBuilder::accept_basic(false)`](crate::VerifierBuilder::accept_basic):
+//! a browser that was given the credentials in its Basic prompt sends
+//! them with every request to the site by itself, cross-site ones
+//! included, so they become ambient credentials open to cross-site
+//! request forgery (RFC 6750 section 5), which bearer tokens avoid. Off,
+//! Basic counts as no token (401 with a `Bearer` challenge).
+//!
 //! Failures answer as RFC 6750 section 3 says: 401 with
 //! `WWW-Authenticate: Bearer` for a missing or invalid token, 403
 //! `insufficient_scope` naming the scope, 400 `invalid_request` for a
@@ -282,18 +291,30 @@ impl std::fmt::Debug for Presented {
     }
 }
 
-/// The access token of a request: a Bearer token, or a personal access
-/// token as the Basic password.
-fn presented(req: &HttpRequest) -> Result<Presented, BearerError> {
+/// The access token of a request: a Bearer token, or, if `accept_basic`,
+/// a personal access token as the Basic password.
+fn presented(req: &HttpRequest, accept_basic: bool) -> Result<Presented, BearerError> {
     match authorization(req)? {
         Some(("bearer", token)) => {
             bearer_credentials(token).map(|t| Presented::Bearer(t.to_owned()))
         }
-        Some(("basic", credentials)) => {
+        Some(("basic", credentials)) if accept_basic => {
             basic_personal_access_token(credentials).map(Presented::Basic)
         }
         _ => Err(BearerError::MissingToken),
     }
+}
+
+/// The verifier and the token of a request.
+fn extract(
+    req: &HttpRequest,
+) -> (
+    Result<Verifier, BearerError>,
+    Result<Presented, BearerError>,
+) {
+    let verifier = verifier(req);
+    let accept_basic = verifier.as_ref().is_ok_and(Verifier::accepts_basic);
+    (verifier, presented(req, accept_basic))
 }
 
 fn verifier(req: &HttpRequest) -> Result<Verifier, BearerError> {
@@ -333,8 +354,7 @@ impl FromRequest for Authenticated {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let verifier = verifier(req);
-        let presented = presented(req);
+        let (verifier, presented) = extract(req);
         Box::pin(async move { authenticate(verifier, presented).await.map(Authenticated) })
     }
 }
@@ -344,8 +364,7 @@ impl<S: ScopeRequirement + 'static> FromRequest for Scoped<S> {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let verifier = verifier(req);
-        let presented = presented(req);
+        let (verifier, presented) = extract(req);
         Box::pin(async move {
             let token = authenticate(verifier, presented).await?;
             if token.missing_scope(S::SCOPES).is_some() {
@@ -374,6 +393,10 @@ mod tests {
         req.to_http_request()
     }
 
+    fn taken(req: &HttpRequest) -> Result<Presented, BearerError> {
+        presented(req, true)
+    }
+
     fn basic(user_and_password: &str) -> String {
         format!("Basic {}", STANDARD.encode(user_and_password))
     }
@@ -382,29 +405,29 @@ mod tests {
     fn bearer_takes_either_kind() {
         let jwt = "eyJhbGciOiJSUzI1NiJ9.e30.c2ln";
         assert_eq!(
-            presented(&with_auth(&[&format!("Bearer {jwt}")])),
+            taken(&with_auth(&[&format!("Bearer {jwt}")])),
             Ok(Presented::Bearer(jwt.into()))
         );
         assert_eq!(
-            presented(&with_auth(&[&format!("bearer  {}", pat())])),
+            taken(&with_auth(&[&format!("bearer  {}", pat())])),
             Ok(Presented::Bearer(pat()))
         );
         assert_eq!(
-            presented(&with_auth(&["Bearer a b"])),
+            taken(&with_auth(&["Bearer a b"])),
             Err(BearerError::InvalidRequest)
         );
         assert_eq!(
-            presented(&with_auth(&["Bearer"])),
+            taken(&with_auth(&["Bearer"])),
             Err(BearerError::InvalidRequest)
         );
-        assert_eq!(presented(&with_auth(&[])), Err(BearerError::MissingToken));
+        assert_eq!(taken(&with_auth(&[])), Err(BearerError::MissingToken));
         assert_eq!(
-            presented(&with_auth(&["Digest x", "Bearer y"])),
+            taken(&with_auth(&["Digest x", "Bearer y"])),
             Err(BearerError::InvalidRequest),
             "two Authorization headers"
         );
         assert_eq!(
-            presented(&with_auth(&["Digest username=\"a\""])),
+            taken(&with_auth(&["Digest username=\"a\""])),
             Err(BearerError::MissingToken)
         );
     }
@@ -414,16 +437,13 @@ mod tests {
         for user in ["", "alice", "x"] {
             let h = basic(&format!("{user}:{}", pat()));
             assert_eq!(
-                presented(&with_auth(&[&h])),
+                taken(&with_auth(&[&h])),
                 Ok(Presented::Basic(pat())),
                 "{user:?}"
             );
         }
         let lower = format!("basic {}", STANDARD.encode(format!("u:{}", pat())));
-        assert_eq!(
-            presented(&with_auth(&[&lower])),
-            Ok(Presented::Basic(pat()))
-        );
+        assert_eq!(taken(&with_auth(&[&lower])), Ok(Presented::Basic(pat())));
         // The password must be the token: not the user-id, never a JWT,
         // not an ordinary password.
         for not_a_pat in [
@@ -433,7 +453,7 @@ mod tests {
             format!("u:x{}", pat()),
         ] {
             assert_eq!(
-                presented(&with_auth(&[&basic(&not_a_pat)])),
+                taken(&with_auth(&[&basic(&not_a_pat)])),
                 Err(BearerError::MissingToken),
                 "{not_a_pat}"
             );
@@ -441,7 +461,7 @@ mod tests {
         // Not base64 of `user-id:password`: a malformed header.
         for bad in ["Basic !!!", "Basic", &basic("no-colon"), "Basic /w=="] {
             assert_eq!(
-                presented(&with_auth(&[bad])),
+                taken(&with_auth(&[bad])),
                 Err(BearerError::InvalidRequest),
                 "{bad}"
             );
@@ -503,6 +523,11 @@ mod tests {
             authenticate(Ok(offline_only()), Ok(short)).await,
             Err(BearerError::InvalidBasicToken(VerifyError::Malformed))
         );
+        // An untrusted introspection endpoint is no verdict on the token either.
+        assert_eq!(
+            BearerError::from(VerifyError::UntrustedIntrospectionEndpoint),
+            BearerError::Unavailable
+        );
         // Outages are 503 without a challenge, whatever the scheme.
         for outage in [
             VerifyError::IntrospectionUnavailable,
@@ -514,5 +539,51 @@ mod tests {
             assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
             assert_eq!(challenge(&e), None);
         }
+    }
+
+    async fn extracted(
+        verifier: Verifier,
+        authorization: &str,
+    ) -> Result<AccessToken, BearerError> {
+        let req = TestRequest::default()
+            .app_data(verifier)
+            .append_header((header::AUTHORIZATION, authorization))
+            .to_http_request();
+        Authenticated::from_request(&req, &mut Payload::None)
+            .await
+            .map(|a| a.0)
+    }
+
+    #[tokio::test]
+    async fn basic_can_be_turned_off() {
+        let via_basic = basic(&format!("me:{}", pat()));
+        let via_bearer = format!("Bearer {}", pat());
+        // On by default: the token is taken (and refused here, for want
+        // of introspection, with a Basic challenge).
+        assert!(offline_only().accepts_basic());
+        assert_eq!(
+            extracted(offline_only(), &via_basic).await,
+            Err(BearerError::InvalidBasicToken(
+                VerifyError::IntrospectionNotConfigured
+            ))
+        );
+        // Off: Basic is no token at all, answered with a Bearer challenge
+        // (no Basic one that would make a browser prompt); Bearer as ever.
+        let off = Verifier::builder("https://id.example", "https://api.example")
+            .pinned_jwks(r#"{"keys":[]}"#)
+            .accept_basic(false)
+            .build()
+            .unwrap();
+        assert!(!off.accepts_basic());
+        let e = extracted(off.clone(), &via_basic).await.unwrap_err();
+        assert_eq!(e, BearerError::MissingToken);
+        assert_eq!(e.status_code(), StatusCode::UNAUTHORIZED);
+        assert_eq!(challenge(&e).as_deref(), Some("Bearer"));
+        assert_eq!(
+            extracted(off, &via_bearer).await,
+            Err(BearerError::InvalidToken(
+                VerifyError::IntrospectionNotConfigured
+            ))
+        );
     }
 }

@@ -3,8 +3,11 @@
 //! no raw token is ever kept. Positive answers live for the configured
 //! time but never past the token's `exp`; negative ones (the issuer said
 //! inactive, or the answer failed a check) live briefly; failures to ask
-//! at all are never kept. At most `capacity` entries: when full, expired
-//! entries go first, then the one that would expire soonest.
+//! at all are never kept. Lifetimes count from when the request started,
+//! and an answer never replaces one from a request that started later.
+//! At most `capacity` entries: when full, expired entries go first, then
+//! a tenth of the capacity that would expire soonest, so the cost of
+//! making room is spread over the insertions that follow.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,6 +29,8 @@ pub(crate) type Answer = Result<AccessToken, VerifyError>;
 
 struct Entry {
     answer: Answer,
+    /// When the request that gave this answer started.
+    started: Instant,
     until: Instant,
 }
 
@@ -105,28 +110,52 @@ impl TokenCache {
         }
     }
 
-    /// Keeps `answer` for as long as [`Lifetimes::of`] allows.
-    pub(crate) fn put(&self, key: Key, answer: &Answer, now: Instant, unix_now: i64) {
-        let ttl = self.lifetimes.of(answer, unix_now);
+    /// Keeps `answer`, from a request that started at `started`
+    /// (`unix_started` in Unix time), for as long as [`Lifetimes::of`]
+    /// allows, counted from that start. Unless a request that started
+    /// later has already answered: an older answer never replaces a newer
+    /// one, so a slow "active" cannot undo a quicker "inactive" that came
+    /// after it.
+    pub(crate) fn put(&self, key: Key, answer: &Answer, started: Instant, unix_started: i64) {
+        let ttl = self.lifetimes.of(answer, unix_started);
         if ttl.is_zero() || self.capacity == 0 {
             return;
         }
         let mut entries = self.lock();
-        if entries.len() >= self.capacity && !entries.contains_key(&key) {
-            entries.retain(|_, e| now < e.until);
-            if entries.len() >= self.capacity
-                && let Some(soonest) = entries.iter().min_by_key(|(_, e)| e.until).map(|(k, _)| *k)
-            {
-                entries.remove(&soonest);
+        match entries.get(&key) {
+            Some(kept) if kept.started > started => return,
+            Some(_) => {}
+            None if entries.len() >= self.capacity => {
+                make_room(&mut entries, self.capacity, started)
             }
+            None => {}
         }
         entries.insert(
             key,
             Entry {
                 answer: answer.clone(),
-                until: now + ttl,
+                started,
+                until: started + ttl,
             },
         );
+    }
+}
+
+/// Frees at least a tenth of `capacity` (one entry at the least): expired
+/// entries first, then those that would expire soonest. The scan is
+/// O(entries), so it runs at most once per that many insertions.
+fn make_room(entries: &mut HashMap<Key, Entry>, capacity: usize, now: Instant) {
+    entries.retain(|_, e| now < e.until);
+    let keep = capacity.saturating_sub((capacity / 10).max(1));
+    if entries.len() <= keep {
+        return;
+    }
+    let mut by_expiry: Vec<(Instant, Key)> = entries.iter().map(|(k, e)| (e.until, *k)).collect();
+    let excess = by_expiry.len() - keep;
+    // The `excess` soonest to expire end up first (in any order).
+    by_expiry.select_nth_unstable(excess - 1);
+    for (_, k) in &by_expiry[..excess] {
+        entries.remove(k);
     }
 }
 
@@ -237,6 +266,58 @@ mod tests {
             assert!(cache.get(&key(k), later).is_some(), "{k}");
         }
         assert_eq!(cache.len(), 3);
+    }
+
+    #[test]
+    fn an_older_request_never_replaces_a_newer_answer() {
+        let cache = TokenCache::new(10, lifetimes());
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(500);
+        let k = key("lkp_revoked");
+        // A slow request started at t0 said active; one started at t1
+        // (after the revocation) said inactive and came back first.
+        cache.put(k, &Err(VerifyError::Inactive), t1, NOW);
+        cache.put(k, &Ok(token(NOW + 3600)), t0, NOW);
+        assert_eq!(cache.get(&k, t1), Some(Err(VerifyError::Inactive)));
+        // The other way round, the later answer wins too.
+        let k = key("lkp_other");
+        cache.put(k, &Ok(token(NOW + 3600)), t0, NOW);
+        cache.put(k, &Err(VerifyError::Inactive), t1, NOW);
+        assert_eq!(cache.get(&k, t1), Some(Err(VerifyError::Inactive)));
+        // Lifetimes count from the request's start: 5 s after t1.
+        assert_eq!(cache.get(&k, t1 + Duration::from_secs(5)), None);
+    }
+
+    #[test]
+    fn a_full_cache_makes_room_in_batches() {
+        let cache = TokenCache::new(100, lifetimes());
+        let t0 = Instant::now();
+        // Entry i expires after 10 + i seconds (positive, bounded by exp).
+        for i in 0..100 {
+            cache.put(key(&format!("t{i}")), &Ok(token(NOW + 10 + i)), t0, NOW);
+        }
+        assert_eq!(cache.len(), 100);
+        // Full: one insertion frees a tenth, the ten soonest to expire.
+        cache.put(key("new"), &Ok(token(NOW + 3600)), t0, NOW);
+        assert_eq!(cache.len(), 91);
+        for i in 0..100 {
+            let kept = cache.get(&key(&format!("t{i}")), t0).is_some();
+            assert_eq!(kept, i >= 10, "t{i}");
+        }
+        // The next nine insertions need no eviction at all.
+        for i in 0..9 {
+            cache.put(key(&format!("more{i}")), &Ok(token(NOW + 3600)), t0, NOW);
+        }
+        assert_eq!(cache.len(), 100);
+        // Later, expired entries are what goes, when they are enough.
+        let later = t0 + Duration::from_secs(35);
+        cache.put(key("last"), &Ok(token(NOW + 3600)), later, NOW + 35);
+        assert_eq!(cache.len(), 100 - 16 + 1, "t10..t25 had expired");
+        assert!(cache.get(&key("t25"), later).is_none());
+        assert!(cache.get(&key("t26"), later).is_some());
+        // Replacing a kept entry never evicts anything.
+        cache.put(key("last"), &Err(VerifyError::Inactive), later, NOW + 35);
+        assert_eq!(cache.len(), 85);
     }
 
     #[test]

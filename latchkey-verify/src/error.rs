@@ -71,12 +71,21 @@ pub enum VerifyError {
     /// id or secret, or a public client). The token was not judged.
     #[error("the issuer refused this resource server's client credentials")]
     IntrospectionRefused,
+    /// The issuer's discovery document names an introspection endpoint
+    /// that this verifier will not send its client secret and users'
+    /// tokens to: not https (while the issuer is), or not on the issuer's
+    /// origin. A configuration error (or tampering) on the issuer's side;
+    /// set the endpoint explicitly with
+    /// [`VerifierBuilder::introspection_endpoint`](crate::VerifierBuilder::introspection_endpoint)
+    /// if it really lives elsewhere. The token was not judged.
+    #[error("the issuer's introspection endpoint is not trusted")]
+    UntrustedIntrospectionEndpoint,
 }
 
 impl VerifyError {
     /// True when the token was not judged because the issuer could not be
-    /// used (no signing keys, introspection unreachable or refusing this
-    /// resource server): answer 503 rather than 401, and do not hold it
+    /// used (no signing keys, introspection unreachable, refusing this
+    /// resource server, or at an untrusted endpoint): answer 503 rather than 401, and do not hold it
     /// against the token.
     pub fn is_unavailable(&self) -> bool {
         matches!(
@@ -84,6 +93,7 @@ impl VerifyError {
             VerifyError::KeysUnavailable
                 | VerifyError::IntrospectionUnavailable
                 | VerifyError::IntrospectionRefused
+                | VerifyError::UntrustedIntrospectionEndpoint
         )
     }
 }

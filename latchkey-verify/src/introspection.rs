@@ -10,20 +10,35 @@
 //! outage ([`VerifyError::IntrospectionUnavailable`] or
 //! [`VerifyError::IntrospectionRefused`]), never a refusal of the token,
 //! and is not cached. Neither the token nor the secret is ever logged.
+//!
+//! The issuer is protected from the resource server turning into an
+//! amplifier (say, a flood of made-up `lkp_` tokens): concurrent callers
+//! with the same uncached token share one request ([`Flights`]), and at
+//! most `max_concurrent` requests are out at once; a caller that cannot
+//! get a turn within the request timeout is answered
+//! [`VerifyError::IntrospectionUnavailable`].
+//!
+//! The endpoint receives the client secret and users' tokens, so it must
+//! be trusted: https unless the issuer is plain http, and on the issuer's
+//! origin when it comes from discovery (see
+//! [`trusted_introspection_endpoint`]).
 
+use std::future::Future;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION};
+use reqwest::{StatusCode, Url};
 use serde_json::{Map, Value};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::cache::{self, Answer, Lifetimes, TokenCache};
+use crate::cache::{self, Answer, Key, Lifetimes, TokenCache};
 use crate::claims::{self, ClaimRules, TokenKind};
-use crate::discovery::read_limited;
+use crate::discovery::{Untrusted, read_limited, trusted_introspection_endpoint};
 use crate::error::VerifyError;
+use crate::flight::Flights;
 
 /// How every personal access token begins, so that verifiers can route
 /// them and secret scanners can find leaked ones.
@@ -98,23 +113,48 @@ pub(crate) struct Settings {
     pub lifetimes: Lifetimes,
     pub capacity: usize,
     pub timeout: Duration,
+    /// Most requests out at once (at least 1).
+    pub max_concurrent: usize,
 }
 
 /// Introspection for one verifier: credentials, the endpoint (set, or
-/// learnt from discovery) and the answer cache.
-#[derive(Debug)]
+/// learnt from discovery), the answer cache, the requests in flight and
+/// the permits that bound them.
 pub(crate) struct Introspector {
     settings: Settings,
-    endpoint: RwLock<Option<String>>,
+    /// The issuer's URL, whose origin a discovered endpoint must share.
+    issuer: Url,
+    endpoint: RwLock<Option<Url>>,
     cache: TokenCache,
+    flights: Flights<Key, Answer>,
+    /// Callers that need the endpoint from discovery share one fetch.
+    discovery: Flights<(), Result<Url, VerifyError>>,
+    permits: Semaphore,
+}
+
+impl std::fmt::Debug for Introspector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Introspector")
+            .field("settings", &self.settings)
+            .field("endpoint", &self.endpoint().map(String::from))
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Introspector {
-    pub(crate) fn new(settings: Settings, endpoint: Option<String>) -> Self {
+    /// `endpoint` is one set explicitly (and checked by the caller with
+    /// [`trusted_introspection_endpoint`]).
+    pub(crate) fn new(settings: Settings, issuer: Url, endpoint: Option<Url>) -> Self {
+        let permits = settings.max_concurrent.clamp(1, Semaphore::MAX_PERMITS);
         Self {
             cache: TokenCache::new(settings.capacity, settings.lifetimes),
             settings,
+            issuer,
             endpoint: RwLock::new(endpoint),
+            flights: Flights::default(),
+            discovery: Flights::default(),
+            permits: Semaphore::new(permits),
         }
     }
 
@@ -123,23 +163,38 @@ impl Introspector {
     }
 
     /// The endpoint, if known yet.
-    pub(crate) fn endpoint(&self) -> Option<String> {
+    pub(crate) fn endpoint(&self) -> Option<Url> {
         self.endpoint
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    /// Records the endpoint discovery named, unless one is known already
-    /// (an endpoint set in the builder wins).
-    pub(crate) fn learn_endpoint(&self, discovered: Option<&str>) {
+    /// The endpoint if known, else the outcome of `discover`, which
+    /// concurrent callers share.
+    pub(crate) async fn endpoint_or<F: Future<Output = Result<Url, VerifyError>>>(
+        &self,
+        discover: impl FnOnce() -> F,
+    ) -> Result<Url, VerifyError> {
+        match self.endpoint() {
+            Some(known) => Ok(known),
+            None => self.discovery.run((), discover()).await,
+        }
+    }
+
+    /// The endpoint: the one known already (an endpoint set in the
+    /// builder wins), else `discovered`, recorded if it may be trusted.
+    pub(crate) fn learn_endpoint(&self, discovered: &str) -> Result<Url, Untrusted> {
         let mut endpoint = self
             .endpoint
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if endpoint.is_none() {
-            *endpoint = discovered.map(str::to_owned);
+        if let Some(known) = endpoint.as_ref() {
+            return Ok(known.clone());
         }
+        let url = trusted_introspection_endpoint(discovered, &self.issuer, false)?;
+        *endpoint = Some(url.clone());
+        Ok(url)
     }
 
     /// The answer cached for `token`, if any.
@@ -147,42 +202,73 @@ impl Introspector {
         self.cache.get(&cache::key(token), Instant::now())
     }
 
-    /// Asks the issuer about `token` (of `kind`) at `endpoint`, checks
-    /// the answer against `rules`, and caches the outcome.
-    pub(crate) async fn ask_and_keep(
+    /// The answer for `token`: cached, else the one of the request in
+    /// flight for it, else `request`'s (made when one of the permits is
+    /// free), which is then cached.
+    pub(crate) async fn answer<F: Future<Output = Answer>>(
         &self,
-        http: &reqwest::Client,
-        endpoint: &str,
         token: &str,
-        rules: &ClaimRules,
-        kind: TokenKind,
+        request: impl FnOnce() -> F,
     ) -> Answer {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(VerifyError::Malformed);
         }
-        let answer = match self.ask(http, endpoint, token).await {
-            Ok(map) => claims::check_introspected(map, rules, crate::verifier::unix_now(), kind),
-            Err(e) => Err(e),
+        let key = cache::key(token);
+        if let Some(answer) = self.cache.get(&key, Instant::now()) {
+            return answer;
+        }
+        let flight = async {
+            // A flight that ended just now may have left its answer.
+            if let Some(answer) = self.cache.get(&key, Instant::now()) {
+                return answer;
+            }
+            let _permit = self.permit().await?;
+            let (started, unix_started) = (Instant::now(), crate::verifier::unix_now());
+            let answer = request().await;
+            self.cache.put(key, &answer, started, unix_started);
+            answer
         };
-        self.cache.put(
-            cache::key(token),
-            &answer,
-            Instant::now(),
-            crate::verifier::unix_now(),
-        );
-        answer
+        self.flights.run(key, flight).await
+    }
+
+    /// A turn to ask the issuer, waiting at most the request timeout.
+    async fn permit(&self) -> Result<SemaphorePermit<'_>, VerifyError> {
+        match tokio::time::timeout(self.settings.timeout, self.permits.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                tracing::warn!(
+                    limit = self.settings.max_concurrent,
+                    "too many token introspection requests at once; not asking the issuer"
+                );
+                Err(VerifyError::IntrospectionUnavailable)
+            }
+        }
+    }
+
+    /// Asks the issuer about `token` (of `kind`) at `endpoint` and checks
+    /// the answer against `rules`.
+    pub(crate) async fn ask(
+        &self,
+        http: &reqwest::Client,
+        endpoint: &Url,
+        token: &str,
+        rules: &ClaimRules,
+        kind: TokenKind,
+    ) -> Answer {
+        let map = self.request(http, endpoint, token).await?;
+        claims::check_introspected(map, rules, crate::verifier::unix_now(), kind)
     }
 
     /// One RFC 7662 request. `Ok` is an answer with `active: true`.
-    async fn ask(
+    async fn request(
         &self,
         http: &reqwest::Client,
-        endpoint: &str,
+        endpoint: &Url,
         token: &str,
     ) -> Result<Map<String, Value>, VerifyError> {
         let s = &self.settings;
         let req = http
-            .post(endpoint)
+            .post(endpoint.clone())
             .header(ACCEPT, "application/json")
             .timeout(s.timeout);
         let req = match s.auth {
@@ -357,8 +443,10 @@ mod tests {
             },
             capacity: 10,
             timeout: Duration::from_secs(5),
+            max_concurrent: 32,
         };
-        let printed = format!("{:?}", Introspector::new(s, None));
+        let issuer = Url::parse("https://id.example").unwrap();
+        let printed = format!("{:?}", Introspector::new(s, issuer, None));
         assert!(printed.contains("notes-api"), "{printed}");
         assert!(!printed.contains("hunter2"), "{printed}");
     }

@@ -23,53 +23,54 @@ const REVOKED: &str = "lkp_RevokedRevokedRevokedRevokedRevokedRevokedR";
 enum Script {
     /// `GOOD` active, everything else inactive.
     Normal,
+    /// As `Normal`, after this many milliseconds.
+    Delayed(u64),
     Status(u16, &'static str),
     Huge,
     Slow,
 }
 
-struct FakeIssuer {
+/// What the scripted issuer counts and is told.
+#[derive(Default)]
+struct State {
     base: String,
-    introspections: Arc<AtomicUsize>,
-    discoveries: Arc<AtomicUsize>,
+    introspections: AtomicUsize,
+    discoveries: AtomicUsize,
+    /// Introspection requests being answered now, and the most at once.
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
     /// The last introspection request, headers and body.
-    last: Arc<Mutex<String>>,
-    script: Arc<Mutex<Script>>,
+    last: Mutex<String>,
+    script: Mutex<Option<Script>>,
+    /// The `introspection_endpoint` discovery names, if not its own.
+    discovered_endpoint: Mutex<Option<String>>,
+}
+
+struct FakeIssuer(Arc<State>);
+
+impl std::ops::Deref for FakeIssuer {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.0
+    }
 }
 
 impl FakeIssuer {
     fn start() -> FakeIssuer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let issuer = FakeIssuer {
-            base: base.clone(),
-            introspections: Arc::default(),
-            discoveries: Arc::default(),
-            last: Arc::default(),
-            script: Arc::new(Mutex::new(Script::Normal)),
-        };
-        let (intro, disc, last, script) = (
-            issuer.introspections.clone(),
-            issuer.discoveries.clone(),
-            issuer.last.clone(),
-            issuer.script.clone(),
-        );
+        let state = Arc::new(State {
+            base: format!("http://{}", listener.local_addr().unwrap()),
+            ..State::default()
+        });
+        let shared = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let (base, intro, disc, last, script) = (
-                    base.clone(),
-                    intro.clone(),
-                    disc.clone(),
-                    last.clone(),
-                    script.clone(),
-                );
-                std::thread::spawn(move || {
-                    answer(stream, &base, &intro, &disc, &last, &script);
-                });
+                let state = shared.clone();
+                std::thread::spawn(move || answer(stream, &state));
             }
         });
-        issuer
+        FakeIssuer(state)
     }
 
     fn introspections(&self) -> usize {
@@ -77,7 +78,7 @@ impl FakeIssuer {
     }
 
     fn set(&self, script: Script) {
-        *self.script.lock().unwrap() = script;
+        *self.script.lock().unwrap() = Some(script);
     }
 
     /// A verifier with pinned (empty) keys, so JWTs never cause a request.
@@ -95,47 +96,26 @@ impl FakeIssuer {
     }
 }
 
-fn answer(
-    mut stream: std::net::TcpStream,
-    base: &str,
-    intro: &AtomicUsize,
-    disc: &AtomicUsize,
-    last: &Mutex<String>,
-    script: &Mutex<Script>,
-) {
+fn answer(mut stream: std::net::TcpStream, state: &State) {
     let request = read_request(&mut stream);
+    let base = &state.base;
     let (status, body) = if request.starts_with("GET /.well-known/openid-configuration") {
-        disc.fetch_add(1, Ordering::SeqCst);
+        state.discoveries.fetch_add(1, Ordering::SeqCst);
+        let endpoint = state.discovered_endpoint.lock().unwrap().clone();
         let doc = json!({
             "issuer": base, "jwks_uri": format!("{base}/jwks"),
-            "introspection_endpoint": format!("{base}/introspect"),
+            "introspection_endpoint": endpoint.unwrap_or(format!("{base}/introspect")),
         });
         (200, doc.to_string())
     } else if request.starts_with("POST /introspect") {
-        intro.fetch_add(1, Ordering::SeqCst);
-        *last.lock().unwrap() = request.clone();
-        let now = crate::verifier::unix_now();
-        let script = *script.lock().unwrap();
-        match script {
-            Script::Normal if request.contains(&format!("token={GOOD}")) => {
-                let active = json!({
-                    "active": true, "scope": "read:notes", "sub": "u1",
-                    "iss": base, "exp": now + 600, "iat": now - 5,
-                    "token_type": "Bearer",
-                });
-                (200, active.to_string())
-            }
-            Script::Normal => (200, r#"{"active":false}"#.to_owned()),
-            Script::Status(s, error) => (s, json!({ "error": error }).to_string()),
-            Script::Huge => (
-                200,
-                format!(r#"{{"active":false,"x":"{}"}}"#, "x".repeat(100_000)),
-            ),
-            Script::Slow => {
-                std::thread::sleep(Duration::from_secs(2));
-                (200, r#"{"active":false}"#.to_owned())
-            }
-        }
+        state.introspections.fetch_add(1, Ordering::SeqCst);
+        let now_in_flight = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.peak.fetch_max(now_in_flight, Ordering::SeqCst);
+        *state.last.lock().unwrap() = request.clone();
+        let script = state.script.lock().unwrap().unwrap_or(Script::Normal);
+        let answer = introspection_answer(script, &request, base);
+        state.in_flight.fetch_sub(1, Ordering::SeqCst);
+        answer
     } else {
         (404, "{}".to_owned())
     };
@@ -144,6 +124,34 @@ fn answer(
         "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
+}
+
+fn introspection_answer(script: Script, request: &str, base: &str) -> (u16, String) {
+    let now = crate::verifier::unix_now();
+    match script {
+        Script::Delayed(ms) => {
+            std::thread::sleep(Duration::from_millis(ms));
+            introspection_answer(Script::Normal, request, base)
+        }
+        Script::Normal if request.contains(&format!("token={GOOD}")) => {
+            let active = json!({
+                "active": true, "scope": "read:notes", "sub": "u1",
+                "iss": base, "exp": now + 600, "iat": now - 5,
+                "token_type": "Bearer",
+            });
+            (200, active.to_string())
+        }
+        Script::Normal => (200, r#"{"active":false}"#.to_owned()),
+        Script::Status(s, error) => (s, json!({ "error": error }).to_string()),
+        Script::Huge => (
+            200,
+            format!(r#"{{"active":false,"x":"{}"}}"#, "x".repeat(100_000)),
+        ),
+        Script::Slow => {
+            std::thread::sleep(Duration::from_secs(2));
+            (200, r#"{"active":false}"#.to_owned())
+        }
+    }
 }
 
 fn read_request(stream: &mut std::net::TcpStream) -> String {
@@ -336,4 +344,129 @@ async fn without_introspection_personal_access_tokens_are_refused_clearly() {
         down.verify(GOOD).await,
         Err(VerifyError::IntrospectionUnavailable)
     );
+}
+
+#[tokio::test]
+async fn a_discovered_endpoint_off_the_issuers_origin_is_never_sent_anything() {
+    let issuer = FakeIssuer::start();
+    let port = issuer.base.rsplit(':').next().unwrap().to_owned();
+    // The same server under another name: another origin.
+    let elsewhere = format!("http://localhost:{port}/introspect");
+    *issuer.discovered_endpoint.lock().unwrap() = Some(elsewhere.clone());
+    let v = issuer.verifier(|b| b);
+    assert_eq!(
+        v.prefetch().await,
+        Err(VerifyError::UntrustedIntrospectionEndpoint)
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            v.verify(GOOD).await,
+            Err(VerifyError::UntrustedIntrospectionEndpoint)
+        );
+    }
+    assert_eq!(issuer.discoveries.load(Ordering::SeqCst), 3, "not cached");
+    assert_eq!(issuer.introspections(), 0);
+    // Set explicitly, it is trusted: whoever configured it vouches for it.
+    let explicit = issuer.verifier(|b| b.introspection_endpoint(elsewhere));
+    assert!(explicit.verify(GOOD).await.is_ok());
+    assert_eq!(issuer.introspections(), 1);
+    assert_eq!(issuer.discoveries.load(Ordering::SeqCst), 3);
+}
+
+/// Runs `verify` for each token at once; the results in the same order.
+async fn all_at_once(v: &Verifier, tokens: Vec<String>) -> Vec<Result<TokenKind, VerifyError>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, token) in tokens.into_iter().enumerate() {
+        let v = v.clone();
+        tasks.spawn(async move { (i, v.verify(&token).await.map(|t| t.kind)) });
+    }
+    let mut results = tasks.join_all().await;
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+#[tokio::test]
+async fn concurrent_callers_with_the_same_token_share_one_request() {
+    let issuer = FakeIssuer::start();
+    issuer.set(Script::Delayed(300));
+    // Nothing is cached, so only single flight saves requests.
+    let v = issuer.verifier(|b| {
+        b.introspection_cache_ttl(Duration::ZERO)
+            .introspection_negative_cache_ttl(Duration::ZERO)
+    });
+    let mut tokens = vec![GOOD.to_owned(); 20];
+    tokens.extend(vec![REVOKED.to_owned(); 10]);
+    let results = all_at_once(&v, tokens).await;
+    assert!(
+        results[..20]
+            .iter()
+            .all(|r| *r == Ok(TokenKind::PersonalAccessToken)),
+        "{results:?}"
+    );
+    assert!(
+        results[20..]
+            .iter()
+            .all(|r| *r == Err(VerifyError::Inactive)),
+        "{results:?}"
+    );
+    assert_eq!(issuer.introspections(), 2, "one per token");
+    assert_eq!(
+        issuer.discoveries.load(Ordering::SeqCst),
+        1,
+        "and one discovery"
+    );
+    // Once answered, the next caller asks anew (nothing cached).
+    assert!(v.verify(GOOD).await.is_ok());
+    assert_eq!(issuer.introspections(), 3);
+}
+
+fn made_up_tokens(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("lkp_{i:0>43}")).collect()
+}
+
+#[tokio::test]
+async fn a_flood_of_made_up_tokens_is_asked_about_a_few_at_a_time() {
+    let issuer = FakeIssuer::start();
+    issuer.set(Script::Delayed(200));
+    let v = issuer.verifier(|b| {
+        b.introspection_endpoint(format!("{}/introspect", issuer.base))
+            .introspection_max_concurrent(3)
+    });
+    let results = all_at_once(&v, made_up_tokens(12)).await;
+    assert!(
+        results.iter().all(|r| *r == Err(VerifyError::Inactive)),
+        "all judged, in turn: {results:?}"
+    );
+    assert_eq!(issuer.introspections(), 12);
+    let peak = issuer.peak.load(Ordering::SeqCst);
+    assert!((2..=3).contains(&peak), "at most 3 at once, saw {peak}");
+}
+
+#[tokio::test]
+async fn callers_that_get_no_turn_in_time_are_told_it_is_unavailable() {
+    let issuer = FakeIssuer::start();
+    issuer.set(Script::Delayed(400));
+    let v = issuer.verifier(|b| {
+        b.introspection_endpoint(format!("{}/introspect", issuer.base))
+            .introspection_max_concurrent(1)
+            .introspection_timeout(Duration::from_millis(1000))
+    });
+    // One at a time, 400 ms each: the fourth would wait 1.2 s for a turn.
+    let results = all_at_once(&v, made_up_tokens(4)).await;
+    let judged = results
+        .iter()
+        .filter(|r| **r == Err(VerifyError::Inactive))
+        .count();
+    let turned_away = results
+        .iter()
+        .filter(|r| **r == Err(VerifyError::IntrospectionUnavailable))
+        .count();
+    assert_eq!(judged + turned_away, 4, "{results:?}");
+    assert!(judged >= 1 && turned_away >= 1, "{results:?}");
+    assert_eq!(issuer.introspections(), judged, "the others never asked");
+    assert_eq!(issuer.peak.load(Ordering::SeqCst), 1);
+    // Turned away is not remembered: once it is quiet, it is judged.
+    issuer.set(Script::Normal);
+    let last = made_up_tokens(4).pop().unwrap();
+    assert_eq!(v.verify(&last).await, Err(VerifyError::Inactive));
 }

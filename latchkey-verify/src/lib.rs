@@ -29,6 +29,12 @@
 //! that start with `lkp_` to the issuer's introspection endpoint and
 //! caches the answer (60 s by default, never past the token's expiry), so
 //! a revoked personal access token may still be accepted for that long.
+//! The endpoint gets this resource server's client secret, so it must be
+//! https (unless the issuer is plain http) and, when learnt from
+//! discovery, on the issuer's origin. Concurrent callers with the same
+//! token share one request, and at most 32 requests (by default) are out
+//! at once, so a flood of made-up tokens cannot be turned against the
+//! issuer.
 //! Both kinds come out as the same [`AccessToken`]; its
 //! [`kind`](AccessToken::kind) says which it was.
 //!
@@ -46,14 +52,19 @@
 //! With the `actix` feature, [`actix::Authenticated`] and
 //! [`actix::Scoped`] extract verified tokens in actix-web handlers
 //! (`Authorization: Bearer` with either kind, or HTTP Basic with a
-//! personal access token as the password) and answer failures as RFC
-//! 6750 requires.
+//! personal access token as the password, as Redmine takes API keys) and
+//! answer failures as RFC 6750 requires. Browsers keep Basic credentials
+//! and send them by themselves, cross-site requests included (ambient
+//! credentials, open to CSRF; RFC 6750 section 5): for routes browsers
+//! call, turn Basic off with
+//! [`VerifierBuilder::accept_basic(false)`](VerifierBuilder::accept_basic).
 
 mod algorithm;
 mod cache;
 mod claims;
 mod discovery;
 mod error;
+mod flight;
 mod introspection;
 mod jws;
 mod keys;

@@ -9,13 +9,15 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+use reqwest::{StatusCode, Url};
 
 use crate::algorithm::Algorithm;
 use crate::cache::Lifetimes;
 use crate::claims::{self, AccessToken, ClaimRules, TokenKind};
-use crate::discovery::{self, MAX_DOCUMENT_BYTES, read_limited};
+use crate::discovery::{
+    self, MAX_DOCUMENT_BYTES, Untrusted, read_limited, trusted_introspection_endpoint,
+};
 use crate::error::VerifyError;
 use crate::introspection::{self, ClientAuth, Introspector, Secret};
 use crate::jws;
@@ -42,6 +44,7 @@ impl std::fmt::Debug for Verifier {
                     .as_ref()
                     .map(Introspector::client_id),
             )
+            .field("accept_basic", &self.inner.accept_basic)
             .finish_non_exhaustive()
     }
 }
@@ -61,6 +64,7 @@ struct Inner {
     http: Option<reqwest::Client>,
     discovery_url: String,
     introspection: Option<Introspector>,
+    accept_basic: bool,
 }
 
 enum Source {
@@ -105,9 +109,17 @@ pub enum BuildError {
     /// Introspection was enabled with an empty client id or secret.
     #[error("introspection needs this resource server's client id and secret")]
     InvalidIntrospectionClient,
-    /// The introspection endpoint is not an absolute http(s) URL.
+    /// The introspection endpoint is not an absolute http(s) URL (or it
+    /// carries user information, `https://user@host/`).
     #[error("the introspection endpoint must be an absolute https:// (or http://) URL")]
     InvalidIntrospectionEndpoint,
+    /// The introspection endpoint is plain http while the issuer is
+    /// https: the client secret and users' tokens would travel in clear.
+    #[error("the introspection endpoint must be https:// (http:// only with an http:// issuer)")]
+    InsecureIntrospectionEndpoint,
+    /// [`VerifierBuilder::introspection_max_concurrent`] was zero.
+    #[error("at least one introspection request at a time must be allowed")]
+    NoIntrospectionConcurrency,
 }
 
 /// Settings for a [`Verifier`]; start with [`Verifier::builder`].
@@ -129,6 +141,8 @@ pub struct VerifierBuilder {
     introspection_ttls: Lifetimes,
     introspection_cache_size: usize,
     introspection_timeout: Duration,
+    introspection_max_concurrent: usize,
+    accept_basic: bool,
 }
 
 fn absolute_http_url(url: &str) -> bool {
@@ -213,7 +227,12 @@ impl VerifierBuilder {
     }
 
     /// Use this introspection endpoint instead of `introspection_endpoint`
-    /// from discovery.
+    /// from discovery. It receives this resource server's client secret
+    /// and users' tokens, so it must be https unless the issuer is plain
+    /// http (local development). An endpoint learnt from discovery must
+    /// moreover be on the issuer's origin (scheme, host and port), else
+    /// it is refused ([`VerifyError::UntrustedIntrospectionEndpoint`]);
+    /// one set here may be anywhere: you vouch for it.
     pub fn introspection_endpoint(mut self, url: impl Into<String>) -> Self {
         self.introspection_endpoint = Some(url.into());
         self
@@ -243,24 +262,55 @@ impl VerifierBuilder {
     }
 
     /// Most answers kept (default 10 000); when full, expired ones go
-    /// first, then those that would expire soonest.
+    /// first, then a tenth of the capacity that would expire soonest.
     pub fn introspection_cache_size(mut self, entries: usize) -> Self {
         self.introspection_cache_size = entries;
         self
     }
 
-    /// Time limit for one introspection request (default 5 s).
+    /// Time limit for one introspection request (default 5 s), and for
+    /// the wait for a turn when
+    /// [`introspection_max_concurrent`](Self::introspection_max_concurrent)
+    /// requests are already out.
     pub fn introspection_timeout(mut self, timeout: Duration) -> Self {
         self.introspection_timeout = timeout;
+        self
+    }
+
+    /// Most introspection requests out at once (default 32, at least 1).
+    /// Callers with the same uncached token always share one request;
+    /// this bounds the requests for different ones, so that a flood of
+    /// made-up `lkp_` tokens cannot turn this server into an amplifier
+    /// against the issuer. A caller that gets no turn within the
+    /// [timeout](Self::introspection_timeout) is answered
+    /// [`VerifyError::IntrospectionUnavailable`] (503 from the extractors).
+    pub fn introspection_max_concurrent(mut self, requests: usize) -> Self {
+        self.introspection_max_concurrent = requests;
+        self
+    }
+
+    /// Whether the `actix` extractors take a personal access token from
+    /// HTTP Basic, as the password (default true), as Redmine does for
+    /// its API keys so that `curl -u me:$TOKEN` and HTTP libraries that
+    /// only know passwords work. Turn it off for APIs that browsers call:
+    /// a browser that was once given the credentials in its Basic prompt
+    /// sends them by itself with every request to the site, cross-site
+    /// ones included, which makes them ambient credentials open to
+    /// cross-site request forgery (RFC 6750 section 5), exactly what
+    /// bearer tokens avoid. Off, Basic counts as no token at all (401 with
+    /// a `Bearer` challenge, so no browser prompt either).
+    pub fn accept_basic(mut self, accept: bool) -> Self {
+        self.accept_basic = accept;
         self
     }
 
     /// Checks the settings. Nothing is fetched yet: the first
     /// verification (or [`Verifier::prefetch`]) does that.
     pub fn build(self) -> Result<Verifier, BuildError> {
-        if !absolute_http_url(&self.issuer) {
-            return Err(BuildError::InvalidIssuer);
-        }
+        let issuer_url = match Url::parse(&self.issuer) {
+            Ok(url) if absolute_http_url(&self.issuer) && url.has_host() => url,
+            _ => return Err(BuildError::InvalidIssuer),
+        };
         if self.audience.is_empty() {
             return Err(BuildError::MissingAudience);
         }
@@ -281,13 +331,20 @@ impl VerifierBuilder {
                 if client_id.is_empty() || secret.0.is_empty() {
                     return Err(BuildError::InvalidIntrospectionClient);
                 }
-                if self
-                    .introspection_endpoint
-                    .as_deref()
-                    .is_some_and(|e| !absolute_http_url(e))
-                {
-                    return Err(BuildError::InvalidIntrospectionEndpoint);
+                if self.introspection_max_concurrent == 0 {
+                    return Err(BuildError::NoIntrospectionConcurrency);
                 }
+                let endpoint = match self.introspection_endpoint.as_deref() {
+                    None => None,
+                    Some(e) => Some(
+                        trusted_introspection_endpoint(e, &issuer_url, true).map_err(|why| {
+                            match why {
+                                Untrusted::NotHttps => BuildError::InsecureIntrospectionEndpoint,
+                                _ => BuildError::InvalidIntrospectionEndpoint,
+                            }
+                        })?,
+                    ),
+                };
                 Some(Introspector::new(
                     introspection::Settings {
                         client_id,
@@ -296,8 +353,10 @@ impl VerifierBuilder {
                         lifetimes: self.introspection_ttls,
                         capacity: self.introspection_cache_size,
                         timeout: self.introspection_timeout,
+                        max_concurrent: self.introspection_max_concurrent,
                     },
-                    self.introspection_endpoint,
+                    issuer_url,
+                    endpoint,
                 ))
             }
         };
@@ -343,6 +402,7 @@ impl VerifierBuilder {
                 refresh_lock: tokio::sync::Mutex::new(()),
                 http,
                 introspection,
+                accept_basic: self.accept_basic,
             }),
         })
     }
@@ -421,6 +481,8 @@ impl Verifier {
             },
             introspection_cache_size: 10_000,
             introspection_timeout: Duration::from_secs(5),
+            introspection_max_concurrent: 32,
+            accept_basic: true,
         }
     }
 
@@ -443,6 +505,12 @@ impl Verifier {
     /// configured).
     pub fn accepts_personal_access_tokens(&self) -> bool {
         self.inner.introspection.is_some()
+    }
+
+    /// True when the `actix` extractors take a personal access token from
+    /// HTTP Basic ([`VerifierBuilder::accept_basic`]).
+    pub fn accepts_basic(&self) -> bool {
+        self.inner.accept_basic
     }
 
     /// Verifies a bearer token, the one entry point for both kinds:
@@ -484,15 +552,15 @@ impl Verifier {
         let (Some(intro), Some(http)) = (&self.inner.introspection, &self.inner.http) else {
             return Err(VerifyError::IntrospectionNotConfigured);
         };
-        if let Some(answer) = intro.cached(token) {
-            return answer;
-        }
-        let endpoint = match intro.endpoint() {
-            Some(e) => e,
-            None => self.discover_introspection_endpoint(intro, http).await?,
-        };
         intro
-            .ask_and_keep(http, &endpoint, token, &self.inner.rules, kind)
+            .answer(token, || async {
+                let endpoint = intro
+                    .endpoint_or(|| self.discover_introspection_endpoint(intro, http))
+                    .await?;
+                intro
+                    .ask(http, &endpoint, token, &self.inner.rules, kind)
+                    .await
+            })
             .await
     }
 
@@ -500,21 +568,29 @@ impl Verifier {
         &self,
         intro: &Introspector,
         http: &reqwest::Client,
-    ) -> Result<String, VerifyError> {
+    ) -> Result<Url, VerifyError> {
+        let issuer = &self.inner.rules.issuer;
         let found = match self.discover(http).await {
             Ok(endpoints) => endpoints.introspection_endpoint,
             Err(e) => {
-                tracing::warn!(issuer = %self.inner.rules.issuer, error = %e, "discovery failed");
+                tracing::warn!(%issuer, error = %e, "discovery failed");
                 return Err(VerifyError::IntrospectionUnavailable);
             }
         };
-        intro.learn_endpoint(found.as_deref());
-        intro.endpoint().ok_or_else(|| {
-            tracing::warn!(
-                issuer = %self.inner.rules.issuer,
-                "the discovery document has no introspection_endpoint"
+        let Some(found) = found else {
+            tracing::warn!(%issuer, "the discovery document has no introspection_endpoint");
+            return Err(VerifyError::IntrospectionUnavailable);
+        };
+        intro.learn_endpoint(&found).map_err(|why| {
+            tracing::error!(
+                %issuer,
+                endpoint = %found,
+                %why,
+                "refusing the discovered introspection endpoint: it would receive this \
+                 resource server's client secret and users' tokens (set it with \
+                 introspection_endpoint(...) if it really is the issuer's)"
             );
-            VerifyError::IntrospectionUnavailable
+            VerifyError::UntrustedIntrospectionEndpoint
         })
     }
 
@@ -570,10 +646,10 @@ impl Verifier {
     /// fast, and learns the introspection endpoint if introspection is on.
     /// Returns the number of usable keys.
     pub async fn prefetch(&self) -> Result<usize, VerifyError> {
-        if let (Some(intro), Some(http)) = (&self.inner.introspection, &self.inner.http)
-            && intro.endpoint().is_none()
-        {
-            self.discover_introspection_endpoint(intro, http).await?;
+        if let (Some(intro), Some(http)) = (&self.inner.introspection, &self.inner.http) {
+            intro
+                .endpoint_or(|| self.discover_introspection_endpoint(intro, http))
+                .await?;
         }
         if matches!(self.inner.source, Source::Pinned) {
             return Ok(self.snapshot().keys.len());
@@ -729,7 +805,8 @@ impl Verifier {
     }
 
     /// Fetches the discovery document and records what it names where
-    /// nothing was set: the JWKS URI and the introspection endpoint.
+    /// nothing was set: the JWKS URI and the introspection endpoint (if
+    /// it may be trusted).
     async fn discover(&self, http: &reqwest::Client) -> Result<discovery::Endpoints, String> {
         let found =
             discovery::fetch(http, &self.inner.discovery_url, &self.inner.rules.issuer).await?;
@@ -741,8 +818,12 @@ impl Verifier {
                 *known = Some(found.jwks_uri.clone());
             }
         }
-        if let Some(intro) = &self.inner.introspection {
-            intro.learn_endpoint(found.introspection_endpoint.as_deref());
+        if let (Some(intro), Some(endpoint)) = (
+            &self.inner.introspection,
+            found.introspection_endpoint.as_deref(),
+        ) {
+            // An untrusted one is reported when introspection needs it.
+            let _ = intro.learn_endpoint(endpoint);
         }
         Ok(found)
     }
@@ -812,6 +893,38 @@ mod tests {
                 .introspection_endpoint("/introspect")
                 .build(),
             Err(BuildError::InvalidIntrospectionEndpoint)
+        ));
+    }
+
+    #[test]
+    fn an_explicit_introspection_endpoint_must_be_https_unless_the_issuer_is_not() {
+        let build = |issuer: &str, endpoint: &str| {
+            Verifier::builder(issuer, "api")
+                .introspection("notes-api", "s")
+                .introspection_endpoint(endpoint)
+                .build()
+        };
+        assert!(matches!(
+            build("https://id.example", "http://id.example/introspect"),
+            Err(BuildError::InsecureIntrospectionEndpoint)
+        ));
+        assert!(matches!(
+            build("https://id.example", "https://me@id.example/introspect"),
+            Err(BuildError::InvalidIntrospectionEndpoint)
+        ));
+        // Explicit: another origin is fine, https or (with an http issuer) http.
+        assert!(build("https://id.example", "https://introspect.example/x").is_ok());
+        assert!(build("http://127.0.0.1:8080", "http://127.0.0.1:9/introspect").is_ok());
+        assert!(matches!(
+            Verifier::builder("https://id.example", "api")
+                .introspection("notes-api", "s")
+                .introspection_max_concurrent(0)
+                .build(),
+            Err(BuildError::NoIntrospectionConcurrency)
+        ));
+        assert!(matches!(
+            Verifier::builder("https://", "api").build(),
+            Err(BuildError::InvalidIssuer)
         ));
     }
 }
