@@ -1,6 +1,6 @@
 //! "My account": what a signed-in person sees and changes about themselves:
-//! profile, password, the apps they authorized (and revoking them), and
-//! their sessions.
+//! profile, password, the apps they authorized (and revoking them), their
+//! sessions, and new personal access tokens (after their password).
 
 use std::collections::BTreeMap;
 
@@ -9,14 +9,17 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use super::login::{self, Reauth};
 use super::logout::{self, LogoutPolicy, Which};
-use super::password::{self, PasswordGate};
+use super::password::NewPasswordHash;
+use super::pat::{self, IssuedPat, NewPat};
 use super::{ServiceError, ServiceResult};
 use crate::clock::{from_db, to_db};
+use crate::config::PatConfig;
 use crate::domain::Invalid;
 use crate::domain::audit::Actor;
 use crate::domain::scope::ScopeSet;
-use crate::domain::user::{Profile, ProfileInput, check_new_password};
+use crate::domain::user::{Profile, ProfileInput};
 use crate::store::audit;
 use crate::store::models::UserRow;
 use crate::store::{Db, DbConn, repo};
@@ -214,68 +217,108 @@ pub fn update_profile(
     Ok(())
 }
 
-/// Changes the password after checking the current one, ends the user's
-/// other sessions and revokes every grant (so every refresh token): whoever
-/// else knew the old password, or stole a token with it, is out. The
-/// session that made the change stays signed in.
+/// The user acting on their own account, for the audit log.
+fn themselves(user: &UserRow, reauth: &Reauth) -> Actor {
+    Actor {
+        name: format!("user:{}", user.username),
+        ip: reauth.ip.map(|ip| ip.to_string()),
+    }
+}
+
+/// What a password change asks for.
+pub struct PasswordChange {
+    pub current: Zeroizing<String>,
+    pub new: Zeroizing<String>,
+    /// "Also revoke my personal access tokens" (ticked by default).
+    pub revoke_tokens: bool,
+}
+
+/// Changes the password after checking the current one
+/// ([`login::confirm_password`]: the sign-in throttle, argon2 behind the
+/// gate), ends the user's other sessions and revokes every grant (so every
+/// refresh token): whoever else knew the old password, or stole a token
+/// with it, is out. The session that made the change stays signed in.
+/// With `revoke_tokens`, every personal access token of the user is
+/// revoked in the same transaction ([`pat::revoke_all`]); without, they
+/// keep working. Returns how many tokens were revoked.
 ///
-/// argon2 (checking the current password, hashing the new one) runs behind
-/// the [`PasswordGate`] holding no database connection, as sign-in does;
-/// then one transaction writes.
+/// argon2 (checking the current password, hashing the new one) holds no
+/// database connection, as sign-in does; then one transaction writes.
 pub async fn change_password(
     db: &Db,
-    gate: &PasswordGate,
+    reauth: &Reauth,
     user: UserRow,
-    current: Zeroizing<String>,
-    new: Zeroizing<String>,
+    change: PasswordChange,
     current_hash: String,
     now: OffsetDateTime,
-) -> ServiceResult<()> {
-    let stored = user.password_hash.clone();
+) -> ServiceResult<usize> {
+    let PasswordChange {
+        current,
+        new,
+        revoke_tokens,
+    } = change;
     // Reported only once the current password is known to be right.
-    let new_problem = check_new_password(&new).err().or_else(|| {
-        (*new == *current).then(|| Invalid::new("new_password", "must differ from the current one"))
-    });
-    let hash = gate
-        .run(move || {
-            if !stored.is_some_and(|h| password::verify(&current, &h)) {
-                return Err(
-                    Invalid::new("current_password", "is not your current password").into(),
-                );
-            }
-            if let Some(problem) = new_problem {
-                return Err(ServiceError::from(problem));
-            }
-            password::hash(&new).map_err(|e| ServiceError::Internal(e.to_string()))
+    let new_problem = (*new == *current)
+        .then(|| Invalid::new("new_password", "must differ from the current one"));
+    let user = login::confirm_password(db, reauth, &user, current, now, |_, user| Ok(user)).await?;
+    if let Some(problem) = new_problem {
+        return Err(problem.into());
+    }
+    let hash = NewPasswordHash::gated(&reauth.gate, new).await?;
+    let actor = themselves(&user, reauth);
+    let revoked = db
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                repo::users::set_password_hash(conn, &user.id, hash.phc(), to_db(now))?;
+                let others = Which::AllBut {
+                    user_id: &user.id,
+                    keep_hash: &current_hash,
+                };
+                logout::end_sessions(conn, others, LogoutPolicy::default(), now)?;
+                repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
+                audit::record(
+                    conn,
+                    &actor,
+                    "account.change_password",
+                    &user.username,
+                    None,
+                    now,
+                )?;
+                if revoke_tokens {
+                    pat::revoke_all(conn, &user, "password_change", &actor, now)
+                } else {
+                    Ok(0)
+                }
+            })
         })
-        .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))??;
-    db.run(move |conn| {
-        conn.transaction(|conn| {
-            repo::users::set_password_hash(conn, &user.id, &hash, to_db(now))?;
-            let others = Which::AllBut {
-                user_id: &user.id,
-                keep_hash: &current_hash,
-            };
-            logout::end_sessions(conn, others, LogoutPolicy::default(), now)?;
-            repo::grants::revoke_for_user(conn, &user.id, None, to_db(now))?;
-            audit::record(
-                conn,
-                &Actor {
-                    name: format!("user:{}", user.username),
-                    ip: None,
-                },
-                "account.change_password",
-                &user.username,
-                None,
-                now,
-            )
-        })
-        .map_err(ServiceError::from)
-    })
-    .await?;
+        .await?;
     logout::wake();
-    Ok(())
+    Ok(revoked)
+}
+
+/// A personal access token from My account: it outlives the session (a
+/// password change does not end it unless asked, "end sessions" never),
+/// so the user confirms with their current password first, through the
+/// password change's own check ([`login::confirm_password`]). A stolen
+/// session alone cannot mint one. What needs no database (name, scopes,
+/// expiry, `pat.enabled`) is refused before any password work; a wrong
+/// password is `Invalid` on `current_password`, counts as a failed
+/// sign-in, and stores nothing.
+pub async fn create_token(
+    db: &Db,
+    reauth: &Reauth,
+    config: PatConfig,
+    user: &UserRow,
+    password: Zeroizing<String>,
+    input: NewPat,
+    now: OffsetDateTime,
+) -> ServiceResult<IssuedPat> {
+    pat::precheck(&config, &input, now)?;
+    let actor = themselves(user, reauth);
+    login::confirm_password(db, reauth, user, password, now, move |conn, user| {
+        pat::create(conn, &config, &user, &input, &actor, now)
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use super::ServiceError;
 use super::password::{self, PasswordGate};
 use super::sessions::{self, SessionMeta, SessionPolicy};
 use crate::clock::{from_db, to_db};
+use crate::domain::Invalid;
 use crate::domain::net;
 use crate::domain::secret::OpaqueSecret;
 use crate::domain::user::{PASSWORD_MAX, USERNAME_MAX, Username};
@@ -172,8 +173,8 @@ pub async fn sign_in(
     .await
 }
 
-/// The one password check (the sign-in form, the password grant; later
-/// re-authentication): throttling, argon2 off the database pool, the
+/// The one password check (the sign-in form, the password grant,
+/// re-authentication in My account: [`confirm_password`]): throttling, argon2 off the database pool, the
 /// disabled-user rule. On success `then` runs in the transaction that
 /// clears the throttle, with the user.
 ///
@@ -255,6 +256,75 @@ where
             .await
         }
         _ => Err(LoginError::InvalidCredentials),
+    }
+}
+
+/// What re-authenticating a signed-in person needs: the sign-in form's
+/// gate and throttle, and the caller's address (counted per network, as
+/// for the form).
+#[derive(Clone)]
+pub struct Reauth {
+    pub gate: PasswordGate,
+    pub throttle: ThrottlePolicy,
+    pub ip: Option<IpAddr>,
+}
+
+/// Re-authentication: a signed-in `user` confirms a change that outlives
+/// their session (a new password, a personal access token) with their
+/// current password, through [`check_password`] for their own username.
+/// So the same throttle counters as the sign-in form count it (a wrong
+/// password here counts there, and the other way round), argon2 runs
+/// behind the gate, and a disabled user is refused.
+///
+/// On success `then` runs with the user as stored now, in a savepoint of
+/// the transaction that clears the throttle: its refusal (bad input, a
+/// rule) undoes its own writes, not the cleared throttle, since the
+/// password was right. An empty password is refused before any work and
+/// counts nothing (it is no guess); a wrong or throttled one is `Invalid`
+/// on `current_password`.
+pub async fn confirm_password<T, F>(
+    db: &Db,
+    reauth: &Reauth,
+    user: &UserRow,
+    password: Zeroizing<String>,
+    now: OffsetDateTime,
+    then: F,
+) -> Result<T, ServiceError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, UserRow) -> Result<T, ServiceError> + Send + 'static,
+{
+    const FIELD: &str = "current_password";
+    if password.is_empty() {
+        return Err(Invalid::new(FIELD, "is required: enter your current password").into());
+    }
+    let attempt = Attempt {
+        username: user.username.clone(),
+        password,
+        ip: reauth.ip,
+    };
+    let expected = user.id.clone();
+    let confirmed = check_password(db, &reauth.gate, attempt, now, reauth.throttle, {
+        move |conn, fresh| {
+            // A username now naming someone else is no confirmation.
+            if fresh.id != expected {
+                return Err(LoginError::InvalidCredentials);
+            }
+            Ok(conn.transaction(|conn| then(conn, fresh)))
+        }
+    })
+    .await;
+    match confirmed {
+        Ok(done) => done,
+        Err(LoginError::InvalidCredentials) => {
+            Err(Invalid::new(FIELD, "is not your current password").into())
+        }
+        Err(LoginError::Throttled { .. }) => Err(Invalid::new(
+            FIELD,
+            "was wrong too many times; wait a few minutes and try again",
+        )
+        .into()),
+        Err(LoginError::Service(e)) => Err(e),
     }
 }
 

@@ -7,9 +7,11 @@
 //! ([`resolve`]): `pat.enabled`, membership of one of `pat.allowed_groups`
 //! (when set), an enabled account; and the token's scopes shrink to what
 //! the user may hold then (a user who leaves the group a scope is limited
-//! to loses that scope on their tokens). Signing out, ending sessions and
-//! changing the password leave tokens alone: they are credentials of their
-//! own, ended by revoking them or by their expiry.
+//! to loses that scope on their tokens). Signing out and ending sessions
+//! leave tokens alone: they are credentials of their own, ended by
+//! revoking them (one, or all of them with a password change in My
+//! account: [`revoke_all`]) or by their expiry. Creating one in My account
+//! needs the current password (`account::create_token`).
 //!
 //! Scopes: a token carries neither `openid` nor `offline_access` (it signs
 //! nobody in and needs no refresh token); every other scope the user may
@@ -174,12 +176,27 @@ fn checked_input(
     Ok((name, scope, expires_at))
 }
 
-/// Creates a token for `user`. Refused (`Forbidden`) when the user may
+/// What [`create`] refuses without the database (`pat.enabled`, name,
+/// scopes, expiry): checked before asking for the password.
+pub(super) fn precheck(
+    config: &PatConfig,
+    input: &NewPat,
+    now: OffsetDateTime,
+) -> ServiceResult<()> {
+    if !config.enabled {
+        return Err(refusal(Availability::Off));
+    }
+    checked_input(config, input, now)?;
+    Ok(())
+}
+
+/// Creates a token for `user`: for an admin ([`create_for`]), or for the
+/// user after their password (`account::create_token`). Refused (`Forbidden`) when the user may
 /// not have tokens; `Invalid` for a bad name, expiry or scope, including a
 /// scope the user may not hold now; `Conflict` past
 /// [`MAX_LIVE_PER_USER`]. Nothing is stored unless it succeeds; the audit
 /// entry (`pat.create`, never the token) is written with it.
-pub fn create(
+pub(super) fn create(
     conn: &mut DbConn,
     config: &PatConfig,
     user: &UserRow,
@@ -291,6 +308,32 @@ pub fn revoke(
         }
         Ok(())
     })
+}
+
+/// Revokes every unrevoked token of `user` (a password change's "Also
+/// revoke my personal access tokens"), in the caller's transaction, and
+/// returns how many. Audited as `pat.revoke_all` with the count and
+/// `reason` when there were any.
+pub fn revoke_all(
+    conn: &mut DbConn,
+    user: &UserRow,
+    reason: &str,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> ServiceResult<usize> {
+    let n = repo::personal_access_tokens::revoke_all(conn, &user.id, to_db(now))?;
+    if n > 0 {
+        let detail = format!("count={n} reason={reason}");
+        audit::record(
+            conn,
+            actor,
+            "pat.revoke_all",
+            &user.username,
+            Some(detail),
+            now,
+        )?;
+    }
+    Ok(n)
 }
 
 /// [`create`] for the user named `username` (admin API, CLI).

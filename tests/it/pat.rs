@@ -3,8 +3,9 @@
 //! resource servers through introspection (active with the user and the
 //! scopes they may hold now), by nobody else; every use re-checks the
 //! user, the `[pat]` settings and the token's expiry. Which tokens still
-//! work after a sign-out, a password reset, a revoke. SQLite and
-//! PostgreSQL.
+//! work after a sign-out, a password reset, a revoke, a password change
+//! (with and without "Also revoke my personal access tokens"). Creating
+//! one in My account needs the current password. SQLite and PostgreSQL.
 
 use latchkey::config::Config;
 use latchkey::domain::audit::Actor;
@@ -16,7 +17,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use time::Duration;
 
-use crate::common::fixtures::{self, RegisteredClient, admin_api, introspect, page_text, submit};
+use crate::common::fixtures::{
+    self, PASSWORD, RegisteredClient, admin_api, introspect, page_text, submit,
+};
 use crate::common::{TestApp, TestDb, conn};
 
 dual_backend!(
@@ -26,6 +29,8 @@ dual_backend!(
     creation_refuses_what_the_user_may_not_hold,
     settings_bar_creating_and_using_tokens,
     admins_manage_a_users_tokens_through_the_api_and_the_cli,
+    creating_a_token_needs_the_current_password,
+    a_password_change_revokes_every_token_when_asked,
 );
 
 const NOTES_API: &str = "https://notes.example/api";
@@ -116,6 +121,7 @@ async fn created_in_my_account_and_read_by_resource_servers_only(db: TestDb) {
             ("scope", "read:notes"),
             ("scope", "profile"),
             ("expires_in_days", "30"),
+            ("current_password", PASSWORD),
         ],
     )
     .await;
@@ -382,7 +388,11 @@ async fn creation_refuses_what_the_user_may_not_hold(db: TestDb) {
         ),
         (vec![], "choose at least one scope"),
     ] {
-        let mut form = vec![("name", "Deploy bot"), ("expires_in_days", "14")];
+        let mut form = vec![
+            ("name", "Deploy bot"),
+            ("expires_in_days", "14"),
+            ("current_password", PASSWORD),
+        ];
         form.extend(fields);
         let r = submit(&app, &browser, "/account", "/account/tokens", &form).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{reason}");
@@ -407,6 +417,7 @@ async fn creation_refuses_what_the_user_may_not_hold(db: TestDb) {
                 ("name", name),
                 ("scope", "read:notes"),
                 ("expires_in_days", days),
+                ("current_password", PASSWORD),
             ],
         )
         .await;
@@ -462,6 +473,7 @@ async fn creation_refuses_what_the_user_may_not_hold(db: TestDb) {
             ("name", "Deploy bot"),
             ("scope", "deploy:prod"),
             ("expires_in_days", "14"),
+            ("current_password", PASSWORD),
         ],
     )
     .await;
@@ -520,6 +532,7 @@ async fn settings_bar_creating_and_using_tokens(db: TestDb) {
         ("name", "x"),
         ("scope", "profile"),
         ("expires_in_days", "7"),
+        ("current_password", PASSWORD),
     ];
     let r = submit(&staff_only, &browser, "/account", "/account/tokens", &form).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
@@ -541,6 +554,10 @@ async fn settings_bar_creating_and_using_tokens(db: TestDb) {
     let browser = fixtures::signed_in(&off, "bob").await;
     let page = page_text(&off, &browser, "/account").await;
     assert!(!page.contains("Personal access tokens"), "{page}");
+    assert!(
+        page.contains(r#"<input type="hidden" name="revoke_tokens" value="1">"#),
+        "no box to tick: a password change revokes what tokens there are"
+    );
     let r = submit(&off, &browser, "/account", "/account/tokens", &form).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("turned off"));
@@ -677,4 +694,214 @@ async fn admins_manage_a_users_tokens_through_the_api_and_the_cli(db: TestDb) {
     let cli_entries = audit(&app, "pat.");
     assert_eq!(cli_entries.len(), 4);
     assert!(cli_entries[..2].iter().all(|e| e.actor.starts_with("cli:")));
+}
+
+/// Whether a resource server reads `token` as active.
+async fn active(app: &TestApp, api: &RegisteredClient, token: &str) -> bool {
+    introspect(app, api, token).await["active"] == true
+}
+
+/// The new-token form in My account, as `browser` sends it.
+async fn create_in_my_account(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    password: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("name", "Deploy bot"),
+        ("scope", "read:notes"),
+        ("scope", "profile"),
+        ("expires_in_days", "14"),
+    ];
+    form.extend(password.map(|p| ("current_password", p)));
+    submit(app, browser, "/account", "/account/tokens", &form).await
+}
+
+async fn creating_a_token_needs_the_current_password(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        c.login.max_failures_per_account = 3;
+        c.login.throttle_window_secs = 600;
+    })
+    .await;
+    fixtures::alice(&app);
+    app.define_scopes(&["read:notes"]);
+    let api = notes_api(&app);
+    let browser = fixtures::signed_in(&app, "alice").await;
+    let page = page_text(&app, &browser, "/account").await;
+    assert!(
+        page.contains(r#"id="token_password" name="current_password""#),
+        "{page}"
+    );
+
+    // Without it, or with a wrong one: the form again, with the reason and
+    // everything but the password; nothing stored or audited.
+    for (password, reason) in [
+        (None, "current_password: is required"),
+        (Some(""), "current_password: is required"),
+        (
+            Some("guess guess"),
+            "current_password: is not your current password",
+        ),
+    ] {
+        let r = create_in_my_account(&app, &browser, password).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{password:?}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains(reason), "{password:?}: {page}");
+        assert!(page.contains(r#"value="Deploy bot""#) && page.contains(r#"value="14""#));
+        assert!(page.contains(r#"value="read:notes" checked"#));
+        assert!(page.contains(r#"value="profile" checked"#));
+        assert!(
+            !page.contains("guess guess"),
+            "the password is not shown again"
+        );
+        assert!(!page.contains("lkp_"));
+    }
+    assert_eq!(app.count("personal_access_tokens"), 0);
+    assert!(audit(&app, "pat.").is_empty());
+
+    // Wrong passwords count with the sign-in form's and the password
+    // change's failures (one throttle): past the allowance even the right
+    // one is refused here, and the sign-in form is locked too.
+    create_in_my_account(&app, &browser, Some("guess again")).await;
+    let fields = [
+        ("current_password", "guess a third time"),
+        ("new_password", "a much better passphrase"),
+    ];
+    let r = submit(&app, &browser, "/account", "/account/password", &fields).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = create_in_my_account(&app, &browser, Some(PASSWORD)).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("wrong too many times"));
+    let r = app.login(&app.new_browser(), "alice", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.count("personal_access_tokens"), 0);
+
+    // Once the back-off has passed, the right password creates it.
+    app.clock.advance(Duration::seconds(2));
+    let r = create_in_my_account(&app, &browser, Some(PASSWORD)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let token = token_in(&r.text().await.unwrap());
+    assert_eq!(
+        introspect(&app, &api, &token).await["scope"],
+        "profile read:notes"
+    );
+    let entries = audit(&app, "pat.create");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].actor, "user:alice");
+
+    // The admin API needs no password (admins authenticate otherwise).
+    let (status, body) = admin_api(
+        &app,
+        &fixtures::admin_api_token(&app).await,
+        Method::POST,
+        "/users/alice/tokens",
+        Some(json!({"name": "x", "scopes": ["profile"], "expires_in_days": 7})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// My account's password form, with "Also revoke my personal access
+/// tokens" ticked or not.
+async fn change_password(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    current: &str,
+    new: &str,
+    revoke_tokens: bool,
+) -> reqwest::Response {
+    let mut form = vec![("current_password", current), ("new_password", new)];
+    form.extend(revoke_tokens.then_some(("revoke_tokens", "1")));
+    submit(app, browser, "/account", "/account/password", &form).await
+}
+
+async fn a_password_change_revokes_every_token_when_asked(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    fixtures::alice(&app);
+    fixtures::user(&app, "bob");
+    app.define_scopes(&["read:notes"]);
+    let api = notes_api(&app);
+    let (first, _) = token_for(&app, "alice", "read:notes", 30);
+    let (second, _) = token_for(&app, "alice", "profile", 30);
+    let (bobs, _) = token_for(&app, "bob", "profile", 30);
+    let browser = fixtures::signed_in(&app, "alice").await;
+
+    // Ticked by default.
+    let page = page_text(&app, &browser, "/account").await;
+    assert!(
+        page.contains(r#"name="revoke_tokens" value="1" checked>"#),
+        "{page}"
+    );
+
+    // Ending sessions (hers, or an admin's for her) leaves tokens working.
+    let phone = fixtures::signed_in(&app, "alice").await;
+    let r = submit(
+        &app,
+        &phone,
+        "/account",
+        "/account/sessions/end-others",
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let admin = fixtures::admin_api_token(&app).await;
+    let (status, _) = admin_api(&app, &admin, Method::DELETE, "/users/alice/sessions", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(active(&app, &api, &first).await && active(&app, &api, &second).await);
+    let browser = fixtures::signed_in(&app, "alice").await;
+
+    // Refused (wrong current password) with the box unticked: the page
+    // keeps it unticked, and nothing changes.
+    let r = change_password(&app, &browser, "guess guess", "a new passphrase", false).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains(r#"name="revoke_tokens" value="1">"#),
+        "{page}"
+    );
+    assert!(active(&app, &api, &first).await);
+
+    // Unticked: the password changes, the tokens keep working.
+    let new = "a much better passphrase";
+    let r = change_password(&app, &browser, PASSWORD, new, false).await;
+    assert_eq!(r.headers()["location"], "/account?done=password");
+    assert!(active(&app, &api, &first).await && active(&app, &api, &second).await);
+    assert!(audit(&app, "pat.revoke_all").is_empty());
+
+    // Ticked: every one of her tokens stops at once, in the same change;
+    // bob's is untouched.
+    let newer = "an even better passphrase";
+    let r = change_password(&app, &browser, new, newer, true).await;
+    assert_eq!(r.headers()["location"], "/account?done=password_tokens");
+    for token in [&first, &second] {
+        assert_eq!(
+            introspect(&app, &api, token).await,
+            json!({"active": false})
+        );
+    }
+    assert!(active(&app, &api, &bobs).await);
+    let page = page_text(&app, &browser, "/account?done=password_tokens").await;
+    assert!(page.contains("personal access tokens revoked"), "{page}");
+    assert!(page.contains("You have no personal access tokens."));
+    let entries = audit(&app, "pat.revoke_all");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (entries[0].actor.as_str(), entries[0].target.as_str()),
+        ("user:alice", "alice")
+    );
+    assert_eq!(
+        entries[0].detail.as_deref(),
+        Some("count=2 reason=password_change")
+    );
+    let alice = users::find(&mut conn(&app.db), "alice").unwrap();
+    assert!(
+        pat::list(&mut conn(&app.db), &alice.id, app.clock_now())
+            .unwrap()
+            .is_empty()
+    );
+
+    // Nothing left to revoke: the plain notice, no audit entry.
+    let r = change_password(&app, &browser, newer, new, true).await;
+    assert_eq!(r.headers()["location"], "/account?done=password");
+    assert_eq!(audit(&app, "pat.revoke_all").len(), 1);
 }

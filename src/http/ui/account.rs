@@ -19,6 +19,7 @@ use crate::http::error::AppError;
 use crate::http::form::Form;
 use crate::http::{csrf, extract};
 use crate::service::ServiceError;
+use crate::service::login::Reauth;
 use crate::service::sessions::ActiveSession;
 use crate::service::{account, pat};
 use crate::state::AppState;
@@ -66,6 +67,9 @@ fn notice(code: &str) -> Option<&'static str> {
         "revoked" => "Access revoked. The app's tokens no longer work.",
         "profile" => "Profile saved.",
         "password" => "Password changed. Your other sessions were signed out.",
+        "password_tokens" => {
+            "Password changed. Your other sessions were signed out and your personal access tokens revoked."
+        }
         "session" => "That session was signed out.",
         "sessions" => "All your other sessions were signed out.",
         "token_revoked" => "Token revoked. It no longer works.",
@@ -112,13 +116,16 @@ pub(super) async fn signed_in(
 }
 
 /// What the page shows besides the user: a notice or an error, which
-/// page of authorized apps, and the new-token form as it was sent.
+/// page of authorized apps, and the forms as they were sent (the
+/// new-token form; whether the password form's "Also revoke my personal
+/// access tokens" was unticked).
 pub(super) struct View<'a> {
     pub(super) status: StatusCode,
     pub(super) notice: Option<&'a str>,
     pub(super) error: Option<&'a str>,
     pub(super) apps_page: i64,
     pub(super) pat_form: Option<PatForm>,
+    pub(super) keep_tokens: bool,
 }
 
 pub(super) async fn render(
@@ -151,6 +158,7 @@ pub(super) async fn render(
     ctx.insert("email", &user.email);
     ctx.insert("notice", &view.notice);
     ctx.insert("error", &view.error);
+    ctx.insert("keep_tokens", &view.keep_tokens);
     ctx.insert(
         "profile",
         &serde_json::json!({
@@ -218,6 +226,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         error: None,
         apps_page: requested_page(query_param(&req, "apps_page").as_deref()),
         pat_form: None,
+        keep_tokens: false,
     };
     render(&req, &state, session, view).await
 }
@@ -232,6 +241,16 @@ pub(super) struct Back {
 impl Back {
     pub(super) fn to(done: &'static str) -> Self {
         Self { done, apps_page: 1 }
+    }
+}
+
+/// Re-authentication for the signed-in person's request: the sign-in
+/// form's gate and throttle, their address.
+pub(super) fn reauth(req: &HttpRequest, state: &AppState) -> Reauth {
+    Reauth {
+        gate: state.password_gate.clone(),
+        throttle: state.throttle_policy,
+        ip: extract::client_ip(req, state),
     }
 }
 
@@ -255,24 +274,39 @@ where
         + 'static,
 {
     let db = state.db.clone();
-    act_with(req, state, csrf_token, back, move |s, now| async move {
-        db.run(move |conn| action(conn, &s, now)).await
+    let Back { done, apps_page } = back;
+    let again = Again {
+        apps_page,
+        keep_tokens: false,
+    };
+    act_with(req, state, csrf_token, again, move |s, now| async move {
+        db.run(move |conn| action(conn, &s, now))
+            .await
+            .map(|()| done)
     })
     .await
 }
 
+/// How the page shows again when an action is refused: on the
+/// authorized-apps page it was posted from, and with the password form's
+/// token box unticked if it was sent so.
+struct Again {
+    apps_page: i64,
+    keep_tokens: bool,
+}
+
 /// [`act`] for an action that is a service use case of its own (it runs
-/// its database work itself).
+/// its database work itself) and says which notice to show (`done`).
 async fn act_with<F, Fut>(
     req: HttpRequest,
     state: web::Data<AppState>,
     csrf_token: &str,
-    back: Back,
+    again: Again,
     action: F,
 ) -> Result<HttpResponse, AppError>
 where
     F: FnOnce(ActiveSession, OffsetDateTime) -> Fut,
-    Fut: std::future::Future<Output = Result<(), ServiceError>>,
+    Fut: std::future::Future<Output = Result<&'static str, ServiceError>>,
 {
     let session = match signed_in(&req, &state).await {
         Ok(s) => s,
@@ -281,8 +315,8 @@ where
     csrf::verify(&req, &state, csrf_token)?;
     let now = state.clock.now();
     match action(session.clone(), now).await {
-        Ok(()) => Ok(HttpResponse::SeeOther()
-            .insert_header((LOCATION, account_url(Some(back.done), back.apps_page)))
+        Ok(done) => Ok(HttpResponse::SeeOther()
+            .insert_header((LOCATION, account_url(Some(done), again.apps_page)))
             .finish()),
         Err(ServiceError::Invalid(i)) => {
             let msg = i.to_string();
@@ -290,8 +324,9 @@ where
                 status: StatusCode::BAD_REQUEST,
                 notice: None,
                 error: Some(&msg),
-                apps_page: back.apps_page,
+                apps_page: again.apps_page,
                 pat_form: None,
+                keep_tokens: again.keep_tokens,
             };
             render(&req, &state, session, view).await
         }
@@ -421,6 +456,8 @@ pub struct PasswordForm {
     csrf_token: String,
     current_password: String,
     new_password: String,
+    /// "Also revoke my personal access tokens": present when ticked.
+    revoke_tokens: Option<String>,
 }
 
 /// POST /account/password
@@ -431,25 +468,24 @@ pub async fn change_password(
 ) -> Result<HttpResponse, AppError> {
     let f = form.into_inner();
     let token = f.csrf_token.clone();
-    let (db, gate) = (state.db.clone(), state.password_gate.clone());
-    act_with(
-        req,
-        state,
-        &token,
-        Back::to("password"),
-        move |s, now| async move {
-            account::change_password(
-                &db,
-                &gate,
-                s.user,
-                Zeroizing::new(f.current_password),
-                Zeroizing::new(f.new_password),
-                s.id_hash,
-                now,
-            )
-            .await
-        },
-    )
+    let revoke_tokens = f.revoke_tokens.is_some();
+    let again = Again {
+        apps_page: 1,
+        keep_tokens: !revoke_tokens,
+    };
+    let (db, reauth) = (state.db.clone(), reauth(&req, &state));
+    act_with(req, state, &token, again, move |s, now| async move {
+        let change = account::PasswordChange {
+            current: Zeroizing::new(f.current_password),
+            new: Zeroizing::new(f.new_password),
+            revoke_tokens,
+        };
+        let revoked = account::change_password(&db, &reauth, s.user, change, s.id_hash, now);
+        Ok(match revoked.await? {
+            0 => "password",
+            _ => "password_tokens",
+        })
+    })
     .await
 }
 

@@ -1,7 +1,8 @@
 //! My account's personal access tokens: the section of `/account` (list
-//! and new-token form), `POST /account/tokens` (answers with the token,
-//! shown this once, or the page again with the form as sent and the
-//! reason), and revoking with a confirmation step (`GET` shows it, `POST`
+//! and new-token form), `POST /account/tokens` (needs the current
+//! password; answers with the token, shown this once, or the page again
+//! with the form as sent, but never the password, and the reason), and
+//! revoking with a confirmation step (`GET` shows it, `POST`
 //! revokes). Handlers read the form, call one `service::pat` function and
 //! render.
 
@@ -9,6 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use tera::Context;
+use zeroize::Zeroizing;
 
 use super::account::{self, Back, View, act, signed_in, when};
 use crate::domain::audit::Actor;
@@ -16,6 +18,7 @@ use crate::http::error::AppError;
 use crate::http::form::Form;
 use crate::http::{csrf, extract, templates};
 use crate::service::ServiceError;
+use crate::service::account::create_token;
 use crate::service::pat::{self, NewPat, Overview, PatView};
 use crate::state::AppState;
 
@@ -24,7 +27,7 @@ use crate::state::AppState;
 const SUGGESTED_DAYS: u32 = 30;
 
 /// The new-token form as it was sent, shown again with the reason when it
-/// is refused.
+/// is refused. The password is not part of it: it is never shown again.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PatForm {
     name: String,
@@ -80,21 +83,23 @@ pub(super) fn insert_section(ctx: &mut Context, o: Overview, form: Option<PatFor
     ctx.insert("pat_form", &form);
 }
 
-/// The CSRF token and the form's fields; `scope` may repeat (one per
-/// ticked box).
-fn read_form(pairs: Vec<(String, String)>) -> (String, PatForm) {
+/// The CSRF token, the form's fields (`scope` may repeat: one per ticked
+/// box) and the current password.
+fn read_form(pairs: Vec<(String, String)>) -> (String, PatForm, Zeroizing<String>) {
     let mut csrf_token = String::new();
     let mut form = PatForm::default();
+    let mut password = Zeroizing::new(String::new());
     for (k, v) in pairs {
         match k.as_str() {
             "csrf_token" => csrf_token = v,
             "name" => form.name = v,
             "scope" => form.scopes.push(v),
             "expires_in_days" => form.days = v,
+            "current_password" => password = Zeroizing::new(v),
             _ => {}
         }
     }
-    (csrf_token, form)
+    (csrf_token, form, password)
 }
 
 /// The person acting on their own account, for the audit log.
@@ -119,7 +124,7 @@ pub async fn create(
         Ok(s) => s,
         Err(redirect) => return Ok(redirect),
     };
-    let (csrf_token, sent) = read_form(form.into_inner());
+    let (csrf_token, sent, password) = read_form(form.into_inner());
     csrf::verify(&req, &state, &csrf_token)?;
     let input = NewPat {
         name: sent.name.clone(),
@@ -127,16 +132,16 @@ pub async fn create(
         // Not a number: 0, refused with the allowed range.
         expires_in_days: sent.days.trim().parse().unwrap_or(0),
     };
-    let actor = user_actor(&session.user.username, client_ip(&req, &state));
-    let (config, user, now) = (
+    let created = create_token(
+        &state.db,
+        &account::reauth(&req, &state),
         state.config.pat.clone(),
-        session.user.clone(),
+        &session.user,
+        password,
+        input,
         state.clock.now(),
-    );
-    let created = state
-        .db
-        .run(move |conn| pat::create(conn, &config, &user, &input, &actor, now))
-        .await;
+    )
+    .await;
     // Refusals of the account (shown at the top, even when the section is
     // hidden) or of the input (shown at the form, which keeps it).
     let (status, refusal, problem) = match created {
@@ -163,6 +168,7 @@ pub async fn create(
             error: problem,
             ..sent
         }),
+        keep_tokens: false,
     };
     account::render(&req, &state, session, view).await
 }
@@ -231,12 +237,14 @@ mod tests {
             ("scope", "read:notes"),
             ("scope", "profile"),
             ("expires_in_days", "7"),
+            ("current_password", "secret"),
             ("other", "ignored"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .to_vec();
-        let (csrf, form) = read_form(pairs);
+        let (csrf, form, password) = read_form(pairs);
         assert_eq!(csrf, "c");
+        assert_eq!(*password, "secret");
         assert_eq!(form.name, "deploy");
         assert_eq!(form.scopes, ["read:notes", "profile"]);
         assert_eq!(form.days, "7");

@@ -83,6 +83,17 @@ pub fn revoke(
     .execute(conn)
 }
 
+/// Revokes every token of the user not yet revoked: how many.
+pub fn revoke_all(conn: &mut DbConn, user_id: &str, now: PrimitiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        pat::table
+            .filter(pat::user_id.eq(user_id))
+            .filter(pat::revoked_at.is_null()),
+    )
+    .set(pat::revoked_at.eq(Some(now)))
+    .execute(conn)
+}
+
 /// Records a use at `now`, only if the last recorded use is missing or
 /// at or before `due_from`: of concurrent uses, one writes.
 pub fn touch(
