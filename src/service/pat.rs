@@ -337,6 +337,34 @@ pub fn revoke_all(
 }
 
 /// [`create`] for the user named `username` (admin API, CLI).
+/// [`create_for`] through the admin API: never a `latchkey:admin` token.
+/// An admin who needs one creates it for themselves in My account, where
+/// their password is asked; the API's bearer token (a machine client's
+/// too) must not be able to mint a year-long admin credential in another
+/// admin's name.
+pub fn create_through_admin_api(
+    conn: &mut DbConn,
+    config: &PatConfig,
+    username: &str,
+    input: &NewPat,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> ServiceResult<IssuedPat> {
+    if input
+        .scopes
+        .iter()
+        .flat_map(|s| s.split_whitespace())
+        .any(|s| s == crate::domain::scope::ADMIN_SCOPE)
+    {
+        return Err(Invalid::new(
+            "scopes",
+            "latchkey:admin tokens are created by their owner in My account, not through the admin API",
+        )
+        .into());
+    }
+    create_for(conn, config, username, input, actor, now)
+}
+
 pub fn create_for(
     conn: &mut DbConn,
     config: &PatConfig,

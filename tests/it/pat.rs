@@ -432,11 +432,7 @@ async fn creation_refuses_what_the_user_may_not_hold(db: TestDb) {
     // Through the admin API: the same rules, clear errors.
     let admin = fixtures::admin_api_token(&app).await;
     for (scopes, days, needle) in [
-        (
-            json!(["latchkey:admin"]),
-            7,
-            "not a scope this account may hold",
-        ),
+        (json!(["latchkey:admin"]), 7, "created by their owner"),
         (
             json!(["deploy:prod"]),
             7,
@@ -459,6 +455,25 @@ async fn creation_refuses_what_the_user_may_not_hold(db: TestDb) {
             "{body}"
         );
     }
+    // Not even for an administrator: admin tokens are made by their
+    // owner, with their password, in My account.
+    fixtures::admin(&app, "root");
+    let (status, body) = admin_api(
+        &app,
+        &admin,
+        Method::POST,
+        "/users/root/tokens",
+        Some(json!({"name": "x", "scopes": ["latchkey:admin"], "expires_in_days": 7})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("created by their owner"),
+        "{body}"
+    );
     assert_eq!(app.count("personal_access_tokens"), 0, "nothing stored");
     assert!(audit(&app, "pat.").is_empty(), "nothing recorded");
 

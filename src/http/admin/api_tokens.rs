@@ -47,7 +47,9 @@ pub async fn create(
     };
     let config = state.config.pat.clone();
     let issued = change(&req, &state, None, move |conn, actor, now| {
-        Ok(pat::create_for(conn, &config, &name, &input, actor, now)?)
+        Ok(pat::create_through_admin_api(
+            conn, &config, &name, &input, actor, now,
+        )?)
     })
     .await?;
     Ok(json(StatusCode::CREATED, &issued))
