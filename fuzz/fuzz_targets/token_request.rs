@@ -32,6 +32,12 @@ fn check(req: &TokenRequest) {
         &req.device_code,
         &req.username,
         &req.password,
+        &req.subject_token,
+        &req.subject_token_type,
+        &req.actor_token,
+        &req.actor_token_type,
+        &req.requested_token_type,
+        &req.audience,
     ]
     .iter()
     .filter_map(|f| f.as_ref().map(String::len))
@@ -54,6 +60,8 @@ fn check(req: &TokenRequest) {
         &mut blanked.device_code,
         &mut blanked.username,
         &mut blanked.password,
+        &mut blanked.subject_token,
+        &mut blanked.actor_token,
     ] {
         if let Some(s) = secret {
             *s = String::new();
