@@ -21,7 +21,7 @@ use diesel::Connection;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{ServiceError, ServiceResult, scopes, users};
+use super::{ServiceError, ServiceResult, scopes};
 use crate::clock::{from_db, to_db};
 use crate::config::PatConfig;
 use crate::domain::Invalid;
@@ -30,6 +30,10 @@ use crate::domain::pat::{self as rules, PersonalAccessToken};
 use crate::domain::scope::ScopeSet;
 use crate::store::models::{PersonalAccessTokenRow, UserRow};
 use crate::store::{DbConn, StoreError, audit, repo};
+
+mod by_name;
+
+pub use by_name::{create_for, create_through_admin_api, list_for, revoke_for};
 
 /// Live (unrevoked, unexpired) tokens one user may have at once.
 pub const MAX_LIVE_PER_USER: i64 = 100;
@@ -334,69 +338,6 @@ pub fn revoke_all(
         )?;
     }
     Ok(n)
-}
-
-/// [`create`] for the user named `username` (admin API, CLI).
-/// [`create_for`] through the admin API: never a `latchkey:admin` token.
-/// An admin who needs one creates it for themselves in My account, where
-/// their password is asked; the API's bearer token (a machine client's
-/// too) must not be able to mint a year-long admin credential in another
-/// admin's name.
-pub fn create_through_admin_api(
-    conn: &mut DbConn,
-    config: &PatConfig,
-    username: &str,
-    input: &NewPat,
-    actor: &Actor,
-    now: OffsetDateTime,
-) -> ServiceResult<IssuedPat> {
-    if input
-        .scopes
-        .iter()
-        .flat_map(|s| s.split_whitespace())
-        .any(|s| s == crate::domain::scope::ADMIN_SCOPE)
-    {
-        return Err(Invalid::new(
-            "scopes",
-            "latchkey:admin tokens are created by their owner in My account, not through the admin API",
-        )
-        .into());
-    }
-    create_for(conn, config, username, input, actor, now)
-}
-
-pub fn create_for(
-    conn: &mut DbConn,
-    config: &PatConfig,
-    username: &str,
-    input: &NewPat,
-    actor: &Actor,
-    now: OffsetDateTime,
-) -> ServiceResult<IssuedPat> {
-    let user = users::find(conn, username)?;
-    create(conn, config, &user, input, actor, now)
-}
-
-/// [`list`] for the user named `username` (admin API, CLI).
-pub fn list_for(
-    conn: &mut DbConn,
-    username: &str,
-    now: OffsetDateTime,
-) -> ServiceResult<Vec<PatView>> {
-    let user = users::find(conn, username)?;
-    list(conn, &user.id, now)
-}
-
-/// [`revoke`] for the user named `username` (admin API, CLI).
-pub fn revoke_for(
-    conn: &mut DbConn,
-    username: &str,
-    id: &str,
-    actor: &Actor,
-    now: OffsetDateTime,
-) -> ServiceResult<()> {
-    let user = users::find(conn, username)?;
-    revoke(conn, &user, id, actor, now)
 }
 
 /// What My account shows about tokens.
