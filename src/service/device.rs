@@ -180,13 +180,9 @@ fn over_limit(conn: &mut DbConn, l: &StartLimit) -> ServiceResult<Option<u64>> {
         return Ok(None);
     };
     let key = format!("device-start:{network}");
-    let (count, started) =
-        repo::throttle::claim(conn, &key, to_db(l.now), to_db(l.now - l.window))?;
-    if i64::from(count) <= i64::from(l.max) {
-        return Ok(None);
-    }
-    let wait = (crate::clock::from_db(started) + l.window - l.now).whole_seconds();
-    Ok(Some(u64::try_from(wait.max(1)).unwrap_or(1)))
+    Ok(repo::throttle::over_limit(
+        conn, &key, l.max, l.window, l.now,
+    )?)
 }
 
 /// Stores `row` under a fresh user code, drawing again when one is taken.

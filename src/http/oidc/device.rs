@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::credentials;
-use super::response::{no_store_json, oauth_error};
+use super::response::{no_store_json, oauth_error, with_retry_after};
 use super::token::parse_body;
 use crate::http::extract;
 use crate::oidc::device::{DeviceAuthorizationRequest, DeviceAuthorizationResponse};
@@ -21,8 +21,8 @@ pub async fn authorize(
     match run(&req, &state, &body).await {
         Ok(resp) => no_store_json(StatusCode::OK, &resp),
         Err(StartError::OAuth(e)) => oauth_error(&e),
-        Err(StartError::TooMany { retry_after_secs }) => {
-            let mut resp = no_store_json(
+        Err(StartError::TooMany { retry_after_secs }) => with_retry_after(
+            no_store_json(
                 StatusCode::TOO_MANY_REQUESTS,
                 &serde_json::json!({
                     "error": "temporarily_unavailable",
@@ -30,13 +30,9 @@ pub async fn authorize(
                         "too many device authorizations from this network; retry in {retry_after_secs} s"
                     ),
                 }),
-            );
-            resp.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from(retry_after_secs),
-            );
-            resp
-        }
+            ),
+            retry_after_secs,
+        ),
     }
 }
 

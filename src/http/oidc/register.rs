@@ -7,7 +7,7 @@ use actix_web::http::header::WWW_AUTHENTICATE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::response::no_store_json;
+use super::response::{no_store_json, with_retry_after};
 use crate::domain::audit::Actor;
 use crate::http::extract;
 use crate::service::registration::{self, ClientMetadata, RegistrationError, RegistrationPolicy};
@@ -37,10 +37,7 @@ fn error(e: &RegistrationError) -> HttpResponse {
         resp.headers_mut().insert(WWW_AUTHENTICATE, v);
     }
     if let RegistrationError::TooMany { retry_after_secs } = e {
-        resp.headers_mut().insert(
-            actix_web::http::header::RETRY_AFTER,
-            actix_web::http::header::HeaderValue::from(*retry_after_secs),
-        );
+        return with_retry_after(resp, *retry_after_secs);
     }
     resp
 }

@@ -20,6 +20,15 @@ pub fn no_store_json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse
 
 /// An RFC 6749 5.2 error from the token, introspection or revocation
 /// endpoint. `invalid_client` carries a Basic challenge (RFC 6749 5.2).
+/// `resp` with `Retry-After: secs` (a limit was reached: 429, or 503).
+pub fn with_retry_after(mut resp: HttpResponse, secs: u64) -> HttpResponse {
+    resp.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(secs),
+    );
+    resp
+}
+
 pub fn oauth_error(e: &OAuthError) -> HttpResponse {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut resp = no_store_json(status, e);

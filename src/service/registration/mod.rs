@@ -398,15 +398,10 @@ fn claim_open_registration(
         return Ok(());
     }
     let key = format!("register:{network}");
-    let (count, started) =
-        repo::throttle::claim(conn, &key, to_db(now), to_db(now - policy.window))?;
-    if i64::from(count) > i64::from(policy.max_per_network) {
-        let wait = (crate::clock::from_db(started) + policy.window - now).whole_seconds();
-        return Err(RegistrationError::TooMany {
-            retry_after_secs: u64::try_from(wait.max(1)).unwrap_or(1),
-        });
+    match repo::throttle::over_limit(conn, &key, policy.max_per_network, policy.window, now)? {
+        Some(retry_after_secs) => Err(RegistrationError::TooMany { retry_after_secs }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// RFC 7591 3: registers a client. `initial_token` is required unless

@@ -83,6 +83,25 @@ pub fn claim(
         .first(conn)
 }
 
+/// Counts one request for `key` against a limit of `max` per `window`
+/// (the count is the first statement, a write: see [`claim`]); past the
+/// limit, the whole seconds (at least 1) until the window ends.
+pub fn over_limit(
+    conn: &mut DbConn,
+    key: &str,
+    max: u32,
+    window: time::Duration,
+    now: time::OffsetDateTime,
+) -> QueryResult<Option<u64>> {
+    use crate::clock::{from_db, to_db};
+    let (count, started) = claim(conn, key, to_db(now), to_db(now - window))?;
+    if i64::from(count) <= i64::from(max) {
+        return Ok(None);
+    }
+    let wait = (from_db(started) + window - now).whole_seconds();
+    Ok(Some(u64::try_from(wait.max(1)).unwrap_or(1)))
+}
+
 /// Takes back one attempt (a sign-in that succeeded, or one refused
 /// before any password work).
 pub fn release(conn: &mut DbConn, key: &str) -> QueryResult<usize> {
