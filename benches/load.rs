@@ -434,6 +434,7 @@ fn idle_rss_kib() -> Option<u64> {
 }
 
 fn main() {
+    latchkey::store::init_openssl();
     let d = secs();
     println!(
         "Latchkey load benchmark: server on core 0 (1 worker), load generator on core 1; \

@@ -105,6 +105,18 @@ pub enum ManagerError {
     Io(#[from] std::io::Error),
 }
 
+/// Initialises OpenSSL the way rust-openssl does, without an exit handler,
+/// before libpq can be the first to use it. libpq negotiates TLS
+/// (`sslmode=prefer`) through the same statically linked OpenSSL; had its
+/// first call initialised the library, OpenSSL would register
+/// `OPENSSL_cleanup` with `atexit`, and a process exiting while another
+/// thread still holds OpenSSL state (a server worker, a pool connection)
+/// aborts with `free(): invalid pointer`. Idempotent and cheap after the
+/// first call.
+pub fn init_openssl() {
+    openssl::init();
+}
+
 impl Manager {
     pub fn new(url: DatabaseUrl) -> Self {
         Self { url }
@@ -142,7 +154,10 @@ impl Manager {
                 }
                 Ok(DbConn::Sqlite(conn))
             }
-            DatabaseUrl::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url)?)),
+            DatabaseUrl::Postgres(url) => {
+                init_openssl();
+                Ok(DbConn::Pg(PgConnection::establish(url)?))
+            }
         }
     }
 }

@@ -88,6 +88,7 @@ impl TestDb {
     pub fn postgres() -> Self {
         let base = pg_base_url();
         let schema = format!("lk_{}", uuid::Uuid::new_v4().simple());
+        latchkey::store::init_openssl();
         let mut conn = diesel::PgConnection::establish(&base)
             .unwrap_or_else(|e| panic!("PostgreSQL test server unreachable at {base}: {e}"));
         conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
