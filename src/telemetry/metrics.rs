@@ -453,3 +453,123 @@ impl EncodeLabelSet for BuildInfo {
 pub fn age_secs(now: time::OffsetDateTime, since: time::OffsetDateTime) -> i64 {
     (now - since).whole_seconds().max(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A registry with one event of every kind, rendered.
+    fn one_of_each(client_id_labels: bool) -> String {
+        let m = Metrics::enabled(client_id_labels);
+        m.http_request(
+            Some("/users/{username}".into()),
+            "GET",
+            200,
+            Duration::from_millis(3),
+        );
+        m.http_request(None, "GET", 404, Duration::from_micros(200));
+        m.token_issued("client_credentials", SigningAlg::ES256, Some("app-1"));
+        m.token_error("refresh_token", "invalid_grant", None);
+        m.refresh_token_reuse();
+        m.sign_in(SignInResult::Throttled, SignInMethod::Password);
+        m.registration(RegistrationResult::Created);
+        m.key_event(KeyEvent::Rotate);
+        m.logout_delivery(DeliveryResult::Delivered);
+        m.db_checkout(Duration::from_micros(20));
+        let queued = m.blocking_queued();
+        let waiting = m.pool_waiting();
+        let text = m
+            .render(&Sample {
+                pool_connections: 3,
+                pool_idle: 2,
+                pool_max: 10,
+                key_ages: vec![(SigningAlg::RS256, 42)],
+                logout_backlog: Some(5),
+            })
+            .unwrap();
+        drop((queued, waiting));
+        text
+    }
+
+    fn family_names(text: &str) -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn off_records_nothing_and_renders_nothing() {
+        let m = Metrics::disabled();
+        m.token_issued("client_credentials", SigningAlg::ES256, Some("x"));
+        drop(m.blocking_queued());
+        assert!(!m.is_enabled() && !m.wants_client_id());
+        assert_eq!(m.render(&Sample::default()), None);
+    }
+
+    #[test]
+    fn every_family_renders_with_its_labels() {
+        let text = one_of_each(false);
+        for line in [
+            "latchkey_http_requests_total{route=\"/users/{username}\",method=\"GET\",status=\"200\"} 1",
+            "latchkey_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
+            "latchkey_tokens_issued_total{grant_type=\"client_credentials\",alg=\"ES256\"} 1",
+            "latchkey_token_errors_total{grant_type=\"refresh_token\",error=\"invalid_grant\"} 1",
+            "latchkey_refresh_token_reuse_total 1",
+            "latchkey_sign_ins_total{result=\"throttled\",method=\"password\"} 1",
+            "latchkey_client_registrations_total{result=\"created\"} 1",
+            "latchkey_signing_key_events_total{event=\"rotate\"} 1",
+            "latchkey_signing_key_age_seconds{alg=\"RS256\"} 42",
+            "latchkey_logout_deliveries_total{result=\"delivered\"} 1",
+            "latchkey_logout_outbox_backlog 5",
+            "latchkey_db_pool_connections 3",
+            "latchkey_db_pool_idle_connections 2",
+            "latchkey_db_pool_max_connections 10",
+            "latchkey_db_checkout_duration_seconds_count 1",
+            "latchkey_http_request_duration_seconds_bucket{route=\"/users/{username}\",le=\"0.005\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
+        }
+        // The guards were counted while held: 1 at render, 0 after.
+        assert!(text.lines().any(|l| l == "latchkey_blocking_queue_depth 1"));
+        assert!(text.lines().any(|l| l == "latchkey_db_pool_waiting 1"));
+        assert!(text.contains("latchkey_build_info{version=\""));
+        // client_id only when asked for.
+        assert!(!text.contains("client_id"));
+        assert!(one_of_each(true).contains(
+            "latchkey_tokens_issued_total{grant_type=\"client_credentials\",alg=\"ES256\",client_id=\"app-1\"} 1"
+        ));
+    }
+
+    /// The Grafana dashboard names only metrics that exist.
+    #[test]
+    fn the_dashboard_uses_these_names() {
+        let families = family_names(&one_of_each(false));
+        let dashboard = include_str!("../../deploy/grafana-latchkey.json");
+        let mut used = Vec::new();
+        let mut rest = dashboard;
+        while let Some(at) = rest.find("latchkey_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            used.push(name);
+        }
+        assert!(used.len() > 15, "{used:?}");
+        for name in used {
+            let family = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            assert!(
+                families.iter().any(|f| f == family),
+                "the dashboard names {name}, which is not among {families:?}"
+            );
+        }
+    }
+}
