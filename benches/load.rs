@@ -272,9 +272,20 @@ struct Running {
     port: u16,
     handle: actix_web::dev::ServerHandle,
     db: Db,
+    /// The metrics listener, when `[metrics]` is on.
+    metrics_port: Option<u16>,
 }
 
 fn start_latchkey(db_url: String, access_alg: SigningAlg, dir: std::path::PathBuf) -> Running {
+    start_latchkey_with(db_url, access_alg, dir, false)
+}
+
+fn start_latchkey_with(
+    db_url: String,
+    access_alg: SigningAlg,
+    dir: std::path::PathBuf,
+    metrics: bool,
+) -> Running {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         pin(0);
@@ -292,6 +303,10 @@ fn start_latchkey(db_url: String, access_alg: SigningAlg, dir: std::path::PathBu
             config.keys.access_token_alg = access_alg;
             config.keys.id_token_alg = access_alg;
             config.keys.kek_file = dir.join("bench.kek").display().to_string();
+            if metrics {
+                config.metrics.enabled = true;
+                config.metrics.bind = "127.0.0.1:0".into();
+            }
             let config = config.validate().unwrap();
             let db = app::open_database(&config).unwrap();
             let keys = KeyStore::open(
@@ -307,6 +322,7 @@ fn start_latchkey(db_url: String, access_alg: SigningAlg, dir: std::path::PathBu
                 port,
                 handle: application.handle(),
                 db,
+                metrics_port: application.metrics_port(),
             })
             .unwrap();
             application.run_until_stopped().await.unwrap();
@@ -465,6 +481,12 @@ fn main() {
         1e6 / raw_es
     );
 
+    // BENCH_ONLY=metrics: client_credentials ES256 with [metrics] off
+    // and on, alternating, on the same core (the cost of recording).
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "metrics") {
+        metrics_cost(d, raw_es);
+        return;
+    }
     // BENCH_ONLY=es256: just that scenario (for profiling).
     let only_es256 = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "es256");
     let mut backends = vec![("SQLite", None)];
@@ -582,4 +604,62 @@ fn main() {
         ),
         None => println!("\nidle memory: could not be measured"),
     }
+}
+
+/// `client_credentials` ES256 on SQLite with `[metrics]` off and on, in
+/// alternating rounds (so drift of the machine hits both alike); prints
+/// each round and the median of each side.
+fn metrics_cost(d: Duration, raw_es: f64) {
+    const ROUNDS: usize = 3;
+    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    println!("\n| round | metrics | tokens/s | p99 | share of raw ES256 |");
+    println!("|---|---|---|---|---|");
+    for round in 1..=ROUNDS {
+        for (side, on) in [(0, false), (1, true)] {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+            let srv = start_latchkey_with(url, SigningAlg::ES256, dir.path().to_owned(), on);
+            let client = setup_client(&srv.db);
+            let body = "grant_type=client_credentials&scope=read%3Anotes".to_string();
+            let req = post_form("/token", Some(client.basic.clone()), body);
+            let make: Arc<dyn Fn(usize) -> Vec<u8> + Send + Sync> = Arc::new(move |_| req.clone());
+            let _warm = load(
+                srv.port,
+                make.clone(),
+                Duration::from_secs(1),
+                usize::MAX,
+                THROUGHPUT_CONNECTIONS,
+            );
+            let cc = load(srv.port, make, d, usize::MAX, THROUGHPUT_CONNECTIONS);
+            assert_eq!(cc.errors, 0, "client_credentials errors");
+            if let Some(port) = srv.metrics_port {
+                // The scrape saw the run: recording was really on.
+                let text = String::from_utf8(fetch_body(port, "/metrics")).unwrap();
+                assert!(
+                    text.contains(
+                        "latchkey_tokens_issued_total{grant_type=\"client_credentials\",alg=\"ES256\"}"
+                    ),
+                    "{text}"
+                );
+            }
+            println!(
+                "| {round} | {} | {:.0} | {:.2} ms | {:.0}% |",
+                if on { "on" } else { "off" },
+                cc.rate(),
+                cc.pct(0.99),
+                100.0 * cc.rate() / raw_es
+            );
+            rates[side].push(cc.rate());
+            actix_web::rt::System::new().block_on(srv.handle.stop(true));
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (off, on) = (median(&mut rates[0]), median(&mut rates[1]));
+    println!(
+        "\nmedian: off {off:.0} tokens/s, on {on:.0} tokens/s: on is {:.1}% of off",
+        100.0 * on / off
+    );
 }

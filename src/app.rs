@@ -33,6 +33,11 @@ pub enum StartupError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("metrics.bind: cannot listen on {addr}: {source}")]
+    MetricsBind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -104,6 +109,8 @@ pub struct Application {
     server: Server,
     port: u16,
     state: web::Data<AppState>,
+    /// The metrics listener (`metrics.bind`) and its port, when on.
+    metrics: Option<(Server, u16)>,
 }
 
 impl Application {
@@ -125,6 +132,7 @@ impl Application {
                 .wrap(from_fn(crate::http::cors::cors))
                 .wrap(headers::security_headers(https))
                 .wrap(from_fn(crate::http::request_log::log_requests))
+                .wrap(from_fn(crate::http::metrics::record))
                 .configure(crate::http::configure)
                 .default_service(web::to(crate::http::not_found))
         })
@@ -134,15 +142,22 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
+        let metrics = metrics_server(&state)?;
         Ok(Self {
             server: server.run(),
             port,
             state,
+            metrics,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the metrics listener (`metrics.bind`), if it runs.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     /// A handle to stop the server (benchmarks, embedding).
@@ -167,11 +182,53 @@ impl Application {
             DeliverySettings::from_config(&s.config.logout),
         )
         .map_err(std::io::Error::other)?
+        .with_metrics(s.metrics.clone())
         .spawn();
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            (handle, actix_web::rt::spawn(server))
+        });
         let result = self.server.await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         worker.stop().await;
         result
     }
+}
+
+/// The small second server of `metrics.bind`: one worker, `/metrics`
+/// only, stopped after the main server (it installs no signal handlers).
+fn metrics_server(state: &web::Data<AppState>) -> Result<Option<(Server, u16)>, StartupError> {
+    let m = &state.config.metrics;
+    if !m.enabled || m.bind.is_empty() {
+        return Ok(None);
+    }
+    let bind_error = |source| StartupError::MetricsBind {
+        addr: m.bind.clone(),
+        source,
+    };
+    let listener = TcpListener::bind(m.bind.as_str()).map_err(bind_error)?;
+    let port = listener.local_addr().map_err(bind_error)?.port();
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .route(
+                "/metrics",
+                web::get().to(crate::http::metrics::on_own_listener),
+            )
+            .default_service(web::to(actix_web::HttpResponse::NotFound))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)
+    .map_err(bind_error)?
+    .run();
+    tracing::info!(addr = %m.bind, port, "metrics listening");
+    Ok(Some((server, port)))
 }
 
 /// Deletes expired sessions and stale throttle rows now and then.

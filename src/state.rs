@@ -17,6 +17,8 @@ use crate::service::password::PasswordGate;
 use crate::service::sessions::SessionPolicy;
 use crate::service::token::{ClientCache, ScopeCache};
 use crate::store::Db;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::scrape_auth::ScrapeToken;
 
 /// Cookie attributes, decided once from the issuer (`http::cookies` turns
 /// them into cookies). On an https issuer cookies are Secure and carry the
@@ -50,6 +52,11 @@ pub struct AppState {
     pub password_gate: PasswordGate,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<IpBlock>,
+    /// Prometheus metrics (`[metrics]`; a no-op handle when off). The
+    /// database handle and the key store record into the same one.
+    pub metrics: Metrics,
+    /// The bearer token `/metrics` requires, if one is configured.
+    pub scrape_token: Option<ScrapeToken>,
 }
 
 impl AppState {
@@ -61,7 +68,24 @@ impl AppState {
     ) -> Result<Self, ConfigError> {
         let issuer = config.issuer_url()?;
         let session_policy = SessionPolicy::from_config(&config.session);
+        let metrics = Metrics::from_config(&config.metrics);
+        let scrape_token = if config.metrics.enabled {
+            ScrapeToken::from_config(&config.metrics, &|var| std::env::var(var).ok()).map_err(
+                |e| ConfigError::Invalid {
+                    setting: e.setting(),
+                    problem: e.to_string(),
+                },
+            )?
+        } else {
+            None
+        };
+        let (db, keys) = (
+            db.with_metrics(metrics.clone()),
+            keys.with_metrics(metrics.clone()),
+        );
         Ok(Self {
+            metrics,
+            scrape_token,
             cookies: CookiePolicy {
                 secure: config.secure_cookies(),
                 session_max_age_secs: session_policy.absolute_timeout.whole_seconds(),

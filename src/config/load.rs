@@ -148,6 +148,7 @@ impl Config {
             .map_err(|e| invalid("log.level", e.to_string()))?;
         self.validate_keys()?;
         self.validate_logout()?;
+        self.metrics.validate(&self.server.bind)?;
         Ok(self)
     }
 

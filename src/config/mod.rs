@@ -7,6 +7,7 @@
 
 pub mod database_url;
 mod load;
+mod metrics;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use url::Url;
 use crate::domain::alg::SigningAlg;
 
 pub use load::Overrides;
+pub use metrics::MetricsConfig;
 
 /// Default config file, read from the working directory when present.
 pub const DEFAULT_CONFIG_FILE: &str = "latchkey.toml";
@@ -39,6 +41,8 @@ pub struct Config {
     pub device: DeviceConfig,
     pub pat: PatConfig,
     pub legacy: LegacyConfig,
+    /// Prometheus metrics (`GET /metrics`), off by default.
+    pub metrics: MetricsConfig,
     /// Pre-configured clients (`[[clients]]`): created or updated at every
     /// start, and locked against edits in the console and the API.
     pub clients: Vec<DeclaredClient>,
@@ -381,6 +385,7 @@ impl Default for Config {
             device: DeviceConfig::default(),
             pat: PatConfig::default(),
             legacy: LegacyConfig::default(),
+            metrics: MetricsConfig::default(),
             clients: Vec::new(),
         }
     }

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod form;
 pub mod headers;
 pub mod health;
+pub mod metrics;
 pub mod oidc;
 pub mod request_log;
 pub mod templates;
@@ -33,6 +34,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(health::readyz))
                 .route(web::head().to(health::readyz)),
         )
+        // Served here only with `[metrics]` on, no `metrics.bind`, and a
+        // token (http::metrics); otherwise not found.
+        .route("/metrics", web::get().to(metrics::on_main_listener))
         .route("/static/latchkey.css", web::get().to(stylesheet))
         .route("/jwks", web::get().to(oidc::jwks::jwks))
         .route(

@@ -10,16 +10,19 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::keyset::{KeySet, fingerprint};
-use super::lifecycle::LifecyclePolicy;
+use super::lifecycle::{LifecyclePolicy, Transition};
 use super::{Kek, KeyError, SigningAlg, ops};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::domain::audit::Actor;
 use crate::store::{Db, DbConn, repo};
+use crate::telemetry::metrics::{KeyEvent, Metrics};
 
 #[derive(Clone)]
 pub struct KeyStore {
     inner: Arc<Inner>,
+    /// Where lifecycle steps this instance applies are counted.
+    metrics: Metrics,
 }
 
 struct Inner {
@@ -70,7 +73,19 @@ impl KeyStore {
                 access_token_alg: config.keys.access_token_alg,
                 jwks_max_age_secs: config.keys.jwks_max_age_secs,
             }),
+            metrics: Metrics::disabled(),
         })
+    }
+
+    /// This store, counting the lifecycle steps it applies into `metrics`
+    /// (and handing `metrics` to the token endpoint: `TokenContext`).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The key that derives a refresh token's successor from the token
@@ -110,13 +125,21 @@ impl KeyStore {
     /// Applies due transitions and reloads from the database (blocking).
     /// Returns whether the set changed. On error the old set stays.
     pub fn refresh(&self, conn: &mut DbConn, now: OffsetDateTime) -> Result<bool, KeyError> {
-        ops::apply_lifecycle(
+        let applied = ops::apply_lifecycle(
             conn,
             &self.inner.kek,
             now,
             &self.inner.policy,
             &Actor::system(),
         )?;
+        for t in &applied {
+            self.metrics.key_event(match t {
+                Transition::Generate { .. } => KeyEvent::Generate,
+                Transition::Activate { .. } => KeyEvent::Activate,
+                Transition::Retire { .. } => KeyEvent::Retire,
+                Transition::Remove { .. } => KeyEvent::Remove,
+            });
+        }
         let rows = repo::signing_keys::all(conn)?;
         if fingerprint(&rows) == self.current().fingerprint() {
             return Ok(false);

@@ -15,6 +15,8 @@ pub struct LoadedKey {
     pub kid: String,
     pub alg: SigningAlg,
     pub state: KeyState,
+    /// When it began signing (`None` until it was activated).
+    pub activated_at: Option<time::OffsetDateTime>,
     signer: Option<Box<dyn JwsSigner>>,
     verifier: Box<dyn JwsVerifier>,
 }
@@ -96,6 +98,7 @@ impl KeySet {
                 kid: row.kid.clone(),
                 alg,
                 state,
+                activated_at: row.activated_at.map(crate::clock::from_db),
                 signer,
                 verifier,
             });

@@ -17,6 +17,7 @@ use crate::domain::audit::Actor;
 use crate::keys::lifecycle::LifecyclePolicy;
 use crate::keys::{Kek, KeyError, KeyStore, SigningAlg, key_store, ops};
 use crate::store::{Db, DbConn};
+use crate::telemetry::metrics::KeyEvent;
 
 pub use crate::keys::ops::{ExportFormat, KeyInfo};
 
@@ -133,17 +134,22 @@ impl<'a> ServerKeys<'a> {
         immediately: bool,
         now: OffsetDateTime,
     ) -> Result<String, KeyError> {
-        self.change(actor, now, move |conn, keys, actor, now| {
-            rotate(
-                conn,
-                keys.kek(),
-                keys.policy(),
-                alg,
-                immediately,
-                actor,
-                now,
-            )
-        })
+        self.change(
+            KeyEvent::Rotate,
+            actor,
+            now,
+            move |conn, keys, actor, now| {
+                rotate(
+                    conn,
+                    keys.kek(),
+                    keys.policy(),
+                    alg,
+                    immediately,
+                    actor,
+                    now,
+                )
+            },
+        )
         .await
     }
 
@@ -155,9 +161,12 @@ impl<'a> ServerKeys<'a> {
         now: OffsetDateTime,
         force: bool,
     ) -> Result<(), KeyError> {
-        self.change(actor, now, move |conn, keys, actor, now| {
-            retire(conn, keys.policy(), &kid, actor, now, force)
-        })
+        self.change(
+            KeyEvent::RetireManual,
+            actor,
+            now,
+            move |conn, keys, actor, now| retire(conn, keys.policy(), &kid, actor, now, force),
+        )
         .await
     }
 
@@ -168,14 +177,24 @@ impl<'a> ServerKeys<'a> {
         kid: String,
         now: OffsetDateTime,
     ) -> Result<(), KeyError> {
-        self.change(actor, now, move |conn, keys, actor, now| {
-            revoke(conn, keys.kek(), keys.policy(), &kid, actor, now)
-        })
+        self.change(
+            KeyEvent::Revoke,
+            actor,
+            now,
+            move |conn, keys, actor, now| revoke(conn, keys.kek(), keys.policy(), &kid, actor, now),
+        )
         .await
     }
 
-    /// Runs a key change, then reloads this instance's key set.
-    async fn change<T, F>(self, actor: Actor, now: OffsetDateTime, f: F) -> Result<T, KeyError>
+    /// Runs a key change (counted as `event` once committed), then
+    /// reloads this instance's key set.
+    async fn change<T, F>(
+        self,
+        event: KeyEvent,
+        actor: Actor,
+        now: OffsetDateTime,
+        f: F,
+    ) -> Result<T, KeyError>
     where
         F: FnOnce(&mut DbConn, &KeyStore, &Actor, OffsetDateTime) -> Result<T, KeyError>
             + Send
@@ -187,6 +206,7 @@ impl<'a> ServerKeys<'a> {
             f(conn, &keys, actor, now)
         })
         .await?;
+        self.keys.metrics().key_event(event);
         let keys = self.keys.clone();
         self.db
             .run(move |conn| keys.refresh(conn, now).map(|_| ()))

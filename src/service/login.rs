@@ -22,6 +22,7 @@ use crate::domain::secret::OpaqueSecret;
 use crate::domain::user::{PASSWORD_MAX, USERNAME_MAX, Username};
 use crate::store::models::UserRow;
 use crate::store::{Db, DbConn, StoreError, repo};
+use crate::telemetry::metrics::{Metrics, SignInMethod, SignInResult};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
@@ -156,7 +157,9 @@ pub struct Attempt {
 }
 
 /// The sign-in form: [`check_password`], and on success the session
-/// starts in the same round trip that clears the throttle.
+/// starts in the same round trip that clears the throttle. The attempt
+/// is counted in `metrics` by result (method `password`).
+#[allow(clippy::too_many_arguments)]
 pub async fn sign_in(
     db: &Db,
     gate: &PasswordGate,
@@ -165,12 +168,24 @@ pub async fn sign_in(
     now: OffsetDateTime,
     policy: ThrottlePolicy,
     session_policy: SessionPolicy,
+    metrics: &Metrics,
 ) -> Result<(UserRow, OpaqueSecret), LoginError> {
-    check_password(db, gate, attempt, now, policy, move |conn, user| {
+    let result = check_password(db, gate, attempt, now, policy, move |conn, user| {
         let secret = sessions::create(conn, &user.id, meta, now, session_policy)?;
         Ok((user, secret))
     })
-    .await
+    .await;
+    let counted = match &result {
+        Ok(_) => Some(SignInResult::Success),
+        Err(LoginError::InvalidCredentials) => Some(SignInResult::Failure),
+        Err(LoginError::Throttled { .. }) => Some(SignInResult::Throttled),
+        // An outage is no verdict on the person: not counted.
+        Err(LoginError::Service(_)) => None,
+    };
+    if let Some(r) = counted {
+        metrics.sign_in(r, SignInMethod::Password);
+    }
+    result
 }
 
 /// The one password check (the sign-in form, the password grant,

@@ -25,6 +25,7 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 pub use crate::config::database_url::{DatabaseUrl, DatabaseUrlError, redact as redact_url};
+use crate::telemetry::metrics::Metrics;
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
@@ -229,11 +230,40 @@ impl r2d2::HandleError<ManagerError> for LogErrors {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// Checkout time, tasks waiting for a connection or for the blocking
+    /// pool (off unless `[metrics]` is on).
+    metrics: Metrics,
+}
+
+/// What the pool holds now (`r2d2::Pool::state`), for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    pub connections: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 impl Db {
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            metrics: Metrics::disabled(),
+        }
+    }
+
+    /// This handle, recording into `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn pool_state(&self) -> PoolState {
+        let s = self.pool.state();
+        PoolState {
+            connections: s.connections,
+            idle: s.idle_connections,
+            max: self.pool.max_size(),
+        }
     }
 
     /// Checks out a connection (blocking).
@@ -251,8 +281,10 @@ impl Db {
         E: From<StoreError> + Send + 'static,
     {
         let db = self.clone();
+        let queued = self.metrics.blocking_queued();
         match actix_web::web::block(move || {
-            let mut conn = db.get()?;
+            drop(queued);
+            let mut conn = db.checkout()?;
             f(&mut conn)
         })
         .await
@@ -262,6 +294,18 @@ impl Db {
                 "blocking task was cancelled".into(),
             ))),
         }
+    }
+
+    /// [`Db::get`], timed when metrics are on.
+    fn checkout(&self) -> Result<PooledConn, StoreError> {
+        if !self.metrics.is_enabled() {
+            return self.get();
+        }
+        let _waiting = self.metrics.pool_waiting();
+        let started = std::time::Instant::now();
+        let conn = self.get();
+        self.metrics.db_checkout(started.elapsed());
+        conn
     }
 
     /// Whether the database answers a trivial query.

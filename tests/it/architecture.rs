@@ -13,23 +13,49 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("oidc", &["domain"]),
     ("config", &["domain"]),
-    ("telemetry", &["config"]),
-    ("store", &["domain", "config", "clock"]),
-    ("keys", &["domain", "oidc", "config", "clock", "store"]),
+    ("telemetry", &["domain", "config"]),
+    ("store", &["domain", "config", "clock", "telemetry"]),
+    (
+        "keys",
+        &["domain", "oidc", "config", "clock", "telemetry", "store"],
+    ),
     (
         "service",
-        &["domain", "oidc", "config", "clock", "store", "keys"],
+        &[
+            "domain",
+            "oidc",
+            "config",
+            "clock",
+            "telemetry",
+            "store",
+            "keys",
+        ],
     ),
     (
         "state",
         &[
-            "domain", "oidc", "config", "clock", "store", "keys", "service",
+            "domain",
+            "oidc",
+            "config",
+            "clock",
+            "telemetry",
+            "store",
+            "keys",
+            "service",
         ],
     ),
     (
         "http",
         &[
-            "domain", "oidc", "config", "clock", "store", "keys", "service", "state",
+            "domain",
+            "oidc",
+            "config",
+            "clock",
+            "telemetry",
+            "store",
+            "keys",
+            "service",
+            "state",
         ],
     ),
     (
@@ -91,6 +117,7 @@ const APP_HTTP_ALLOWED: &[&str] = &[
     "http::request_log",
     "http::templates",
     "http::headers",
+    "http::metrics",
 ];
 
 const MAX_LINES: usize = 600;

@@ -29,6 +29,7 @@ mod introspection;
 mod keys;
 mod legacy;
 mod machine_scopes;
+mod metrics;
 mod oidc;
 mod pat;
 mod refresh;

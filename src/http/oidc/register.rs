@@ -12,6 +12,7 @@ use crate::domain::audit::Actor;
 use crate::http::extract;
 use crate::service::registration::{self, ClientMetadata, RegistrationError, RegistrationPolicy};
 use crate::state::AppState;
+use crate::telemetry::metrics::RegistrationResult;
 
 fn error(e: &RegistrationError) -> HttpResponse {
     let (status, description) = match e {
@@ -82,7 +83,10 @@ pub async fn register(
 ) -> HttpResponse {
     let m = match metadata(&body) {
         Ok(m) => m,
-        Err(e) => return error(&e),
+        Err(e) => {
+            state.metrics.registration(registration_result(&e));
+            return error(&e);
+        }
     };
     let token = bearer(&req);
     let (policy, now, actor) = (policy(&req, &state), state.clock.now(), actor(&req, &state));
@@ -90,9 +94,24 @@ pub async fn register(
         .db
         .run(move |conn| registration::register(conn, &m, token.as_deref(), &policy, &actor, now))
         .await;
+    state.metrics.registration(match &result {
+        Ok(_) => RegistrationResult::Created,
+        Err(e) => registration_result(e),
+    });
     match result {
         Ok(info) => no_store_json(StatusCode::CREATED, &info),
         Err(e) => error(&e),
+    }
+}
+
+/// The metrics label of a refused registration.
+fn registration_result(e: &RegistrationError) -> RegistrationResult {
+    match e {
+        RegistrationError::InvalidRedirectUri(_) => RegistrationResult::InvalidRedirectUri,
+        RegistrationError::InvalidClientMetadata(_) => RegistrationResult::InvalidClientMetadata,
+        RegistrationError::InvalidToken(_) => RegistrationResult::InvalidToken,
+        RegistrationError::TooMany { .. } => RegistrationResult::Throttled,
+        RegistrationError::Service(_) => RegistrationResult::Error,
     }
 }
 

@@ -10,6 +10,7 @@ use super::response::{no_store_json, oauth_error};
 use crate::oidc::OAuthError;
 use crate::service::token::{self, PasswordLogin, TokenContext, TokenRequest};
 use crate::state::AppState;
+use crate::telemetry::metrics::grant_label;
 
 /// Reads a protocol request body: `application/x-www-form-urlencoded`
 /// (strict UTF-8) or, for the token endpoint, `application/json`.
@@ -48,9 +49,18 @@ async fn run(
     state: &AppState,
     body: &[u8],
 ) -> Result<token::TokenResponse, OAuthError> {
-    let tr: TokenRequest = parse_body(req, body, true)?;
+    // Refused before the service sees it: counted here (the service
+    // counts everything else).
+    let rejected = |grant: Option<&str>, e: OAuthError| {
+        state
+            .metrics
+            .token_error(grant_label(grant), e.error.as_str(), None);
+        e
+    };
+    let tr: TokenRequest = parse_body(req, body, true).map_err(|e| rejected(None, e))?;
     let presented =
-        credentials::presented(req, tr.client_id.as_deref(), tr.client_secret.as_deref())?;
+        credentials::presented(req, tr.client_id.as_deref(), tr.client_secret.as_deref())
+            .map_err(|e| rejected(tr.grant_type.as_deref(), e))?;
     let ctx = TokenContext::new(&state.config, &state.keys, state.clock.now());
     let password = state.config.legacy.password_grant.then(|| PasswordLogin {
         gate: state.password_gate.clone(),

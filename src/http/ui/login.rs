@@ -88,6 +88,7 @@ pub async fn submit(
         state.clock.now(),
         state.throttle_policy,
         state.session_policy,
+        &state.metrics,
     )
     .await;
     let shown_name: String = username

@@ -26,6 +26,7 @@ use crate::oidc::logout_token::{self, LogoutTokenInput};
 use crate::store::models::{LogoutDeliveryAttemptRow, LogoutOutboxRow};
 use crate::store::repo::logout::Outcome;
 use crate::store::{Db, DbConn, StoreError, audit, repo};
+use crate::telemetry::metrics::{DeliveryResult, Metrics};
 
 /// Rows one instance delivers at the same time.
 pub const CONCURRENCY: usize = 8;
@@ -238,6 +239,7 @@ pub struct Worker {
     issuer: Arc<str>,
     settings: Arc<DeliverySettings>,
     http: super::egress::Egress,
+    metrics: Metrics,
 }
 
 /// Stops a running worker.
@@ -272,7 +274,14 @@ impl Worker {
             issuer: Arc::from(issuer),
             settings: Arc::new(settings),
             http,
+            metrics: Metrics::disabled(),
         })
+    }
+
+    /// This worker, counting delivery attempts by result in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs the worker on the current runtime until [`WorkerHandle::stop`].
@@ -340,6 +349,11 @@ impl Worker {
                 Some(uri) => self.send(&c, &uri, now).await,
             }
         };
+        self.metrics.logout_delivery(match &verdict {
+            Verdict::Delivered(_) => DeliveryResult::Delivered,
+            Verdict::Failed { .. } => DeliveryResult::Failed,
+            Verdict::Abandon(_) => DeliveryResult::Abandoned,
+        });
         match &verdict {
             Verdict::Delivered(status) => tracing::info!(
                 client_id = %c.row.client_id, attempt = c.row.attempts + 1, status,

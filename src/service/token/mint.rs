@@ -16,6 +16,7 @@ use crate::oidc::claims::{self, AccessTokenInput, IdTokenInput};
 use crate::service::clients::Client;
 use crate::store::models::{GrantRow, RefreshRow, UserRow};
 use crate::store::{DbConn, repo};
+use crate::telemetry::metrics::Metrics;
 
 /// What minting needs from configuration, the keys and the clock.
 #[derive(Clone)]
@@ -35,6 +36,8 @@ pub struct TokenContext {
     /// Who may use personal access tokens (`[pat]`).
     pub pat: crate::config::PatConfig,
     pub now: OffsetDateTime,
+    /// Where the token endpoint counts what it answers (`[metrics]`).
+    pub metrics: Metrics,
 }
 
 impl TokenContext {
@@ -58,6 +61,7 @@ impl TokenContext {
             refresh_successor_key: keys.refresh_successor_key(),
             pat: config.pat.clone(),
             now,
+            metrics: keys.metrics().clone(),
         }
     }
 }

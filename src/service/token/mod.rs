@@ -22,6 +22,7 @@ use crate::domain::client::GrantType;
 use crate::oidc::OAuthError;
 use crate::service::clients::Client;
 use crate::store::{Db, DbConn};
+use crate::telemetry::metrics::grant_label;
 
 /// Longest value accepted for any token endpoint parameter.
 pub const PARAM_MAX: usize = 4096;
@@ -172,7 +173,9 @@ pub fn check_grant(
 }
 
 /// `POST /token` (RFC 6749 3.2): bounds, client authentication, the grant
-/// check (once), then the grant. `client_credentials` signs on the calling
+/// check (once), then the grant; the answer is counted in `ctx.metrics`
+/// (tokens issued by grant type and algorithm, errors by grant type and
+/// code). `client_credentials` signs on the calling
 /// thread with no database work (the client and the scope registry come
 /// from their caches); the password grant checks the password off the
 /// pool (`password` is `None` while `legacy.password_grant` is off); the
@@ -186,8 +189,52 @@ pub async fn token(
     ctx: TokenContext,
     password: Option<PasswordLogin>,
 ) -> Result<TokenResponse, OAuthError> {
+    let metrics = ctx.metrics.clone();
+    if !metrics.is_enabled() {
+        return answer(
+            db, clients, scopes, presented, req, ctx, password, &mut None,
+        )
+        .await;
+    }
+    let (grant, alg) = (grant_label(req.grant_type.as_deref()), ctx.access_token_alg);
+    let mut client_id = None;
+    let result = answer(
+        db,
+        clients,
+        scopes,
+        presented,
+        req,
+        ctx,
+        password,
+        &mut client_id,
+    )
+    .await;
+    let client_id = client_id.as_deref();
+    match &result {
+        Ok(_) => metrics.token_issued(grant, alg, client_id),
+        Err(e) => metrics.token_error(grant, e.error.as_str(), client_id),
+    }
+    result
+}
+
+/// [`token`] without the counting; `client_id` is set once the client
+/// authenticated, when the metrics label tokens with it.
+#[allow(clippy::too_many_arguments)]
+async fn answer(
+    db: &Db,
+    clients: &ClientCache,
+    scopes: &ScopeCache,
+    presented: PresentedClient,
+    req: TokenRequest,
+    ctx: TokenContext,
+    password: Option<PasswordLogin>,
+    client_id: &mut Option<String>,
+) -> Result<TokenResponse, OAuthError> {
     req.check_bounds()?;
     let client = authenticate_client(db, clients, &presented).await?;
+    if ctx.metrics.wants_client_id() {
+        *client_id = Some(client.client_id.clone());
+    }
     match check_grant(&client, &req, password.is_some())? {
         GrantType::ClientCredentials => {
             let registry = scopes.get(db).await?;

@@ -30,7 +30,7 @@ use super::{
 use crate::clock::{from_db, to_db};
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{OpaqueSecret, hash_secret};
-use crate::oidc::OAuthError;
+use crate::oidc::{ErrorCode, OAuthError};
 use crate::service::clients::Client;
 use crate::store::{DbConn, repo};
 
@@ -53,7 +53,8 @@ pub fn exchange(
         Some(s) => Some(ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.problem))?),
     };
     let hash = hash_secret(token);
-    in_tx(conn, |conn| {
+    let mut reused = false;
+    let result = in_tx(conn, |conn| {
         // Claim first: nothing is read before the family is locked.
         if repo::grants::lock_family(conn, &hash)? == 0 {
             return Err(bad().into());
@@ -95,6 +96,7 @@ pub fn exchange(
             Some(_) => {
                 repo::grants::revoke_grant(conn, &grant.id, now)?;
                 tracing::warn!(client_id = %client.client_id, grant_id = %grant.id, "refresh token reused; family revoked");
+                reused = true;
                 return Ok(Err(bad()));
             }
         };
@@ -129,5 +131,14 @@ pub fn exchange(
             },
         )?;
         Ok(Ok(tokens))
-    })
+    });
+    // Counted once the revocation committed (`in_tx` passed its answer on).
+    if reused
+        && result
+            .as_ref()
+            .is_err_and(|e| e.error == ErrorCode::InvalidGrant)
+    {
+        ctx.metrics.refresh_token_reuse();
+    }
+    result
 }

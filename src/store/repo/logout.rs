@@ -42,6 +42,16 @@ fn claimable(now: PrimitiveDateTime) -> Claimable {
     )
 }
 
+/// Rows waiting for delivery: neither delivered nor given up (due or
+/// not, claimed or not). `/metrics` reads it as the outbox backlog.
+pub fn backlog(conn: &mut DbConn) -> QueryResult<i64> {
+    outbox::table
+        .filter(outbox::delivered_at.is_null())
+        .filter(outbox::gave_up_at.is_null())
+        .count()
+        .get_result(conn)
+}
+
 /// Ids of rows due at `now` that no worker holds, oldest due first.
 pub fn due(conn: &mut DbConn, now: PrimitiveDateTime, limit: i64) -> QueryResult<Vec<String>> {
     outbox::table

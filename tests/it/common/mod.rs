@@ -162,6 +162,8 @@ pub struct TestApp {
     /// Owns the database (dropped with the app) unless the app shares one.
     pub test_db: Option<TestDb>,
     pub kek_dir: Option<tempfile::TempDir>,
+    /// The metrics listener's port (`metrics.bind`), when it runs.
+    pub metrics_port: Option<u16>,
     /// The running server, until [`TestApp::stop`].
     running: Option<(
         actix_web::dev::ServerHandle,
@@ -201,6 +203,7 @@ impl TestApp {
         let state = AppState::new(Arc::new(config.clone()), db.clone(), shared, keys.clone())
             .expect("state");
         let app = Application::build(state, listener).expect("build app");
+        let metrics_port = app.metrics_port();
         let handle = app.handle();
         let task = actix_web::rt::spawn(app.run_until_stopped());
         Self {
@@ -212,6 +215,7 @@ impl TestApp {
             keys,
             test_db: None,
             kek_dir: Some(kek_dir),
+            metrics_port,
             running: Some((handle, task)),
         }
     }

@@ -1,5 +1,10 @@
 //! Logging with tracing: human text by default, JSON lines by config. Each
 //! request runs in a span with a `request_id`, so every line it logs has it.
+//! Prometheus metrics: [`metrics`].
+
+mod labels;
+pub mod metrics;
+pub mod scrape_auth;
 
 use std::io::IsTerminal;
 
