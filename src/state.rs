@@ -50,6 +50,8 @@ pub struct AppState {
     pub password_gate: PasswordGate,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<IpBlock>,
+    /// Seals TOTP seeds (derived from the KEK).
+    pub mfa_key: crate::service::mfa::MfaKey,
 }
 
 impl AppState {
@@ -91,6 +93,7 @@ impl AppState {
                 .iter()
                 .filter_map(|p| IpBlock::parse(p).ok())
                 .collect(),
+            mfa_key: crate::service::mfa::MfaKey::from_kek(keys.kek()),
             config,
             db,
             clock,

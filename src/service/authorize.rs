@@ -33,6 +33,9 @@ pub enum Decision {
         login_hint: Option<String>,
         asked_at: OffsetDateTime,
     },
+    /// The signed-in person must enter a second factor (step-up), then
+    /// come back.
+    SecondFactor,
     /// Ask the signed-in person for consent.
     Consent(ConsentPrompt),
     /// A code was issued; send it back to the client.
@@ -156,6 +159,9 @@ async fn decide_for(
             });
         }
     };
+    if let Some(d) = second_factor_needed(ctx, &valid, &session).await? {
+        return Ok(d);
+    }
     let prepared = match narrowed(ctx, valid, &session).await? {
         Ok(p) => p,
         Err(d) => return Ok(d),
@@ -216,6 +222,9 @@ async fn answer_consent_for(
             asked_at: ctx.now,
         });
     };
+    if let Some(d) = second_factor_needed(ctx, &valid, &session).await? {
+        return Ok(d);
+    }
     let valid = match narrowed(ctx, valid, &session).await? {
         Ok(p) => p.request,
         Err(d) => return Ok(d),
@@ -236,6 +245,42 @@ async fn answer_consent_for(
         .run(move |conn| record_consent(conn, &user_id, &client_id, &scope, now))
         .await?;
     issue(ctx, valid, session).await
+}
+
+/// Step-up: a request that needs a second factor (see
+/// [`ValidRequest::needs_mfa`]) from a session signed in without one
+/// sends the person to enter it; a user with no second factor gets
+/// `unmet_authentication_requirements` back, and with `prompt=none`,
+/// `interaction_required` (OIDC Core 3.1.2.6).
+async fn second_factor_needed(
+    ctx: &AuthorizeContext<'_>,
+    valid: &ValidRequest,
+    session: &ActiveSession,
+) -> ServiceResult<Option<Decision>> {
+    if !valid.needs_mfa || session.amr.is_mfa() {
+        return Ok(None);
+    }
+    let user_id = session.user.id.clone();
+    let has_factor = ctx
+        .db
+        .run(move |conn| super::mfa::has_factor(conn, &user_id))
+        .await?;
+    let to = valid.return_to.clone();
+    Ok(Some(if !has_factor {
+        Decision::Error(
+            to,
+            OAuthError::unmet_authentication_requirements(
+                "this request needs a sign-in with a second factor, and the user has none",
+            ),
+        )
+    } else if valid.prompt.none {
+        Decision::Error(
+            to,
+            OAuthError::interaction_required("the user must enter a second factor"),
+        )
+    } else {
+        Decision::SecondFactor
+    }))
 }
 
 /// The request narrowed to what this user may be granted, or the
@@ -463,6 +508,7 @@ pub fn new_grant(req: &ValidRequest, session: &ActiveSession, now: OffsetDateTim
         created_at: to_db(now),
         revoked_at: None,
         resource: req.resource.clone(),
+        amr: Some(session.amr.to_string()),
     }
 }
 

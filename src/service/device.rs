@@ -421,6 +421,7 @@ fn approve(
         created_at: now,
         revoked_at: None,
         resource: row.resource.clone(),
+        amr: Some(session.amr.to_string()),
     };
     // In a savepoint: if the request was answered meanwhile, the grant
     // goes, the throttle claims of the outer transaction stay.

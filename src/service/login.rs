@@ -12,9 +12,9 @@ use diesel::Connection;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use super::ServiceError;
 use super::password::{self, PasswordGate};
 use super::sessions::{self, SessionMeta, SessionPolicy};
+use super::{ServiceError, mfa};
 use crate::clock::{from_db, to_db};
 use crate::domain::Invalid;
 use crate::domain::net;
@@ -148,6 +148,77 @@ fn verdict(
     waits.into_iter().flatten().max()
 }
 
+/// Claims one attempt on every counter of `keys`; when one of them says
+/// wait, the attempt is released again (it costs nothing) and the wait is
+/// returned.
+fn claim_attempt(
+    conn: &mut DbConn,
+    keys: &Keys,
+    now_db: time::PrimitiveDateTime,
+    cutoff: time::PrimitiveDateTime,
+    policy: &ThrottlePolicy,
+    now: OffsetDateTime,
+) -> diesel::QueryResult<Option<Duration>> {
+    let mut claim = |key: &String| {
+        repo::throttle::claim(conn, key, now_db, cutoff).map(|(n, at)| (n, from_db(at)))
+    };
+    let pair = keys.pair.as_ref().map(&mut claim).transpose()?;
+    let account = claim(&keys.account)?;
+    let network = keys.network.as_ref().map(&mut claim).transpose()?;
+    let Some(wait) = verdict(policy, pair, account, network, now) else {
+        return Ok(None);
+    };
+    for key in keys.all() {
+        repo::throttle::release(conn, key)?;
+    }
+    Ok(Some(wait))
+}
+
+/// A successful attempt: this account+network's back-off is cleared, the
+/// attempt taken back from the others.
+fn attempt_succeeded(conn: &mut DbConn, keys: &Keys) -> diesel::QueryResult<()> {
+    if let Some(pair) = &keys.pair {
+        repo::throttle::clear(conn, pair)?;
+    }
+    repo::throttle::release(conn, &keys.account)?;
+    if let Some(network) = &keys.network {
+        repo::throttle::release(conn, network)?;
+    }
+    Ok(())
+}
+
+/// The sign-in throttle for a second factor (`service::mfa`): a code is
+/// guessed like a password, so it counts on the same counters as the
+/// password of `username` from `ip`. Claimed before the code is checked.
+pub struct FactorAttempt(Keys);
+
+impl FactorAttempt {
+    /// Claims the attempt (in the caller's transaction, as its first
+    /// write); `Err(seconds)` when the account or network must wait.
+    pub fn claim(
+        conn: &mut DbConn,
+        username: &str,
+        ip: Option<IpAddr>,
+        now: OffsetDateTime,
+        policy: &ThrottlePolicy,
+    ) -> diesel::QueryResult<Result<Self, u64>> {
+        let keys = Keys::new(username, ip);
+        let (now_db, cutoff) = (to_db(now), to_db(now - policy.window));
+        Ok(
+            match claim_attempt(conn, &keys, now_db, cutoff, policy, now)? {
+                Some(wait) => Err(u64::try_from(wait.whole_seconds().max(1)).unwrap_or(1)),
+                None => Ok(FactorAttempt(keys)),
+            },
+        )
+    }
+
+    /// The code was right: as for a right password. A wrong code leaves
+    /// the attempt counted.
+    pub fn succeeded(self, conn: &mut DbConn) -> diesel::QueryResult<()> {
+        attempt_succeeded(conn, &self.0)
+    }
+}
+
 /// One sign-in attempt with a password.
 pub struct Attempt {
     pub username: String,
@@ -155,8 +226,19 @@ pub struct Attempt {
     pub ip: Option<IpAddr>,
 }
 
-/// The sign-in form: [`check_password`], and on success the session
-/// starts in the same round trip that clears the throttle.
+/// What a right password leads to.
+#[derive(Debug)]
+pub enum SignedIn {
+    /// The session started: its cookie value.
+    Session(OpaqueSecret),
+    /// The user has a second factor: no session yet, but a pending
+    /// challenge (its cookie value) that `service::mfa::answer` completes.
+    SecondFactor(OpaqueSecret),
+}
+
+/// The sign-in form: [`check_password`], and on success, in the same
+/// round trip that clears the throttle, the session starts, or for a user
+/// with a second factor the challenge that asks for it.
 pub async fn sign_in(
     db: &Db,
     gate: &PasswordGate,
@@ -165,10 +247,14 @@ pub async fn sign_in(
     now: OffsetDateTime,
     policy: ThrottlePolicy,
     session_policy: SessionPolicy,
-) -> Result<(UserRow, OpaqueSecret), LoginError> {
+) -> Result<(UserRow, SignedIn), LoginError> {
     check_password(db, gate, attempt, now, policy, move |conn, user| {
+        if mfa::has_factor(conn, &user.id)? {
+            let challenge = mfa::start_challenge(conn, &user.id, now)?;
+            return Ok((user, SignedIn::SecondFactor(challenge)));
+        }
         let secret = sessions::create(conn, &user.id, meta, now, session_policy)?;
-        Ok((user, secret))
+        Ok((user, SignedIn::Session(secret)))
     })
     .await
 }
@@ -204,16 +290,7 @@ where
     let claimed = db
         .run(move |conn| {
             conn.transaction(|conn| {
-                let mut claim = |key: &String| {
-                    repo::throttle::claim(conn, key, now_db, cutoff).map(|(n, at)| (n, from_db(at)))
-                };
-                let pair = keys.pair.as_ref().map(&mut claim).transpose()?;
-                let account = claim(&keys.account)?;
-                let network = keys.network.as_ref().map(&mut claim).transpose()?;
-                if let Some(wait) = verdict(&p, pair, account, network, now) {
-                    for key in keys.all() {
-                        repo::throttle::release(conn, key)?;
-                    }
+                if let Some(wait) = claim_attempt(conn, &keys, now_db, cutoff, &p, now)? {
                     return Ok::<_, LoginError>(Err(wait));
                 }
                 let user = match Username::parse(&username) {
@@ -243,13 +320,7 @@ where
         Some(user) if ok && !user.disabled => {
             db.run(move |conn| {
                 conn.transaction(|conn| {
-                    if let Some(pair) = &keys.pair {
-                        repo::throttle::clear(conn, pair)?;
-                    }
-                    repo::throttle::release(conn, &keys.account)?;
-                    if let Some(network) = &keys.network {
-                        repo::throttle::release(conn, network)?;
-                    }
+                    attempt_succeeded(conn, &keys)?;
                     then(conn, user)
                 })
             })

@@ -21,6 +21,7 @@ pub mod introspection;
 pub mod keys;
 pub mod login;
 pub mod logout;
+pub mod mfa;
 pub mod password;
 pub mod pat;
 pub mod registration;

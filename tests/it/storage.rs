@@ -516,6 +516,7 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
         created_at: to_db(t0),
         revoked_at: None,
         resource: None,
+        amr: None,
     };
     repo::grants::insert_grant(&mut c, &grant).unwrap();
     for (hash, expires) in [

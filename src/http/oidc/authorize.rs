@@ -78,6 +78,7 @@ fn render(
             login_hint,
             asked_at,
         } => Ok(redirect_to_login(params, login_hint.as_deref(), asked_at)),
+        Decision::SecondFactor => Ok(redirect_to_second_factor(params)),
         Decision::Consent(prompt) => consent_page(req, state, &prompt, params),
         Decision::Code(issued) => Ok(code_response(state, &issued)),
         Decision::Tokens(issued) => {
@@ -116,6 +117,17 @@ fn redirect_to_login(
     }
     HttpResponse::SeeOther()
         .insert_header((LOCATION, format!("/login?{}", login.finish())))
+        .finish()
+}
+
+/// Sends the browser to the second-factor page and back here with the
+/// same request.
+fn redirect_to_second_factor(params: &AuthorizeParams) -> HttpResponse {
+    let query = serde_urlencoded::to_string(params).unwrap_or_default();
+    let mut to = url::form_urlencoded::Serializer::new(String::new());
+    to.append_pair("return_to", &format!("/authorize?{query}"));
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, format!("/login/mfa?{}", to.finish())))
         .finish()
 }
 

@@ -160,6 +160,7 @@ fn issue(
             created_at: to_db(ctx.now),
             revoked_at: None,
             resource: resource.map(str::to_owned),
+            amr: Some(crate::domain::mfa::Amr::password().to_string()),
         };
         crate::store::repo::grants::insert_grant(conn, &grant)?;
         let tokens = mint::user_tokens(
