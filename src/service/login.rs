@@ -268,7 +268,8 @@ pub async fn sign_in(
 ///    parallel burst cannot pass a limit) and loads the user; a throttled
 ///    attempt is released again and costs no password work.
 /// 2. argon2 runs behind the [`PasswordGate`], holding no connection.
-/// 3. Success clears this account+network's back-off and runs `then`;
+/// 3. Success clears this account+network's back-off (for a user with a
+///    second factor: only takes the attempt back) and runs `then`;
 ///    failure leaves the claimed attempt counted.
 pub async fn check_password<T, F>(
     db: &Db,
@@ -320,7 +321,17 @@ where
         Some(user) if ok && !user.disabled => {
             db.run(move |conn| {
                 conn.transaction(|conn| {
-                    attempt_succeeded(conn, &keys)?;
+                    // For a user with a second factor the password is half
+                    // a sign-in: its attempt is taken back, but the
+                    // back-off that wrong codes built stays until a right
+                    // code (`FactorAttempt::succeeded`).
+                    if mfa::has_factor(conn, &user.id)? {
+                        for key in keys.all() {
+                            repo::throttle::release(conn, key)?;
+                        }
+                    } else {
+                        attempt_succeeded(conn, &keys)?;
+                    }
                     then(conn, user)
                 })
             })

@@ -29,6 +29,7 @@ mod introspection;
 mod keys;
 mod legacy;
 mod machine_scopes;
+mod mfa;
 mod oidc;
 mod pat;
 mod refresh;

@@ -75,7 +75,7 @@ pub async fn exchange(
     let result = login::check_password(db, &login.gate, attempt, now, login.throttle, {
         let ip = login.ip;
         move |conn, user| {
-            if !may_use_password_grant(&user) {
+            if !may_use_password_grant(conn, &user)? {
                 return Err(LoginError::InvalidCredentials);
             }
             let caller = Caller {
@@ -102,12 +102,11 @@ pub async fn exchange(
 
 /// The rules the password grant adds to the shared password check (which
 /// already refuses disabled users), for a user whose password was right.
-/// The one place for them: once multi-factor sign-in exists, a user who
-/// has a second factor is refused here (this grant cannot ask for it),
-/// with the same `invalid_grant` as a wrong password. Today there is no
-/// such rule.
-fn may_use_password_grant(_user: &UserRow) -> bool {
-    true
+/// The one place for them: a user who has a second factor is refused (this
+/// grant cannot ask for it), with the same `invalid_grant` as a wrong
+/// password.
+fn may_use_password_grant(conn: &mut DbConn, user: &UserRow) -> Result<bool, LoginError> {
+    Ok(!crate::service::mfa::has_factor(conn, &user.id)?)
 }
 
 struct Caller<'a> {
