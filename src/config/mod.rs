@@ -235,6 +235,8 @@ pub struct DeclaredClient {
     /// Back-Channel Logout 1.0: where logout tokens are POSTed.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// Its tokens are issued only after a sign-in with a second factor.
+    pub require_mfa: bool,
     /// For a confidential client: the environment variable holding its
     /// secret (the secret never goes in this file).
     pub secret_env: Option<String>,

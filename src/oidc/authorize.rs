@@ -302,6 +302,8 @@ pub fn validate(
         .latchkey_login_after
         .as_deref()
         .and_then(|v| v.parse::<i64>().ok());
+    let needs_mfa = client.settings.require_mfa
+        || crate::domain::mfa::acr_values_need_mfa(p.acr_values.as_deref());
     Ok(ValidRequest {
         client,
         return_to,
@@ -314,7 +316,7 @@ pub fn validate(
         login_hint: p.login_hint.clone(),
         resource,
         login_after,
-        needs_mfa: crate::domain::mfa::acr_values_need_mfa(p.acr_values.as_deref()),
+        needs_mfa,
     })
 }
 

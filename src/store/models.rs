@@ -107,6 +107,8 @@ pub struct ClientRow {
     pub backchannel_logout_uri: Option<String>,
     /// The client requires `sid` in logout tokens (we always send it).
     pub backchannel_logout_session_required: bool,
+    /// Tokens only after a sign-in with a second factor.
+    pub require_mfa: bool,
 }
 
 #[derive(Clone, Queryable, Selectable, Insertable, PartialEq)]

@@ -56,6 +56,7 @@ diesel::table! {
         resource_audiences -> Text,
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
+        require_mfa -> Bool,
     }
 }
 

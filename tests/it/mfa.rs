@@ -31,6 +31,7 @@ dual_backend!(
     step_up_through_acr_values_with_openidconnect,
     acr_values_for_a_user_without_a_second_factor,
     password_grant_refuses_users_with_a_second_factor,
+    client_that_requires_a_second_factor,
 );
 
 /// RFC 4648 base32 (no padding), as an authenticator app reads the key.
@@ -543,4 +544,64 @@ async fn password_grant_refuses_users_with_a_second_factor(db: TestDb) {
     let (status, body) = fixtures::json(grant("bob")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant", "as a wrong password");
+}
+
+async fn client_that_requires_a_second_factor(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| c.legacy.password_grant = true).await;
+    let rp = fixtures::client("Payroll")
+        .redirect(CALLBACK)
+        .scopes("openid profile")
+        .grants(&["authorization_code", "password"])
+        .first_party(true)
+        .create(&app);
+    // Set through the admin API (and shown by it).
+    fixtures::admin(&app, "root");
+    let token = fixtures::admin_api_token(&app).await;
+    let (status, view) = fixtures::admin_api(
+        &app,
+        &token,
+        reqwest::Method::PATCH,
+        &format!("/clients/{}", rp.id),
+        Some(serde_json::json!({ "require_mfa": true })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["require_mfa"], true);
+
+    // Without acr_values: a user with no second factor is refused.
+    fixtures::user(&app, "carol");
+    let carol = fixtures::signed_in(&app, "carol").await;
+    let r = carol
+        .get(common::authorize_url(&app, &rp.id, CALLBACK, &[]))
+        .send()
+        .await
+        .unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(loc.contains("error=unmet_authentication_requirements"), "{loc}");
+    // A user with one signs in with it, and the ID token says so.
+    let (seed, _) = enrolled_user(&app, "bob").await;
+    let bob = app.new_browser();
+    password_step(&app, &bob, "bob").await;
+    let r = second_step(&app, &bob, &totp(&seed, now(&app)), None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (loc, tokens) =
+        common::code_flow(&app, &bob, (&rp.id, rp.secret()), CALLBACK, "openid").await;
+    let tokens = tokens.unwrap_or_else(|| panic!("tokens: {loc}"));
+    let id = common::verify_with_jwks(&app.jwks().await, tokens["id_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(id["acr"], ACR_MFA);
+    // The password grant cannot ask for the second factor: refused to all.
+    let (status, body) = fixtures::json(
+        app.http
+            .post(app.url("/token"))
+            .basic_auth(&rp.id, Some(rp.secret()))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "carol"),
+                ("password", PASSWORD),
+            ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "unauthorized_client");
 }

@@ -4,6 +4,8 @@
 -- same.
 ALTER TABLE sessions ADD COLUMN amr TEXT;
 ALTER TABLE grants ADD COLUMN amr TEXT;
+-- A client whose tokens are issued only after a second factor.
+ALTER TABLE clients ADD COLUMN require_mfa BOOLEAN NOT NULL DEFAULT FALSE;
 -- One TOTP authenticator per user. The seed is sealed with a key derived
 -- from the KEK (AES-256-GCM, bound to the user id); `confirmed_at` is NULL
 -- until a first valid code confirmed the enrolment; `last_step` is the

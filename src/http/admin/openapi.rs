@@ -323,7 +323,7 @@ fn schemas() -> Value {
     let client = json!({"type": "object", "properties": {
         "client_id": s, "name": s, "client_type": {"enum": ["public", "confidential"]},
         "redirect_uris": string_list(), "post_logout_redirect_uris": string_list(),
-        "scopes": string_list(), "grant_types": string_list(), "first_party": b,
+        "scopes": string_list(), "grant_types": string_list(), "first_party": b, "require_mfa": b,
         "audiences": string_list(), "id_token_alg": {"type": ["string", "null"]},
             "resource_audiences": string_list(), "backchannel_logout_uri": {"type": ["string", "null"]},
             "backchannel_logout_session_required": b,
@@ -367,13 +367,13 @@ fn schemas() -> Value {
             {"type": "object", "properties": {"client_secret": s}}]},
         "ClientInput": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
             "name": s, "redirect_uris": string_list(), "post_logout_redirect_uris": string_list(),
-            "scopes": string_list(), "grant_types": string_list(), "public": b, "first_party": b,
+            "scopes": string_list(), "grant_types": string_list(), "public": b, "first_party": b, "require_mfa": b,
             "audiences": string_list(), "id_token_alg": {"type": ["string", "null"]},
             "resource_audiences": string_list(), "backchannel_logout_uri": {"type": ["string", "null"]},
             "backchannel_logout_session_required": b}},
         "ClientChanges": {"type": "object", "additionalProperties": false, "properties": {
             "name": s, "redirect_uris": string_list(), "post_logout_redirect_uris": string_list(),
-            "scopes": string_list(), "grant_types": string_list(), "first_party": b,
+            "scopes": string_list(), "grant_types": string_list(), "first_party": b, "require_mfa": b,
             "audiences": string_list(), "id_token_alg": {"type": ["string", "null"]},
             "resource_audiences": string_list(), "backchannel_logout_uri": {"type": ["string", "null"]},
             "backchannel_logout_session_required": b}},

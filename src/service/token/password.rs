@@ -59,6 +59,11 @@ pub async fn exchange(
             "the password grant is for confidential clients only",
         ));
     }
+    if client.settings.require_mfa {
+        return Err(OAuthError::unauthorized_client(
+            "this client requires two-step sign-in, which the password grant cannot ask for",
+        ));
+    }
     let (Some(username), Some(password)) = (req.username, req.password) else {
         return Err(OAuthError::invalid_request(
             "username and password are required",
