@@ -38,6 +38,7 @@ pub struct Config {
     pub logout: LogoutConfig,
     pub device: DeviceConfig,
     pub pat: PatConfig,
+    pub mfa: MfaConfig,
     pub legacy: LegacyConfig,
     /// Pre-configured clients (`[[clients]]`): created or updated at every
     /// start, and locked against edits in the console and the API.
@@ -182,6 +183,50 @@ impl Default for LegacyConfig {
             password_grant: false,
             implicit_access_token_ttl_secs: 300,
         }
+    }
+}
+
+/// Who must sign in with a second factor (`[mfa]`). A user the policy
+/// covers who has none is sent to set one up at each sign-in; after the
+/// grace period (from the first such sign-in) no code is issued to any
+/// app until they have.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaConfig {
+    /// Everyone.
+    pub required: bool,
+    /// Members of any of these groups.
+    pub required_groups: Vec<String>,
+    /// Days a covered user may still sign in without one (0 to 365).
+    pub enrol_grace_days: u32,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            required: false,
+            required_groups: Vec::new(),
+            enrol_grace_days: 7,
+        }
+    }
+}
+
+impl MfaConfig {
+    /// `enrol_grace_days` within 0..=365; group names well-formed.
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.enrol_grace_days > 365 {
+            return Err(invalid("mfa.enrol_grace_days", "must be between 0 and 365"));
+        }
+        let mut groups = Vec::with_capacity(self.required_groups.len());
+        for g in &self.required_groups {
+            let name = crate::domain::group::group_name(g)
+                .map_err(|e| invalid("mfa.required_groups", e.problem))?;
+            if !groups.contains(&name) {
+                groups.push(name);
+            }
+        }
+        self.required_groups = groups;
+        Ok(())
     }
 }
 
@@ -382,6 +427,7 @@ impl Default for Config {
             logout: LogoutConfig::default(),
             device: DeviceConfig::default(),
             pat: PatConfig::default(),
+            mfa: MfaConfig::default(),
             legacy: LegacyConfig::default(),
             clients: Vec::new(),
         }

@@ -279,6 +279,29 @@ pub fn acr_values_need_mfa(acr_values: Option<&str>) -> bool {
     !known.is_empty() && known.iter().all(|v| *v == ACR_MFA)
 }
 
+/// Whether an `[mfa]` policy covers a user in groups `mine`: everyone,
+/// or a member of one of `groups`.
+pub fn policy_covers(required: bool, groups: &[String], mine: &[String]) -> bool {
+    required || groups.iter().any(|g| mine.iter().any(|m| m == g))
+}
+
+/// What a policy asks of a covered user without a second factor: set one
+/// up by the deadline (they may still sign in), or, past it, before any
+/// app gets a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enrolment {
+    By(time::OffsetDateTime),
+    Overdue,
+}
+
+pub fn enrolment_due(deadline: time::OffsetDateTime, now: time::OffsetDateTime) -> Enrolment {
+    if now >= deadline {
+        Enrolment::Overdue
+    } else {
+        Enrolment::By(deadline)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,6 +409,19 @@ mod tests {
         assert_eq!(recovery_hash("123456"), None);
         assert_eq!(recovery_hash("abcde-fghi0"), None);
         assert!(!format!("{:?}", codes[0]).contains(c));
+    }
+
+    #[test]
+    fn policies() {
+        let g = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(policy_covers(true, &[], &[]));
+        assert!(!policy_covers(false, &[], &g(&["staff"])));
+        assert!(policy_covers(false, &g(&["admins"]), &g(&["staff", "admins"])));
+        assert!(!policy_covers(false, &g(&["admins"]), &g(&["staff"])));
+        let t = time::OffsetDateTime::UNIX_EPOCH;
+        let day = time::Duration::days(1);
+        assert_eq!(enrolment_due(t + day, t), Enrolment::By(t + day));
+        assert_eq!(enrolment_due(t, t), Enrolment::Overdue);
     }
 
     #[test]

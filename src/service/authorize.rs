@@ -36,6 +36,9 @@ pub enum Decision {
     /// The signed-in person must enter a second factor (step-up), then
     /// come back.
     SecondFactor,
+    /// An `[mfa]` policy requires a second factor the person has not set
+    /// up, past its grace period: send them to set it up.
+    Enrol,
     /// Ask the signed-in person for consent.
     Consent(ConsentPrompt),
     /// A code was issued; send it back to the client.
@@ -78,6 +81,8 @@ pub struct AuthorizeContext<'a> {
     /// `legacy.implicit`: how implicit tokens are minted ([`TokenContext::implicit`]);
     /// `None` while the implicit flow is off.
     pub implicit: Option<TokenContext>,
+    /// `[mfa]`: who must sign in with a second factor.
+    pub mfa: &'a crate::config::MfaConfig,
 }
 
 async fn validated(
@@ -248,39 +253,50 @@ async fn answer_consent_for(
 }
 
 /// Step-up: a request that needs a second factor (see
-/// [`ValidRequest::needs_mfa`]) from a session signed in without one
-/// sends the person to enter it; a user with no second factor gets
-/// `unmet_authentication_requirements` back, and with `prompt=none`,
-/// `interaction_required` (OIDC Core 3.1.2.6).
+/// [`ValidRequest::needs_mfa`]), or a user an `[mfa]` policy covers, with
+/// a session signed in without one: the person is sent to enter it; a
+/// user with no second factor gets `unmet_authentication_requirements`
+/// back (or, covered by a policy past its grace period, is sent to set
+/// one up); with `prompt=none`, `interaction_required` (OIDC Core
+/// 3.1.2.6).
 async fn second_factor_needed(
     ctx: &AuthorizeContext<'_>,
     valid: &ValidRequest,
     session: &ActiveSession,
 ) -> ServiceResult<Option<Decision>> {
-    if !valid.needs_mfa || session.amr.is_mfa() {
+    use super::mfa::policy::{self, Need};
+    if session.amr.is_mfa() || !(valid.needs_mfa || policy::any(ctx.mfa)) {
         return Ok(None);
     }
-    let user_id = session.user.id.clone();
-    let has_factor = ctx
+    let (cfg, user_id, asked, now) = (
+        ctx.mfa.clone(),
+        session.user.id.clone(),
+        valid.needs_mfa,
+        ctx.now,
+    );
+    let need = ctx
         .db
-        .run(move |conn| super::mfa::has_factor(conn, &user_id))
+        .run(move |conn| policy::at_authorize(conn, &cfg, &user_id, asked, now))
         .await?;
     let to = valid.return_to.clone();
-    Ok(Some(if !has_factor {
+    let interaction = || {
         Decision::Error(
-            to,
+            to.clone(),
+            OAuthError::interaction_required("the user must use a second factor first"),
+        )
+    };
+    Ok(match need {
+        Need::Nothing => None,
+        Need::NoFactor => Some(Decision::Error(
+            to.clone(),
             OAuthError::unmet_authentication_requirements(
                 "this request needs a sign-in with a second factor, and the user has none",
             ),
-        )
-    } else if valid.prompt.none {
-        Decision::Error(
-            to,
-            OAuthError::interaction_required("the user must enter a second factor"),
-        )
-    } else {
-        Decision::SecondFactor
-    }))
+        )),
+        _ if valid.prompt.none => Some(interaction()),
+        Need::SecondFactor => Some(Decision::SecondFactor),
+        Need::Enrol => Some(Decision::Enrol),
+    })
 }
 
 /// The request narrowed to what this user may be granted, or the

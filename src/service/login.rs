@@ -231,6 +231,9 @@ pub struct Attempt {
 pub enum SignedIn {
     /// The session started: its cookie value.
     Session(OpaqueSecret),
+    /// The session started, but an `[mfa]` policy requires a second factor
+    /// the user has not set up: lead them there.
+    MustEnrol(OpaqueSecret),
     /// The user has a second factor: no session yet, but a pending
     /// challenge (its cookie value) that `service::mfa::answer` completes.
     SecondFactor(OpaqueSecret),
@@ -247,14 +250,19 @@ pub async fn sign_in(
     now: OffsetDateTime,
     policy: ThrottlePolicy,
     session_policy: SessionPolicy,
+    mfa_policy: crate::config::MfaConfig,
 ) -> Result<(UserRow, SignedIn), LoginError> {
     check_password(db, gate, attempt, now, policy, move |conn, user| {
         if mfa::has_factor(conn, &user.id)? {
             let challenge = mfa::start_challenge(conn, &user.id, now)?;
             return Ok((user, SignedIn::SecondFactor(challenge)));
         }
+        let enrol = mfa::policy::at_sign_in(conn, &mfa_policy, &user.id, now)?;
         let secret = sessions::create(conn, &user.id, meta, now, session_policy)?;
-        Ok((user, SignedIn::Session(secret)))
+        Ok(match enrol {
+            Some(_) => (user, SignedIn::MustEnrol(secret)),
+            None => (user, SignedIn::Session(secret)),
+        })
     })
     .await
 }

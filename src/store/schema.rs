@@ -283,6 +283,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mfa_enrol_deadlines (user_id) {
+        user_id -> Text,
+        deadline -> Timestamp,
+    }
+}
+
 diesel::joinable!(authorization_codes -> grants (grant_id));
 diesel::joinable!(device_codes -> grants (grant_id));
 diesel::joinable!(logout_outbox -> clients (client_id));
@@ -320,5 +327,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     personal_access_tokens,
     mfa_totp,
     mfa_recovery_codes,
-    mfa_challenges
+    mfa_challenges,
+    mfa_enrol_deadlines
 );

@@ -32,6 +32,7 @@ dual_backend!(
     acr_values_for_a_user_without_a_second_factor,
     password_grant_refuses_users_with_a_second_factor,
     client_that_requires_a_second_factor,
+    group_policy_with_a_grace_period,
 );
 
 /// RFC 4648 base32 (no padding), as an authenticator app reads the key.
@@ -604,4 +605,74 @@ async fn client_that_requires_a_second_factor(db: TestDb) {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "unauthorized_client");
+}
+
+async fn group_policy_with_a_grace_period(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        c.mfa.required_groups = vec!["finance".into()];
+        c.mfa.enrol_grace_days = 2;
+    })
+    .await;
+    let rp = wiki(&app);
+    fixtures::user(&app, "dave");
+    fixtures::user(&app, "erin");
+    {
+        use latchkey::domain::audit::Actor;
+        let mut c = common::conn(&app.db);
+        latchkey::service::groups::create(&mut c, "finance", &Actor::system(), app.clock_now())
+            .unwrap();
+        latchkey::service::groups::set_user_groups(
+            &mut c,
+            "dave",
+            &["finance".into()],
+            &Actor::system(),
+            app.clock_now(),
+        )
+        .unwrap();
+    }
+    // Outside the group: nothing changes.
+    let erin = app.new_browser();
+    assert_eq!(password_step(&app, &erin, "erin").await, "/");
+    // In it, without a second factor: signed in, led to set one up, and
+    // apps still get codes during the grace period.
+    let dave = app.new_browser();
+    assert_eq!(
+        password_step(&app, &dave, "dave").await,
+        "/account/mfa?done=required"
+    );
+    let page = fixtures::page_text(&app, &dave, "/account/mfa?done=required").await;
+    assert!(page.contains("requires two-step sign-in"), "{page}");
+    let url = common::authorize_url(&app, &rp.id, CALLBACK, &[]);
+    let loc = common::authorize_url_in(&app, &dave, &url).await;
+    assert!(loc.contains("code="), "{loc}");
+    // Past it: no code until it is set up.
+    app.clock.advance(Duration::days(3));
+    let dave = app.new_browser();
+    password_step(&app, &dave, "dave").await;
+    let r = dave.get(&url).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/account/mfa?done=required");
+    let r = dave
+        .get(common::authorize_url(&app, &rp.id, CALLBACK, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(loc.contains("error=interaction_required"), "{loc}");
+    let (seed, _) = enrol(&app, &dave).await;
+    // Set up, in a session that has not used it: asked for it first.
+    let r = dave.get(&url).send().await.unwrap();
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/login/mfa?"), "{to}");
+    let r = second_step(&app, &dave, &totp(&seed, now(&app)), Some("/")).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (loc, tokens) =
+        common::code_flow(&app, &dave, (&rp.id, rp.secret()), CALLBACK, "openid").await;
+    let tokens = tokens.unwrap_or_else(|| panic!("tokens: {loc}"));
+    let id = common::verify_with_jwks(&app.jwks().await, tokens["id_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(id["acr"], ACR_MFA);
+    // Erin, outside the group, still signs in with her password alone.
+    let erin = fixtures::signed_in(&app, "erin").await;
+    let loc = common::authorize_url_in(&app, &erin, &url).await;
+    assert!(loc.contains("code="), "{loc}");
 }

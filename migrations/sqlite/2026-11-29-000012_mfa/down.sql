@@ -1,3 +1,4 @@
+DROP TABLE mfa_enrol_deadlines;
 DROP INDEX mfa_challenges_user;
 DROP TABLE mfa_challenges;
 DROP INDEX mfa_recovery_codes_user;

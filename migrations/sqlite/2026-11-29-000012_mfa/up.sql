@@ -36,3 +36,9 @@ CREATE TABLE mfa_challenges (
     attempts INTEGER NOT NULL
 );
 CREATE INDEX mfa_challenges_user ON mfa_challenges(user_id);
+-- `[mfa]` policies: when a user the policy covers, without a second
+-- factor, must have set one up (set at their first sign-in under it).
+CREATE TABLE mfa_enrol_deadlines (
+    user_id TEXT PRIMARY KEY NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    deadline TIMESTAMP NOT NULL
+);

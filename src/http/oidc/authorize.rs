@@ -47,6 +47,7 @@ fn context(state: &AppState) -> AuthorizeContext<'_> {
         now,
         code_ttl_secs: i64::try_from(state.config.tokens.code_ttl_secs).unwrap_or(60),
         implicit: TokenContext::implicit(&state.config, &state.keys, now),
+        mfa: &state.config.mfa,
     }
 }
 
@@ -79,6 +80,9 @@ fn render(
             asked_at,
         } => Ok(redirect_to_login(params, login_hint.as_deref(), asked_at)),
         Decision::SecondFactor => Ok(redirect_to_second_factor(params)),
+        Decision::Enrol => Ok(HttpResponse::SeeOther()
+            .insert_header((LOCATION, "/account/mfa?done=required"))
+            .finish()),
         Decision::Consent(prompt) => consent_page(req, state, &prompt, params),
         Decision::Code(issued) => Ok(code_response(state, &issued)),
         Decision::Tokens(issued) => {

@@ -45,6 +45,10 @@ fn notice(code: &str) -> Option<&'static str> {
     Some(match code {
         "enrolled" => "Your authenticator app is set up. Sign-ins now ask for its code.",
         "removed" => "Two-step sign-in is off. Sign-ins ask for your password only.",
+        "required" => {
+            "Your organisation requires two-step sign-in for your account. Set it up now: \
+             after a short grace period, apps will not let you in until you have."
+        }
         _ => return None,
     })
 }

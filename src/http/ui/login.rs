@@ -88,6 +88,7 @@ pub async fn submit(
         state.clock.now(),
         state.throttle_policy,
         state.session_policy,
+        state.config.mfa.clone(),
     )
     .await;
     let shown_name: String = username
@@ -99,6 +100,15 @@ pub async fn submit(
             tracing::info!(user_id = %user.id, "signed in");
             let mut resp = HttpResponse::SeeOther()
                 .insert_header((LOCATION, return_to.unwrap_or_else(|| "/".into())))
+                .finish();
+            resp.add_cookie(&state.cookies.session(secret.expose()))
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            Ok(resp)
+        }
+        Ok((user, SignedIn::MustEnrol(secret))) => {
+            tracing::info!(user_id = %user.id, "signed in; a second factor is required");
+            let mut resp = HttpResponse::SeeOther()
+                .insert_header((LOCATION, "/account/mfa?done=required"))
                 .finish();
             resp.add_cookie(&state.cookies.session(secret.expose()))
                 .map_err(|e| AppError::Internal(e.to_string()))?;

@@ -25,6 +25,7 @@ use crate::store::audit;
 use crate::store::models::{RecoveryCodeRow, TotpRow, UserRow};
 use crate::store::{Db, DbConn, repo};
 
+pub mod policy;
 pub mod verify;
 
 pub use verify::{Answer, Answered, FactorContext, FactorError, Subject, answer, start_challenge};

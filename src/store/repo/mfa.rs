@@ -6,7 +6,7 @@ use time::PrimitiveDateTime;
 
 use crate::store::DbConn;
 use crate::store::models::{ChallengeRow, RecoveryCodeRow, TotpRow};
-use crate::store::schema::{mfa_challenges, mfa_recovery_codes, mfa_totp};
+use crate::store::schema::{mfa_challenges, mfa_enrol_deadlines, mfa_recovery_codes, mfa_totp};
 
 pub fn totp(conn: &mut DbConn, user_id: &str) -> QueryResult<Option<TotpRow>> {
     mfa_totp::table.find(user_id).first(conn).optional()
@@ -164,4 +164,43 @@ pub fn delete_challenges_of(conn: &mut DbConn, user_id: &str) -> QueryResult<usi
 /// Drops challenges past their expiry.
 pub fn purge_challenges(conn: &mut DbConn, now: PrimitiveDateTime) -> QueryResult<usize> {
     diesel::delete(mfa_challenges::table.filter(mfa_challenges::expires_at.le(now))).execute(conn)
+}
+
+/// The user's enrolment deadline under a policy, set at the first ask
+/// (`now + grace`) and kept after; returns it.
+pub fn enrol_deadline(
+    conn: &mut DbConn,
+    user_id: &str,
+    if_new: PrimitiveDateTime,
+) -> QueryResult<PrimitiveDateTime> {
+    // Insert first (a write, then the read): concurrent sign-ins agree.
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(mfa_enrol_deadlines::table)
+            .values((
+                mfa_enrol_deadlines::user_id.eq(user_id),
+                mfa_enrol_deadlines::deadline.eq(if_new),
+            ))
+            .execute(conn)
+    });
+    match inserted {
+        Ok(_)
+        | Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => {}
+        Err(e) => return Err(e),
+    }
+    mfa_enrol_deadlines::table
+        .find(user_id)
+        .select(mfa_enrol_deadlines::deadline)
+        .first(conn)
+}
+
+/// The deadline if one was set.
+pub fn deadline_of(conn: &mut DbConn, user_id: &str) -> QueryResult<Option<PrimitiveDateTime>> {
+    mfa_enrol_deadlines::table
+        .find(user_id)
+        .select(mfa_enrol_deadlines::deadline)
+        .first(conn)
+        .optional()
 }
