@@ -416,7 +416,11 @@ mod tests {
         let g = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(policy_covers(true, &[], &[]));
         assert!(!policy_covers(false, &[], &g(&["staff"])));
-        assert!(policy_covers(false, &g(&["admins"]), &g(&["staff", "admins"])));
+        assert!(policy_covers(
+            false,
+            &g(&["admins"]),
+            &g(&["staff", "admins"])
+        ));
         assert!(!policy_covers(false, &g(&["admins"]), &g(&["staff"])));
         let t = time::OffsetDateTime::UNIX_EPOCH;
         let day = time::Duration::days(1);

@@ -33,6 +33,7 @@ dual_backend!(
     password_grant_refuses_users_with_a_second_factor,
     client_that_requires_a_second_factor,
     group_policy_with_a_grace_period,
+    admin_sees_and_resets_factors,
 );
 
 /// RFC 4648 base32 (no padding), as an authenticator app reads the key.
@@ -106,7 +107,11 @@ async fn enrol(app: &TestApp, browser: &reqwest::Client) -> (Vec<u8>, Vec<String
     assert_eq!(seed.len(), 20, "160-bit seed");
     // A wrong code: the page again, the same key, the reason by the field.
     let csrf = csrf_token_in(&page).unwrap();
-    let wrong = if totp(&seed, now(app)) == "000000" { "111111" } else { "000000" };
+    let wrong = if totp(&seed, now(app)) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     let r = browser
         .post(app.url("/account/mfa/totp/confirm"))
         .form(&[("csrf_token", csrf.as_str()), ("code", wrong)])
@@ -115,7 +120,10 @@ async fn enrol(app: &TestApp, browser: &reqwest::Client) -> (Vec<u8>, Vec<String
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let again = r.text().await.unwrap();
-    assert!(again.contains(&secret) && again.contains("code-error"), "{again}");
+    assert!(
+        again.contains(&secret) && again.contains("code-error"),
+        "{again}"
+    );
     let code = totp(&seed, now(app));
     let r = browser
         .post(app.url("/account/mfa/totp/confirm"))
@@ -189,7 +197,11 @@ async fn totp_enrolment_and_sign_in(db: TestDb) {
     assert!(!is_signed_in(&app, &browser).await, "no session yet");
     assert_eq!(app.count("mfa_challenges"), 1);
     // A wrong code: the form again, still no session.
-    let wrong = if totp(&seed, now(&app)) == "123456" { "654321" } else { "123456" };
+    let wrong = if totp(&seed, now(&app)) == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
     let r = second_step(&app, &browser, wrong, None).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(!is_signed_in(&app, &browser).await);
@@ -201,7 +213,10 @@ async fn totp_enrolment_and_sign_in(db: TestDb) {
     assert_eq!(app.count("mfa_challenges"), 0);
     let page = fixtures::page_text(&app, &browser, "/account/mfa").await;
     assert!(page.contains("10 of 10 left"), "{page}");
-    assert!(!page.contains(&base32_of(&seed)), "the key is never shown again");
+    assert!(
+        !page.contains(&base32_of(&seed)),
+        "the key is never shown again"
+    );
 
     // No pending sign-in and no session: back to the password.
     let stranger = app.new_browser();
@@ -220,7 +235,12 @@ async fn totp_enrolment_and_sign_in(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(r.headers()["location"].to_str().unwrap().starts_with("/login"));
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login")
+    );
     assert!(!is_signed_in(&app, &late).await);
 }
 
@@ -249,7 +269,11 @@ async fn replayed_and_skewed_codes(db: TestDb) {
         let b = app.new_browser();
         password_step(&app, &b, "bob").await;
         let r = second_step(&app, &b, &totp(&seed, now(&app) + delta), None).await;
-        let want = if ok { StatusCode::SEE_OTHER } else { StatusCode::UNAUTHORIZED };
+        let want = if ok {
+            StatusCode::SEE_OTHER
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
         assert_eq!(r.status(), want, "skew {delta} s");
     }
 }
@@ -258,7 +282,11 @@ async fn wrong_codes_count_toward_the_sign_in_throttle(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let (seed, _) = enrolled_user(&app, "bob").await;
     let right = totp(&seed, now(&app));
-    let wrong = if right == "111111" { "222222" } else { "111111" };
+    let wrong = if right == "111111" {
+        "222222"
+    } else {
+        "111111"
+    };
     let max = app.config.login.max_failures_per_account;
     let mut throttled = false;
     // Each pending sign-in allows five codes; new ones keep coming.
@@ -322,7 +350,10 @@ async fn recovery_codes_work_once(db: TestDb) {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "needs the password");
     let r = browser
         .post(app.url("/account/mfa/recovery"))
-        .form(&[("csrf_token", csrf.as_str()), ("current_password", PASSWORD)])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("current_password", PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
@@ -356,7 +387,10 @@ async fn turning_off_needs_the_password(db: TestDb) {
     assert_eq!(app.count("mfa_totp"), 1, "nothing changed");
     let r = browser
         .post(app.url("/account/mfa/remove"))
-        .form(&[("csrf_token", csrf.as_str()), ("current_password", PASSWORD)])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("current_password", PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
@@ -420,7 +454,10 @@ async fn step_up_through_acr_values_with_openidconnect(db: TestDb) {
         .url();
     let r = browser.get(url.as_str()).send().await.unwrap();
     let loc = r.headers()["location"].to_str().unwrap().to_owned();
-    assert!(loc.starts_with(CALLBACK) && loc.contains("error=interaction_required"), "{loc}");
+    assert!(
+        loc.starts_with(CALLBACK) && loc.contains("error=interaction_required"),
+        "{loc}"
+    );
 
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _, nonce) = client
@@ -481,25 +518,19 @@ async fn step_up_through_acr_values_with_openidconnect(db: TestDb) {
     let refresh = tokens.refresh_token().expect("refresh token").secret();
     let (status, body) = fixtures::refresh_at(&app.base, &rp, refresh).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let id = common::verify_with_jwks(&app.jwks().await, body["id_token"].as_str().unwrap())
-        .unwrap();
+    let id =
+        common::verify_with_jwks(&app.jwks().await, body["id_token"].as_str().unwrap()).unwrap();
     assert_eq!(id["acr"], ACR_MFA);
     assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
 
     // A user with a password only gets acr pwd without acr_values.
     fixtures::user(&app, "carol");
     let carol = fixtures::signed_in(&app, "carol").await;
-    let (_, tokens) = common::code_flow(
-        &app,
-        &carol,
-        (&rp.id, rp.secret()),
-        CALLBACK,
-        "openid",
-    )
-    .await;
+    let (_, tokens) =
+        common::code_flow(&app, &carol, (&rp.id, rp.secret()), CALLBACK, "openid").await;
     let tokens = tokens.expect("tokens");
-    let id = common::verify_with_jwks(&app.jwks().await, tokens["id_token"].as_str().unwrap())
-        .unwrap();
+    let id =
+        common::verify_with_jwks(&app.jwks().await, tokens["id_token"].as_str().unwrap()).unwrap();
     assert_eq!(id["acr"], ACR_PWD);
     assert_eq!(id["amr"], serde_json::json!(["pwd"]));
 }
@@ -513,7 +544,10 @@ async fn acr_values_for_a_user_without_a_second_factor(db: TestDb) {
     let r = browser.get(&url).send().await.unwrap();
     let loc = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(loc.starts_with(CALLBACK), "{loc}");
-    assert!(loc.contains("error=unmet_authentication_requirements"), "{loc}");
+    assert!(
+        loc.contains("error=unmet_authentication_requirements"),
+        "{loc}"
+    );
     // Asking for either level is met by the password.
     let either = format!("{ACR_MFA} {ACR_PWD}");
     let url = common::authorize_url(&app, &rp.id, CALLBACK, &[("acr_values", &either)]);
@@ -578,7 +612,10 @@ async fn client_that_requires_a_second_factor(db: TestDb) {
         .await
         .unwrap();
     let loc = r.headers()["location"].to_str().unwrap().to_owned();
-    assert!(loc.contains("error=unmet_authentication_requirements"), "{loc}");
+    assert!(
+        loc.contains("error=unmet_authentication_requirements"),
+        "{loc}"
+    );
     // A user with one signs in with it, and the ID token says so.
     let (seed, _) = enrolled_user(&app, "bob").await;
     let bob = app.new_browser();
@@ -588,8 +625,8 @@ async fn client_that_requires_a_second_factor(db: TestDb) {
     let (loc, tokens) =
         common::code_flow(&app, &bob, (&rp.id, rp.secret()), CALLBACK, "openid").await;
     let tokens = tokens.unwrap_or_else(|| panic!("tokens: {loc}"));
-    let id = common::verify_with_jwks(&app.jwks().await, tokens["id_token"].as_str().unwrap())
-        .unwrap();
+    let id =
+        common::verify_with_jwks(&app.jwks().await, tokens["id_token"].as_str().unwrap()).unwrap();
     assert_eq!(id["acr"], ACR_MFA);
     // The password grant cannot ask for the second factor: refused to all.
     let (status, body) = fixtures::json(
@@ -652,7 +689,12 @@ async fn group_policy_with_a_grace_period(db: TestDb) {
     let r = dave.get(&url).send().await.unwrap();
     assert_eq!(r.headers()["location"], "/account/mfa?done=required");
     let r = dave
-        .get(common::authorize_url(&app, &rp.id, CALLBACK, &[("prompt", "none")]))
+        .get(common::authorize_url(
+            &app,
+            &rp.id,
+            CALLBACK,
+            &[("prompt", "none")],
+        ))
         .send()
         .await
         .unwrap();
@@ -668,11 +710,72 @@ async fn group_policy_with_a_grace_period(db: TestDb) {
     let (loc, tokens) =
         common::code_flow(&app, &dave, (&rp.id, rp.secret()), CALLBACK, "openid").await;
     let tokens = tokens.unwrap_or_else(|| panic!("tokens: {loc}"));
-    let id = common::verify_with_jwks(&app.jwks().await, tokens["id_token"].as_str().unwrap())
-        .unwrap();
+    let id =
+        common::verify_with_jwks(&app.jwks().await, tokens["id_token"].as_str().unwrap()).unwrap();
     assert_eq!(id["acr"], ACR_MFA);
     // Erin, outside the group, still signs in with her password alone.
     let erin = fixtures::signed_in(&app, "erin").await;
     let loc = common::authorize_url_in(&app, &erin, &url).await;
     assert!(loc.contains("code="), "{loc}");
+}
+
+async fn admin_sees_and_resets_factors(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    fixtures::admin(&app, "root");
+    let token = fixtures::admin_api_token(&app).await;
+    let (seed, _) = enrolled_user(&app, "bob").await;
+    let bob = app.new_browser();
+    password_step(&app, &bob, "bob").await;
+    let r = second_step(&app, &bob, &totp(&seed, now(&app)), None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(is_signed_in(&app, &bob).await);
+
+    let (status, f) =
+        fixtures::admin_api(&app, &token, reqwest::Method::GET, "/users/bob/mfa", None).await;
+    assert_eq!(status, StatusCode::OK, "{f}");
+    assert_eq!(f["totp"]["confirmed"], true);
+    assert_eq!(f["recovery_codes_left"], 10);
+    let text = f.to_string();
+    assert!(
+        !text.contains(&base32_of(&seed)) && !text.contains("secret"),
+        "{text}"
+    );
+    let (status, _) = fixtures::admin_api(
+        &app,
+        &token,
+        reqwest::Method::GET,
+        "/users/nobody/mfa",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, done) = fixtures::admin_api(
+        &app,
+        &token,
+        reqwest::Method::DELETE,
+        "/users/bob/mfa",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["had_factor"], true);
+    assert!(done["sessions_ended"].as_u64().unwrap() >= 1);
+    // Bob's sessions ended: the browser is signed out.
+    assert!(!is_signed_in(&app, &bob).await);
+    assert_eq!(app.count("mfa_totp") + app.count("mfa_recovery_codes"), 0);
+    let audited = {
+        let mut c = common::conn(&app.db);
+        latchkey::store::repo::audit::recent(&mut c, Some("user.mfa_reset"), 10)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(audited, 1);
+    // The next sign-in is with the password alone.
+    let b = app.new_browser();
+    assert_eq!(password_step(&app, &b, "bob").await, "/");
+    // The console shows it (and offers no reset for a user without one).
+    let console = fixtures::signed_in(&app, "root").await;
+    let page = fixtures::page_text(&app, &console, "/admin/users/bob").await;
+    assert!(page.contains("Not set up"), "{page}");
 }

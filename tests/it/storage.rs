@@ -671,6 +671,7 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
             grants: 2,
             logout_tokens: 2,
             personal_access_tokens: 0,
+            mfa_challenges: 0,
         }
     );
     for (id, kept) in [

@@ -311,19 +311,39 @@ fn delete_all(conn: &mut DbConn, user_id: &str) -> ServiceResult<()> {
     Ok(())
 }
 
+/// A user's factors by username, for admins (never a secret).
+pub fn factors_of(conn: &mut DbConn, username: &str) -> ServiceResult<Factors> {
+    let user = super::users::find(conn, username)?;
+    factors(conn, &user.id)
+}
+
+/// What an admin's reset did.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct ResetDone {
+    /// The user had a second factor (now gone).
+    pub had_factor: bool,
+    /// Sessions ended (with back-channel logout).
+    pub sessions_ended: usize,
+}
+
 /// An admin's reset: the user's factors go, and their sessions end (as a
 /// sign-out: see `service::logout`), so the next sign-in is with the
-/// password alone. Run inside the audited-change runner. Returns how many
-/// sessions ended.
+/// password alone. Run inside the audited-change runner
+/// (`service::admin`).
 pub fn reset(
     conn: &mut DbConn,
-    user: &UserRow,
+    username: &str,
     policy: LogoutPolicy,
     now: OffsetDateTime,
-) -> ServiceResult<usize> {
+) -> ServiceResult<ResetDone> {
+    let user = super::users::find(conn, username)?;
+    let had_factor = has_factor(conn, &user.id)?;
     delete_all(conn, &user.id)?;
     let ended = logout::end_sessions(conn, Which::All { user_id: &user.id }, policy, now)?;
-    Ok(ended.sessions)
+    Ok(ResetDone {
+        had_factor,
+        sessions_ended: ended.sessions,
+    })
 }
 
 /// A refused confirmation, to show the enrolment again with the reason

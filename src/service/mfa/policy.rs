@@ -28,7 +28,11 @@ pub fn covers(conn: &mut DbConn, cfg: &MfaConfig, user_id: &str) -> ServiceResul
     } else {
         repo::groups::names_for_user(conn, user_id)?
     };
-    Ok(rules::policy_covers(cfg.required, &cfg.required_groups, &mine))
+    Ok(rules::policy_covers(
+        cfg.required,
+        &cfg.required_groups,
+        &mine,
+    ))
 }
 
 /// The user's deadline (set now, `now + grace`, the first time).
