@@ -226,6 +226,14 @@ pub struct Attempt {
     pub ip: Option<IpAddr>,
 }
 
+/// The settings a sign-in follows: the throttle, session lifetimes, and
+/// `[mfa]` policies.
+pub struct SignInPolicies {
+    pub throttle: ThrottlePolicy,
+    pub session: SessionPolicy,
+    pub mfa: crate::config::MfaConfig,
+}
+
 /// What a right password leads to.
 #[derive(Debug)]
 pub enum SignedIn {
@@ -248,11 +256,14 @@ pub async fn sign_in(
     attempt: Attempt,
     meta: SessionMeta,
     now: OffsetDateTime,
-    policy: ThrottlePolicy,
-    session_policy: SessionPolicy,
-    mfa_policy: crate::config::MfaConfig,
+    policies: SignInPolicies,
 ) -> Result<(UserRow, SignedIn), LoginError> {
-    check_password(db, gate, attempt, now, policy, move |conn, user| {
+    let SignInPolicies {
+        throttle,
+        session: session_policy,
+        mfa: mfa_policy,
+    } = policies;
+    check_password(db, gate, attempt, now, throttle, move |conn, user| {
         if mfa::has_factor(conn, &user.id)? {
             let challenge = mfa::start_challenge(conn, &user.id, now)?;
             return Ok((user, SignedIn::SecondFactor(challenge)));

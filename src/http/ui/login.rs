@@ -86,9 +86,11 @@ pub async fn submit(
         attempt,
         extract::session_meta(&req, &state),
         state.clock.now(),
-        state.throttle_policy,
-        state.session_policy,
-        state.config.mfa.clone(),
+        login::SignInPolicies {
+            throttle: state.throttle_policy,
+            session: state.session_policy,
+            mfa: state.config.mfa.clone(),
+        },
     )
     .await;
     let shown_name: String = username

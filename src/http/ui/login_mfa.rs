@@ -60,7 +60,7 @@ async fn subject(req: &HttpRequest, state: &AppState) -> Result<Option<Subject>,
     }
     Ok(extract::current_session(req, state)
         .await?
-        .map(Subject::Session))
+        .map(|s| Subject::Session(Box::new(s))))
 }
 
 /// GET /login/mfa: the code form, for a pending sign-in or a session.

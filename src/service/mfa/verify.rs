@@ -58,7 +58,7 @@ pub enum Subject {
     /// A pending sign-in: its cookie value.
     Challenge(String),
     /// A signed-in session stepping up.
-    Session(ActiveSession),
+    Session(Box<ActiveSession>),
 }
 
 /// A code as typed, and where the person is.
