@@ -186,6 +186,18 @@ impl Default for LegacyConfig {
     }
 }
 
+/// A setting's group names, well-formed (trimmed), duplicates dropped.
+fn group_names(field: &'static str, names: &[String]) -> Result<Vec<String>, ConfigError> {
+    let mut groups = Vec::with_capacity(names.len());
+    for g in names {
+        let name = crate::domain::group::group_name(g).map_err(|e| invalid(field, e.problem))?;
+        if !groups.contains(&name) {
+            groups.push(name);
+        }
+    }
+    Ok(groups)
+}
+
 /// Who must sign in with a second factor (`[mfa]`). A user the policy
 /// covers who has none is sent to set one up at each sign-in; after the
 /// grace period (from the first such sign-in) no code is issued to any
@@ -217,15 +229,7 @@ impl MfaConfig {
         if self.enrol_grace_days > 365 {
             return Err(invalid("mfa.enrol_grace_days", "must be between 0 and 365"));
         }
-        let mut groups = Vec::with_capacity(self.required_groups.len());
-        for g in &self.required_groups {
-            let name = crate::domain::group::group_name(g)
-                .map_err(|e| invalid("mfa.required_groups", e.problem))?;
-            if !groups.contains(&name) {
-                groups.push(name);
-            }
-        }
-        self.required_groups = groups;
+        self.required_groups = group_names("mfa.required_groups", &self.required_groups)?;
         Ok(())
     }
 }
@@ -237,15 +241,7 @@ impl PatConfig {
         if !(1..=3650).contains(&self.max_ttl_days) {
             return Err(invalid("pat.max_ttl_days", "must be between 1 and 3650"));
         }
-        let mut groups = Vec::with_capacity(self.allowed_groups.len());
-        for g in &self.allowed_groups {
-            let name = crate::domain::group::group_name(g)
-                .map_err(|e| invalid("pat.allowed_groups", e.problem))?;
-            if !groups.contains(&name) {
-                groups.push(name);
-            }
-        }
-        self.allowed_groups = groups;
+        self.allowed_groups = group_names("pat.allowed_groups", &self.allowed_groups)?;
         Ok(())
     }
 }

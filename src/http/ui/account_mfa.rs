@@ -21,6 +21,7 @@ use crate::http::form::Form;
 use crate::http::{csrf, extract};
 use crate::service::ServiceError;
 use crate::service::mfa::{self, Enrolment, Factors};
+use crate::service::sessions::ActiveSession;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -90,6 +91,21 @@ fn factors_context(f: &Factors) -> serde_json::Value {
     })
 }
 
+/// The signed-in person posting a form with a valid CSRF token, or the
+/// way to the sign-in page.
+async fn signed_in_form(
+    req: &HttpRequest,
+    state: &AppState,
+    csrf_token: &str,
+) -> Result<Result<ActiveSession, HttpResponse>, AppError> {
+    let session = match signed_in(req, state).await {
+        Ok(s) => s,
+        Err(redirect) => return Ok(Err(redirect)),
+    };
+    csrf::verify(req, state, csrf_token)?;
+    Ok(Ok(session))
+}
+
 /// GET /account/mfa
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     overview(&req, &state, StatusCode::OK, None).await
@@ -157,11 +173,10 @@ pub async fn begin(
     state: web::Data<AppState>,
     form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, AppError> {
-    let session = match signed_in(&req, &state).await {
+    let session = match signed_in_form(&req, &state, &form.csrf_token).await? {
         Ok(s) => s,
         Err(redirect) => return Ok(redirect),
     };
-    csrf::verify(&req, &state, &form.csrf_token)?;
     let (key, label, now) = (
         state.mfa_key.clone(),
         issuer_label(&state),
@@ -185,12 +200,11 @@ pub async fn confirm(
     state: web::Data<AppState>,
     form: Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
-    let session = match signed_in(&req, &state).await {
+    let form = form.into_inner();
+    let session = match signed_in_form(&req, &state, &form.csrf_token).await? {
         Ok(s) => s,
         Err(redirect) => return Ok(redirect),
     };
-    let form = form.into_inner();
-    csrf::verify(&req, &state, &form.csrf_token)?;
     let (key, label, now) = (
         state.mfa_key.clone(),
         issuer_label(&state),
@@ -227,12 +241,11 @@ pub async fn regenerate(
     state: web::Data<AppState>,
     form: Form<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
-    let session = match signed_in(&req, &state).await {
+    let form = form.into_inner();
+    let session = match signed_in_form(&req, &state, &form.csrf_token).await? {
         Ok(s) => s,
         Err(redirect) => return Ok(redirect),
     };
-    let form = form.into_inner();
-    csrf::verify(&req, &state, &form.csrf_token)?;
     let password = Zeroizing::new(form.current_password);
     let made = mfa::regenerate_recovery_codes(
         &state.db,
@@ -280,12 +293,11 @@ pub async fn remove(
     state: web::Data<AppState>,
     form: Form<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
-    let session = match signed_in(&req, &state).await {
+    let form = form.into_inner();
+    let session = match signed_in_form(&req, &state, &form.csrf_token).await? {
         Ok(s) => s,
         Err(redirect) => return Ok(redirect),
     };
-    let form = form.into_inner();
-    csrf::verify(&req, &state, &form.csrf_token)?;
     let removed = mfa::remove_own(
         &state.db,
         &reauth(&req, &state),
