@@ -34,6 +34,7 @@ dual_backend!(
     client_that_requires_a_second_factor,
     group_policy_with_a_grace_period,
     admin_sees_and_resets_factors,
+    cli_shows_and_resets_factors,
 );
 
 /// RFC 4648 base32 (no padding), as an authenticator app reads the key.
@@ -167,6 +168,22 @@ async fn second_step(
     browser
         .post(app.url("/login/mfa"))
         .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Posts a form that asks for the current password.
+async fn post_password(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    path: &str,
+    csrf: &str,
+    password: &str,
+) -> reqwest::Response {
+    browser
+        .post(app.url(path))
+        .form(&[("csrf_token", csrf), ("current_password", password)])
         .send()
         .await
         .unwrap()
@@ -341,22 +358,9 @@ async fn recovery_codes_work_once(db: TestDb) {
 
     // New codes (after the password) replace the old ones.
     let csrf = csrf_of(&browser, &app.url("/account/mfa")).await;
-    let r = browser
-        .post(app.url("/account/mfa/recovery"))
-        .form(&[("csrf_token", csrf.as_str()), ("current_password", "nope")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_password(&app, &browser, "/account/mfa/recovery", &csrf, "nope").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "needs the password");
-    let r = browser
-        .post(app.url("/account/mfa/recovery"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("current_password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = post_password(&app, &browser, "/account/mfa/recovery", &csrf, PASSWORD).await;
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.unwrap();
     let fresh: Vec<String> = page
@@ -377,23 +381,10 @@ async fn turning_off_needs_the_password(db: TestDb) {
     let browser = fixtures::signed_in(&app, "bob").await;
     enrol(&app, &browser).await;
     let csrf = csrf_of(&browser, &app.url("/account/mfa/remove")).await;
-    let r = browser
-        .post(app.url("/account/mfa/remove"))
-        .form(&[("csrf_token", csrf.as_str()), ("current_password", "nope")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_password(&app, &browser, "/account/mfa/remove", &csrf, "nope").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.count("mfa_totp"), 1, "nothing changed");
-    let r = browser
-        .post(app.url("/account/mfa/remove"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("current_password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = post_password(&app, &browser, "/account/mfa/remove", &csrf, PASSWORD).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.count("mfa_totp") + app.count("mfa_recovery_codes"), 0);
     // The password alone signs in again.
@@ -778,4 +769,34 @@ async fn admin_sees_and_resets_factors(db: TestDb) {
     let console = fixtures::signed_in(&app, "root").await;
     let page = fixtures::page_text(&app, &console, "/admin/users/bob").await;
     assert!(page.contains("Not set up"), "{page}");
+}
+
+async fn cli_shows_and_resets_factors(db: TestDb) {
+    let url = db.url.clone();
+    let app = TestApp::spawn(db).await;
+    let (seed, _) = enrolled_user(&app, "bob").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let o = crate::cli::latchkey(dir.path())
+            .args(["--database-url", &url, "user", "mfa"])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        (o.status.code(), String::from_utf8(o.stdout).unwrap(), err)
+    };
+    let (code, out, err) = cli(&["show", "bob", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let f: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(f["totp"]["confirmed"], true);
+    assert_eq!(f["recovery_codes_left"], 10);
+    assert!(!out.contains(&base32_of(&seed)));
+    let (code, _, _) = cli(&["show", "nobody"]);
+    assert_eq!(code, Some(1), "not found");
+    let (code, out, err) = cli(&["reset", "bob"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("removed"), "{out}");
+    assert_eq!(app.count("mfa_totp") + app.count("mfa_recovery_codes"), 0);
+    let (_, out, _) = cli(&["show", "bob"]);
+    assert!(out.contains("authenticator app: none"), "{out}");
 }
