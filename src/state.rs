@@ -57,6 +57,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The bearer token `/metrics` requires, if one is configured.
     pub scrape_token: Option<ScrapeToken>,
+    /// Seals TOTP seeds (derived from the KEK).
+    pub mfa_key: crate::service::mfa::MfaKey,
 }
 
 impl AppState {
@@ -115,6 +117,7 @@ impl AppState {
                 .iter()
                 .filter_map(|p| IpBlock::parse(p).ok())
                 .collect(),
+            mfa_key: crate::service::mfa::MfaKey::from_kek(keys.kek()),
             config,
             db,
             clock,

@@ -68,6 +68,10 @@ pub struct AddArgs {
     /// A first-party app: users are not asked for consent.
     #[arg(long)]
     first_party: bool,
+    /// Issue its tokens only after a sign-in with a second factor (users
+    /// without one get unmet_authentication_requirements).
+    #[arg(long)]
+    require_mfa: bool,
     /// Audience (RFC 8707 resource) its access tokens may be for; repeat for
     /// several. The first is the default `aud`.
     #[arg(long = "audience", value_name = "URI")]
@@ -108,6 +112,9 @@ pub struct UpdateArgs {
     /// true or false.
     #[arg(long, value_name = "BOOL")]
     first_party: Option<bool>,
+    /// true or false: tokens only after a sign-in with a second factor.
+    #[arg(long, value_name = "BOOL")]
+    require_mfa: Option<bool>,
     #[arg(long = "audience", value_name = "URI")]
     audiences: Option<Vec<String>>,
     /// ID token algorithm, or `default` for the server's.
@@ -145,6 +152,7 @@ pub fn run(config: &Config, cmd: &ClientCommand) -> CliResult {
                 resource_audiences: a.resource_audiences.clone(),
                 backchannel_logout_uri: a.backchannel_logout_uri.clone(),
                 backchannel_logout_session_required: a.backchannel_logout_session_required,
+                require_mfa: a.require_mfa,
             };
             let issued = clients::create(
                 &mut conn,
@@ -193,6 +201,7 @@ pub fn run(config: &Config, cmd: &ClientCommand) -> CliResult {
                 scopes: u.scopes.clone(),
                 grant_types: u.grant_types.clone(),
                 first_party: u.first_party,
+                require_mfa: u.require_mfa,
                 audiences: u.audiences.clone(),
                 id_token_alg: u
                     .id_token_alg
@@ -254,6 +263,7 @@ fn print_client(c: &ClientView) -> CliResult {
         ("scopes", c.scopes.join(" ")),
         ("grant_types", c.grant_types.join(" ")),
         ("first_party", c.first_party.to_string()),
+        ("require_mfa", c.require_mfa.to_string()),
         ("audiences", c.audiences.join(" ")),
         ("resource_audiences", c.resource_audiences.join(" ")),
         (

@@ -10,6 +10,7 @@ mod keys;
 mod output;
 mod serve;
 mod user;
+mod user_mfa;
 mod user_tokens;
 
 use std::io::Write;

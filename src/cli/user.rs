@@ -57,6 +57,10 @@ pub enum UserCommand {
     /// once), revoke.
     #[command(subcommand)]
     Tokens(super::user_tokens::TokenCommand),
+    /// A user's second factors: show them (never a secret) or reset them
+    /// (ends the user's sessions).
+    #[command(subcommand)]
+    Mfa(super::user_mfa::MfaCommand),
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +97,7 @@ pub fn run(config: &Config, cmd: &UserCommand) -> CliResult {
     let now = time::OffsetDateTime::now_utc();
     match cmd {
         UserCommand::Tokens(t) => super::user_tokens::run(config, &mut conn, t),
+        UserCommand::Mfa(m) => super::user_mfa::run(config, &mut conn, m),
         UserCommand::Add(a) => {
             let password = a
                 .password_stdin

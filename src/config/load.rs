@@ -138,6 +138,7 @@ impl Config {
         }
         self.validate_device()?;
         self.pat.validate()?;
+        self.mfa.validate()?;
         if !(1..=3600).contains(&self.legacy.implicit_access_token_ttl_secs) {
             return Err(invalid(
                 "legacy.implicit_access_token_ttl_secs",

@@ -40,6 +40,7 @@ pub struct Config {
     pub logout: LogoutConfig,
     pub device: DeviceConfig,
     pub pat: PatConfig,
+    pub mfa: MfaConfig,
     pub legacy: LegacyConfig,
     /// Prometheus metrics (`GET /metrics`), off by default.
     pub metrics: MetricsConfig,
@@ -189,6 +190,54 @@ impl Default for LegacyConfig {
     }
 }
 
+/// A setting's group names, well-formed (trimmed), duplicates dropped.
+fn group_names(field: &'static str, names: &[String]) -> Result<Vec<String>, ConfigError> {
+    let mut groups = Vec::with_capacity(names.len());
+    for g in names {
+        let name = crate::domain::group::group_name(g).map_err(|e| invalid(field, e.problem))?;
+        if !groups.contains(&name) {
+            groups.push(name);
+        }
+    }
+    Ok(groups)
+}
+
+/// Who must sign in with a second factor (`[mfa]`). A user the policy
+/// covers who has none is sent to set one up at each sign-in; after the
+/// grace period (from the first such sign-in) no code is issued to any
+/// app until they have.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaConfig {
+    /// Everyone.
+    pub required: bool,
+    /// Members of any of these groups.
+    pub required_groups: Vec<String>,
+    /// Days a covered user may still sign in without one (0 to 365).
+    pub enrol_grace_days: u32,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            required: false,
+            required_groups: Vec::new(),
+            enrol_grace_days: 7,
+        }
+    }
+}
+
+impl MfaConfig {
+    /// `enrol_grace_days` within 0..=365; group names well-formed.
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.enrol_grace_days > 365 {
+            return Err(invalid("mfa.enrol_grace_days", "must be between 0 and 365"));
+        }
+        self.required_groups = group_names("mfa.required_groups", &self.required_groups)?;
+        Ok(())
+    }
+}
+
 impl PatConfig {
     /// `max_ttl_days` within 1..=3650; group names well-formed (trimmed,
     /// duplicates dropped).
@@ -196,15 +245,7 @@ impl PatConfig {
         if !(1..=3650).contains(&self.max_ttl_days) {
             return Err(invalid("pat.max_ttl_days", "must be between 1 and 3650"));
         }
-        let mut groups = Vec::with_capacity(self.allowed_groups.len());
-        for g in &self.allowed_groups {
-            let name = crate::domain::group::group_name(g)
-                .map_err(|e| invalid("pat.allowed_groups", e.problem))?;
-            if !groups.contains(&name) {
-                groups.push(name);
-            }
-        }
-        self.allowed_groups = groups;
+        self.allowed_groups = group_names("pat.allowed_groups", &self.allowed_groups)?;
         Ok(())
     }
 }
@@ -239,6 +280,8 @@ pub struct DeclaredClient {
     /// Back-Channel Logout 1.0: where logout tokens are POSTed.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// Its tokens are issued only after a sign-in with a second factor.
+    pub require_mfa: bool,
     /// For a confidential client: the environment variable holding its
     /// secret (the secret never goes in this file).
     pub secret_env: Option<String>,
@@ -384,6 +427,7 @@ impl Default for Config {
             logout: LogoutConfig::default(),
             device: DeviceConfig::default(),
             pat: PatConfig::default(),
+            mfa: MfaConfig::default(),
             legacy: LegacyConfig::default(),
             metrics: MetricsConfig::default(),
             clients: Vec::new(),

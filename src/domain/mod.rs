@@ -8,6 +8,7 @@ pub mod audit;
 pub mod client;
 pub mod device;
 pub mod group;
+pub mod mfa;
 pub mod net;
 pub mod pat;
 pub mod scope;

@@ -45,6 +45,29 @@ impl CookiePolicy {
         c
     }
 
+    /// A sign-in waiting for its second factor (`service::mfa`).
+    pub fn mfa_challenge_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-latchkey_mfa"
+        } else {
+            "latchkey_mfa"
+        }
+    }
+
+    pub fn mfa_challenge(&self, value: &str) -> Cookie<'static> {
+        let mut c = self.base(self.mfa_challenge_name(), value.to_owned());
+        c.set_max_age(CookieDuration::seconds(
+            crate::service::mfa::verify::CHALLENGE_TTL.whole_seconds(),
+        ));
+        c
+    }
+
+    pub fn clear_mfa_challenge(&self) -> Cookie<'static> {
+        let mut c = self.base(self.mfa_challenge_name(), String::new());
+        c.make_removal();
+        c
+    }
+
     pub fn csrf(&self, value: &str) -> Cookie<'static> {
         self.base(self.csrf_name(), value.to_owned())
     }

@@ -89,6 +89,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(ui::login::show))
                 .route(web::post().to(ui::login::submit)),
         )
+        .service(
+            web::resource("/login/mfa")
+                .route(web::get().to(ui::login_mfa::show))
+                .route(web::post().to(ui::login_mfa::submit)),
+        )
+        .route("/account/mfa", web::get().to(ui::account_mfa::show))
+        .route("/account/mfa/totp", web::post().to(ui::account_mfa::begin))
+        .route(
+            "/account/mfa/totp/confirm",
+            web::post().to(ui::account_mfa::confirm),
+        )
+        .route(
+            "/account/mfa/recovery",
+            web::post().to(ui::account_mfa::regenerate),
+        )
+        .service(
+            web::resource("/account/mfa/remove")
+                .route(web::get().to(ui::account_mfa::confirm_remove))
+                .route(web::post().to(ui::account_mfa::remove)),
+        )
         .route("/account", web::get().to(ui::account::show))
         .route(
             "/account/profile",

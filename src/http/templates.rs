@@ -11,6 +11,26 @@ use tera::{Context, Tera};
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
+    (
+        "login_mfa.html",
+        include_str!("../../templates/login_mfa.html"),
+    ),
+    (
+        "account_mfa.html",
+        include_str!("../../templates/account_mfa.html"),
+    ),
+    (
+        "account_mfa_enrol.html",
+        include_str!("../../templates/account_mfa_enrol.html"),
+    ),
+    (
+        "account_mfa_codes.html",
+        include_str!("../../templates/account_mfa_codes.html"),
+    ),
+    (
+        "account_mfa_remove.html",
+        include_str!("../../templates/account_mfa_remove.html"),
+    ),
     ("logout.html", include_str!("../../templates/logout.html")),
     (
         "signed_out.html",

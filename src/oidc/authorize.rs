@@ -31,6 +31,9 @@ pub struct AuthorizeParams {
     pub response_mode: Option<String>,
     /// RFC 8707 resource indicator.
     pub resource: Option<String>,
+    /// OIDC Core 3.1.2.1: requested `acr` values, in order of preference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr_values: Option<String>,
     /// Request objects (OIDC Core 6): not supported, and refused as such
     /// before anyone signs in.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,6 +105,9 @@ pub struct ValidRequest {
     pub resource: Option<String>,
     /// See [`AuthorizeParams::latchkey_login_after`].
     pub login_after: Option<i64>,
+    /// The request can only be met by a sign-in with a second factor
+    /// (`acr_values` asked for it, or the client requires it).
+    pub needs_mfa: bool,
 }
 
 impl ValidRequest {
@@ -209,6 +215,7 @@ pub fn validate(
         ("id_token_hint", &p.id_token_hint),
         ("code_challenge", &p.code_challenge),
         ("max_age", &p.max_age),
+        ("acr_values", &p.acr_values),
     ] {
         if let Err(e) = bounded(name, v) {
             return fail(OAuthError::invalid_request(e));
@@ -295,6 +302,8 @@ pub fn validate(
         .latchkey_login_after
         .as_deref()
         .and_then(|v| v.parse::<i64>().ok());
+    let needs_mfa = client.settings.require_mfa
+        || crate::domain::mfa::acr_values_need_mfa(p.acr_values.as_deref());
     Ok(ValidRequest {
         client,
         return_to,
@@ -307,6 +316,7 @@ pub fn validate(
         login_hint: p.login_hint.clone(),
         resource,
         login_after,
+        needs_mfa,
     })
 }
 

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256, Sha512};
 use time::OffsetDateTime;
 
 use crate::domain::alg::SigningAlg;
+use crate::domain::mfa::Amr;
 use crate::domain::scope::ScopeSet;
 use crate::domain::user::UserClaims;
 
@@ -102,6 +103,9 @@ pub struct IdTokenInput<'a> {
     pub at_hash: Option<String>,
     /// The user's group names (released with the `groups` scope).
     pub groups: &'a [String],
+    /// How the user signed in: `amr` (RFC 8176) and the `acr` it reaches.
+    /// `None` for grants from before this was recorded: neither claim.
+    pub amr: Option<&'a Amr>,
 }
 
 pub fn id_token(i: IdTokenInput<'_>) -> Result<JwtPayload, josekit::JoseError> {
@@ -120,6 +124,10 @@ pub fn id_token(i: IdTokenInput<'_>) -> Result<JwtPayload, josekit::JoseError> {
     }
     if let Some(h) = i.at_hash {
         m.insert("at_hash".into(), json!(h));
+    }
+    if let Some(amr) = i.amr {
+        m.insert("amr".into(), json!(amr.values()));
+        m.insert("acr".into(), json!(amr.acr()));
     }
     JwtPayload::from_map(m)
 }

@@ -46,8 +46,9 @@ pub fn document(issuer: &str, signing_algs: &[&str], legacy: Legacy) -> Vec<u8> 
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid",
             "name", "given_name", "family_name", "preferred_username", "picture", "locale",
-            "updated_at", "email", "email_verified", "groups"
+            "updated_at", "email", "email_verified", "groups", "amr", "acr"
         ],
+        "acr_values_supported": crate::domain::mfa::ACR_VALUES,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -42,6 +42,14 @@ pub enum ErrorCode {
     SlowDown,
     /// RFC 8628 3.5: the device code expired; start again.
     ExpiredToken,
+    /// OIDC Core 3.1.2.6: `prompt=none`, but the person would have to do
+    /// something (here: enter a second factor).
+    InteractionRequired,
+    /// OpenID Connect Core Error Code unmet_authentication_requirements
+    /// 1.0: the authentication the request asked for (`acr_values`, a
+    /// client that requires a second factor) cannot be performed for this
+    /// user (they have no second factor).
+    UnmetAuthenticationRequirements,
 }
 
 impl ErrorCode {
@@ -67,6 +75,8 @@ impl ErrorCode {
             ErrorCode::AuthorizationPending => "authorization_pending",
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
         }
     }
 
@@ -94,7 +104,9 @@ impl ErrorCode {
             | ErrorCode::RequestUriNotSupported
             | ErrorCode::AuthorizationPending
             | ErrorCode::SlowDown
-            | ErrorCode::ExpiredToken => 400,
+            | ErrorCode::ExpiredToken
+            | ErrorCode::InteractionRequired
+            | ErrorCode::UnmetAuthenticationRequirements => 400,
         }
     }
 }
@@ -145,6 +157,8 @@ constructors!(
     authorization_pending => AuthorizationPending,
     slow_down => SlowDown,
     expired_token => ExpiredToken,
+    interaction_required => InteractionRequired,
+    unmet_authentication_requirements => UnmetAuthenticationRequirements,
 );
 
 impl OAuthError {

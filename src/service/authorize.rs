@@ -33,6 +33,12 @@ pub enum Decision {
         login_hint: Option<String>,
         asked_at: OffsetDateTime,
     },
+    /// The signed-in person must enter a second factor (step-up), then
+    /// come back.
+    SecondFactor,
+    /// An `[mfa]` policy requires a second factor the person has not set
+    /// up, past its grace period: send them to set it up.
+    Enrol,
     /// Ask the signed-in person for consent.
     Consent(ConsentPrompt),
     /// A code was issued; send it back to the client.
@@ -75,6 +81,8 @@ pub struct AuthorizeContext<'a> {
     /// `legacy.implicit`: how implicit tokens are minted ([`TokenContext::implicit`]);
     /// `None` while the implicit flow is off.
     pub implicit: Option<TokenContext>,
+    /// `[mfa]`: who must sign in with a second factor.
+    pub mfa: &'a crate::config::MfaConfig,
 }
 
 async fn validated(
@@ -156,6 +164,9 @@ async fn decide_for(
             });
         }
     };
+    if let Some(d) = second_factor_needed(ctx, &valid, &session).await? {
+        return Ok(d);
+    }
     let prepared = match narrowed(ctx, valid, &session).await? {
         Ok(p) => p,
         Err(d) => return Ok(d),
@@ -216,6 +227,9 @@ async fn answer_consent_for(
             asked_at: ctx.now,
         });
     };
+    if let Some(d) = second_factor_needed(ctx, &valid, &session).await? {
+        return Ok(d);
+    }
     let valid = match narrowed(ctx, valid, &session).await? {
         Ok(p) => p.request,
         Err(d) => return Ok(d),
@@ -236,6 +250,53 @@ async fn answer_consent_for(
         .run(move |conn| record_consent(conn, &user_id, &client_id, &scope, now))
         .await?;
     issue(ctx, valid, session).await
+}
+
+/// Step-up: a request that needs a second factor (see
+/// [`ValidRequest::needs_mfa`]), or a user an `[mfa]` policy covers, with
+/// a session signed in without one: the person is sent to enter it; a
+/// user with no second factor gets `unmet_authentication_requirements`
+/// back (or, covered by a policy past its grace period, is sent to set
+/// one up); with `prompt=none`, `interaction_required` (OIDC Core
+/// 3.1.2.6).
+async fn second_factor_needed(
+    ctx: &AuthorizeContext<'_>,
+    valid: &ValidRequest,
+    session: &ActiveSession,
+) -> ServiceResult<Option<Decision>> {
+    use super::mfa::policy::{self, Need};
+    if session.amr.is_mfa() || !(valid.needs_mfa || policy::any(ctx.mfa)) {
+        return Ok(None);
+    }
+    let (cfg, user_id, asked, now) = (
+        ctx.mfa.clone(),
+        session.user.id.clone(),
+        valid.needs_mfa,
+        ctx.now,
+    );
+    let need = ctx
+        .db
+        .run(move |conn| policy::at_authorize(conn, &cfg, &user_id, asked, now))
+        .await?;
+    let to = valid.return_to.clone();
+    let interaction = || {
+        Decision::Error(
+            to.clone(),
+            OAuthError::interaction_required("the user must use a second factor first"),
+        )
+    };
+    Ok(match need {
+        Need::Nothing => None,
+        Need::NoFactor => Some(Decision::Error(
+            to.clone(),
+            OAuthError::unmet_authentication_requirements(
+                "this request needs a sign-in with a second factor, and the user has none",
+            ),
+        )),
+        _ if valid.prompt.none => Some(interaction()),
+        Need::SecondFactor => Some(Decision::SecondFactor),
+        Need::Enrol => Some(Decision::Enrol),
+    })
 }
 
 /// The request narrowed to what this user may be granted, or the
@@ -463,6 +524,7 @@ pub fn new_grant(req: &ValidRequest, session: &ActiveSession, now: OffsetDateTim
         created_at: to_db(now),
         revoked_at: None,
         resource: req.resource.clone(),
+        amr: Some(session.amr.to_string()),
     }
 }
 

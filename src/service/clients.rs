@@ -34,6 +34,7 @@ pub struct ClientView {
     pub resource_audiences: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    pub require_mfa: bool,
     pub locked: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -114,6 +115,7 @@ impl Client {
                 resource_audiences,
                 backchannel_logout_uri: row.backchannel_logout_uri,
                 backchannel_logout_session_required: row.backchannel_logout_session_required,
+                require_mfa: row.require_mfa,
             },
             created_at: from_db(row.created_at),
             updated_at: from_db(row.updated_at),
@@ -146,6 +148,7 @@ impl Client {
             resource_audiences: s.resource_audiences.clone(),
             backchannel_logout_uri: s.backchannel_logout_uri.clone(),
             backchannel_logout_session_required: s.backchannel_logout_session_required,
+            require_mfa: s.require_mfa,
             locked: self.locked,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -178,6 +181,7 @@ fn to_row(
             .join(" "),
         is_public: s.kind == ClientKind::Public,
         first_party: s.first_party,
+        require_mfa: s.require_mfa,
         created_at: to_db(client.created_at),
         updated_at: to_db(updated_at),
         audiences: json(&s.audiences)?,
@@ -327,6 +331,7 @@ pub struct ClientChanges {
     #[serde(deserialize_with = "present_or_null")]
     pub backchannel_logout_uri: Option<Option<String>>,
     pub backchannel_logout_session_required: Option<bool>,
+    pub require_mfa: Option<bool>,
 }
 
 /// Applies changes, re-validating the whole registration. The client type
@@ -371,6 +376,7 @@ pub fn update(
         backchannel_logout_session_required: changes
             .backchannel_logout_session_required
             .unwrap_or(cur.backchannel_logout_session_required),
+        require_mfa: changes.require_mfa.unwrap_or(cur.require_mfa),
     };
     let settings = ClientSettings::parse(&input)?;
     if settings.id_token_alg != cur.id_token_alg {
@@ -483,6 +489,7 @@ pub fn sync_declared(
             resource_audiences: d.resource_audiences.clone(),
             backchannel_logout_uri: d.backchannel_logout_uri.clone(),
             backchannel_logout_session_required: d.backchannel_logout_session_required,
+            require_mfa: d.require_mfa,
         };
         let in_config = |e: ServiceError| {
             ServiceError::Invalid(crate::domain::Invalid::new(

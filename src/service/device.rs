@@ -281,6 +281,11 @@ pub enum Entry {
     NothingGrantable {
         client_name: String,
     },
+    /// The app requires two-step sign-in and this session signed in with
+    /// a password only: nothing was answered; the person signs in again.
+    NeedsSecondFactor {
+        client_name: String,
+    },
     Approved {
         client_name: String,
     },
@@ -374,6 +379,9 @@ fn decide(
             repo::device_codes::deny(conn, &row.device_code_hash, to_db(now))?;
             return Ok(Entry::NothingGrantable { client_name });
         }
+        if client.settings.require_mfa && !attempt.session.amr.is_mfa() {
+            return Ok(Entry::NeedsSecondFactor { client_name });
+        }
         match allow {
             None => Ok(Entry::Prompt(DevicePrompt {
                 user_code: code.display(),
@@ -421,6 +429,7 @@ fn approve(
         created_at: now,
         revoked_at: None,
         resource: row.resource.clone(),
+        amr: Some(session.amr.to_string()),
     };
     // In a savepoint: if the request was answered meanwhile, the grant
     // goes, the throttle claims of the outer transaction stay.

@@ -23,6 +23,8 @@ pub struct Purged {
     pub grants: usize,
     pub logout_tokens: usize,
     pub personal_access_tokens: usize,
+    /// Sign-ins that never got their second factor.
+    pub mfa_challenges: usize,
 }
 
 impl Purged {
@@ -36,6 +38,7 @@ impl Purged {
             + self.grants
             + self.logout_tokens
             + self.personal_access_tokens
+            + self.mfa_challenges
     }
 }
 
@@ -67,5 +70,6 @@ pub fn purge(
         grants: repo::grants::purge_ended(conn, revoked_before, started_before)?,
         logout_tokens: repo::logout::purge(conn, to_db(now - LOGOUT_RETENTION))?,
         personal_access_tokens: repo::personal_access_tokens::purge(conn, revoked_before)?,
+        mfa_challenges: repo::mfa::purge_challenges(conn, now_db)?,
     })
 }

@@ -12,9 +12,9 @@ use diesel::Connection;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use super::ServiceError;
 use super::password::{self, PasswordGate};
 use super::sessions::{self, SessionMeta, SessionPolicy};
+use super::{ServiceError, mfa};
 use crate::clock::{from_db, to_db};
 use crate::domain::Invalid;
 use crate::domain::net;
@@ -149,6 +149,77 @@ fn verdict(
     waits.into_iter().flatten().max()
 }
 
+/// Claims one attempt on every counter of `keys`; when one of them says
+/// wait, the attempt is released again (it costs nothing) and the wait is
+/// returned.
+fn claim_attempt(
+    conn: &mut DbConn,
+    keys: &Keys,
+    now_db: time::PrimitiveDateTime,
+    cutoff: time::PrimitiveDateTime,
+    policy: &ThrottlePolicy,
+    now: OffsetDateTime,
+) -> diesel::QueryResult<Option<Duration>> {
+    let mut claim = |key: &String| {
+        repo::throttle::claim(conn, key, now_db, cutoff).map(|(n, at)| (n, from_db(at)))
+    };
+    let pair = keys.pair.as_ref().map(&mut claim).transpose()?;
+    let account = claim(&keys.account)?;
+    let network = keys.network.as_ref().map(&mut claim).transpose()?;
+    let Some(wait) = verdict(policy, pair, account, network, now) else {
+        return Ok(None);
+    };
+    for key in keys.all() {
+        repo::throttle::release(conn, key)?;
+    }
+    Ok(Some(wait))
+}
+
+/// A successful attempt: this account+network's back-off is cleared, the
+/// attempt taken back from the others.
+fn attempt_succeeded(conn: &mut DbConn, keys: &Keys) -> diesel::QueryResult<()> {
+    if let Some(pair) = &keys.pair {
+        repo::throttle::clear(conn, pair)?;
+    }
+    repo::throttle::release(conn, &keys.account)?;
+    if let Some(network) = &keys.network {
+        repo::throttle::release(conn, network)?;
+    }
+    Ok(())
+}
+
+/// The sign-in throttle for a second factor (`service::mfa`): a code is
+/// guessed like a password, so it counts on the same counters as the
+/// password of `username` from `ip`. Claimed before the code is checked.
+pub struct FactorAttempt(Keys);
+
+impl FactorAttempt {
+    /// Claims the attempt (in the caller's transaction, as its first
+    /// write); `Err(seconds)` when the account or network must wait.
+    pub fn claim(
+        conn: &mut DbConn,
+        username: &str,
+        ip: Option<IpAddr>,
+        now: OffsetDateTime,
+        policy: &ThrottlePolicy,
+    ) -> diesel::QueryResult<Result<Self, u64>> {
+        let keys = Keys::new(username, ip);
+        let (now_db, cutoff) = (to_db(now), to_db(now - policy.window));
+        Ok(
+            match claim_attempt(conn, &keys, now_db, cutoff, policy, now)? {
+                Some(wait) => Err(u64::try_from(wait.whole_seconds().max(1)).unwrap_or(1)),
+                None => Ok(FactorAttempt(keys)),
+            },
+        )
+    }
+
+    /// The code was right: as for a right password. A wrong code leaves
+    /// the attempt counted.
+    pub fn succeeded(self, conn: &mut DbConn) -> diesel::QueryResult<()> {
+        attempt_succeeded(conn, &self.0)
+    }
+}
+
 /// One sign-in attempt with a password.
 pub struct Attempt {
     pub username: String,
@@ -156,26 +227,61 @@ pub struct Attempt {
     pub ip: Option<IpAddr>,
 }
 
-/// The sign-in form: [`check_password`], and on success the session
-/// starts in the same round trip that clears the throttle. The attempt
-/// is counted in `metrics` by result (method `password`).
-#[allow(clippy::too_many_arguments)]
+/// The settings a sign-in follows: the throttle, session lifetimes, and
+/// `[mfa]` policies.
+pub struct SignInPolicies {
+    pub throttle: ThrottlePolicy,
+    pub session: SessionPolicy,
+    pub mfa: crate::config::MfaConfig,
+}
+
+/// What a right password leads to.
+#[derive(Debug)]
+pub enum SignedIn {
+    /// The session started: its cookie value.
+    Session(OpaqueSecret),
+    /// The session started, but an `[mfa]` policy requires a second factor
+    /// the user has not set up: lead them there.
+    MustEnrol(OpaqueSecret),
+    /// The user has a second factor: no session yet, but a pending
+    /// challenge (its cookie value) that `service::mfa::answer` completes.
+    SecondFactor(OpaqueSecret),
+}
+
+/// The sign-in form: [`check_password`], and on success, in the same
+/// round trip that clears the throttle, the session starts, or for a user
+/// with a second factor the challenge that asks for it. The attempt is
+/// counted in `metrics` by result (`second_factor` when the password was
+/// right and a code is asked next), method `password`.
 pub async fn sign_in(
     db: &Db,
     gate: &PasswordGate,
     attempt: Attempt,
     meta: SessionMeta,
     now: OffsetDateTime,
-    policy: ThrottlePolicy,
-    session_policy: SessionPolicy,
+    policies: SignInPolicies,
     metrics: &Metrics,
-) -> Result<(UserRow, OpaqueSecret), LoginError> {
-    let result = check_password(db, gate, attempt, now, policy, move |conn, user| {
+) -> Result<(UserRow, SignedIn), LoginError> {
+    let SignInPolicies {
+        throttle,
+        session: session_policy,
+        mfa: mfa_policy,
+    } = policies;
+    let result = check_password(db, gate, attempt, now, throttle, move |conn, user| {
+        if mfa::has_factor(conn, &user.id)? {
+            let challenge = mfa::start_challenge(conn, &user.id, now)?;
+            return Ok((user, SignedIn::SecondFactor(challenge)));
+        }
+        let enrol = mfa::policy::at_sign_in(conn, &mfa_policy, &user.id, now)?;
         let secret = sessions::create(conn, &user.id, meta, now, session_policy)?;
-        Ok((user, secret))
+        Ok(match enrol {
+            Some(_) => (user, SignedIn::MustEnrol(secret)),
+            None => (user, SignedIn::Session(secret)),
+        })
     })
     .await;
     let counted = match &result {
+        Ok((_, SignedIn::SecondFactor(_))) => Some(SignInResult::SecondFactor),
         Ok(_) => Some(SignInResult::Success),
         Err(LoginError::InvalidCredentials) => Some(SignInResult::Failure),
         Err(LoginError::Throttled { .. }) => Some(SignInResult::Throttled),
@@ -197,7 +303,8 @@ pub async fn sign_in(
 ///    parallel burst cannot pass a limit) and loads the user; a throttled
 ///    attempt is released again and costs no password work.
 /// 2. argon2 runs behind the [`PasswordGate`], holding no connection.
-/// 3. Success clears this account+network's back-off and runs `then`;
+/// 3. Success clears this account+network's back-off (for a user with a
+///    second factor: only takes the attempt back) and runs `then`;
 ///    failure leaves the claimed attempt counted.
 pub async fn check_password<T, F>(
     db: &Db,
@@ -219,16 +326,7 @@ where
     let claimed = db
         .run(move |conn| {
             conn.transaction(|conn| {
-                let mut claim = |key: &String| {
-                    repo::throttle::claim(conn, key, now_db, cutoff).map(|(n, at)| (n, from_db(at)))
-                };
-                let pair = keys.pair.as_ref().map(&mut claim).transpose()?;
-                let account = claim(&keys.account)?;
-                let network = keys.network.as_ref().map(&mut claim).transpose()?;
-                if let Some(wait) = verdict(&p, pair, account, network, now) {
-                    for key in keys.all() {
-                        repo::throttle::release(conn, key)?;
-                    }
+                if let Some(wait) = claim_attempt(conn, &keys, now_db, cutoff, &p, now)? {
                     return Ok::<_, LoginError>(Err(wait));
                 }
                 let user = match Username::parse(&username) {
@@ -258,12 +356,16 @@ where
         Some(user) if ok && !user.disabled => {
             db.run(move |conn| {
                 conn.transaction(|conn| {
-                    if let Some(pair) = &keys.pair {
-                        repo::throttle::clear(conn, pair)?;
-                    }
-                    repo::throttle::release(conn, &keys.account)?;
-                    if let Some(network) = &keys.network {
-                        repo::throttle::release(conn, network)?;
+                    // For a user with a second factor the password is half
+                    // a sign-in: its attempt is taken back, but the
+                    // back-off that wrong codes built stays until a right
+                    // code (`FactorAttempt::succeeded`).
+                    if mfa::has_factor(conn, &user.id)? {
+                        for key in keys.all() {
+                            repo::throttle::release(conn, key)?;
+                        }
+                    } else {
+                        attempt_succeeded(conn, &keys)?;
                     }
                     then(conn, user)
                 })

@@ -22,6 +22,7 @@ pub mod keys;
 pub mod login;
 pub mod logout;
 pub mod metrics;
+pub mod mfa;
 pub mod password;
 pub mod pat;
 pub mod registration;

@@ -6,6 +6,7 @@ use time::{Duration, OffsetDateTime};
 use super::ServiceResult;
 use super::logout::{self, Ended, LogoutPolicy, Which};
 use crate::clock::{from_db, to_db};
+use crate::domain::mfa::Amr;
 use crate::domain::secret::{OpaqueSecret, hash_secret};
 use crate::store::models::{SessionRow, UserRow};
 use crate::store::{DbConn, repo};
@@ -40,6 +41,8 @@ pub struct ActiveSession {
     pub user: UserRow,
     pub auth_time: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// How the user signed in (and stepped up since).
+    pub amr: Amr,
 }
 
 /// Client details recorded with a session, bounded.
@@ -49,13 +52,27 @@ pub struct SessionMeta {
     pub user_agent: Option<String>,
 }
 
-/// Starts a session for `user_id`; returns the cookie value (shown once).
+/// Starts a session for `user_id` signed in with a password alone;
+/// returns the cookie value (shown once).
 pub fn create(
     conn: &mut DbConn,
     user_id: &str,
     meta: SessionMeta,
     now: OffsetDateTime,
     policy: SessionPolicy,
+) -> ServiceResult<OpaqueSecret> {
+    create_with(conn, user_id, meta, now, policy, &Amr::password())
+}
+
+/// Starts a session for `user_id` signed in as `amr` says; returns the
+/// cookie value (shown once).
+pub fn create_with(
+    conn: &mut DbConn,
+    user_id: &str,
+    meta: SessionMeta,
+    now: OffsetDateTime,
+    policy: SessionPolicy,
+    amr: &Amr,
 ) -> ServiceResult<OpaqueSecret> {
     let secret = OpaqueSecret::generate()?;
     let bound = |s: Option<String>, n: usize| s.map(|s| s.chars().take(n).collect::<String>());
@@ -69,6 +86,7 @@ pub fn create(
         ip: bound(meta.ip, 64),
         user_agent: bound(meta.user_agent, 256),
         sid: Some(uuid::Uuid::new_v4().simple().to_string()),
+        amr: Some(amr.to_string()),
     };
     repo::sessions::insert(conn, &row)?;
     Ok(secret)
@@ -104,6 +122,7 @@ pub fn resolve(
         id_hash,
         auth_time: from_db(session.auth_time),
         expires_at,
+        amr: Amr::parse(session.amr.as_deref()),
         user,
     }))
 }

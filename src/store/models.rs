@@ -5,8 +5,9 @@ use time::PrimitiveDateTime;
 
 use super::schema::{
     audit_log, authorization_codes, clients, consents, device_codes, grants, groups,
-    initial_access_tokens, logout_delivery_attempts, logout_outbox, personal_access_tokens,
-    refresh_tokens, scopes, sessions, signing_keys, users,
+    initial_access_tokens, logout_delivery_attempts, logout_outbox, mfa_challenges,
+    mfa_recovery_codes, mfa_totp, personal_access_tokens, refresh_tokens, scopes, sessions,
+    signing_keys, users,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, PartialEq)]
@@ -61,6 +62,9 @@ pub struct SessionRow {
     pub user_agent: Option<String>,
     /// Opaque session id for ID tokens (`sid`); not the cookie secret.
     pub sid: Option<String>,
+    /// How the user signed in (RFC 8176 values, space-separated); `None`
+    /// for a password (see `domain::mfa::Amr::parse`).
+    pub amr: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, PartialEq)]
@@ -103,6 +107,8 @@ pub struct ClientRow {
     pub backchannel_logout_uri: Option<String>,
     /// The client requires `sid` in logout tokens (we always send it).
     pub backchannel_logout_session_required: bool,
+    /// Tokens only after a sign-in with a second factor.
+    pub require_mfa: bool,
 }
 
 #[derive(Clone, Queryable, Selectable, Insertable, PartialEq)]
@@ -155,6 +161,9 @@ pub struct GrantRow {
     pub revoked_at: Option<PrimitiveDateTime>,
     /// The RFC 8707 resource the grant is for, if one was asked.
     pub resource: Option<String>,
+    /// The `amr` of the sign-in that made the grant (ID tokens on refresh
+    /// say the same); `None` for grants made without a sign-in.
+    pub amr: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
@@ -301,4 +310,49 @@ pub struct PersonalAccessTokenRow {
     /// Written at most once a minute (see `repo::personal_access_tokens`).
     pub last_used_at: Option<PrimitiveDateTime>,
     pub revoked_at: Option<PrimitiveDateTime>,
+}
+
+/// A user's TOTP authenticator. The seed is sealed (see `service::mfa`).
+#[derive(Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = mfa_totp)]
+pub struct TotpRow {
+    pub user_id: String,
+    pub secret_enc: String,
+    pub created_at: PrimitiveDateTime,
+    /// `None` until a first code confirmed the enrolment.
+    pub confirmed_at: Option<PrimitiveDateTime>,
+    /// The last TOTP step accepted (no code is accepted twice).
+    pub last_step: Option<i32>,
+    pub last_used_at: Option<PrimitiveDateTime>,
+}
+
+impl std::fmt::Debug for TotpRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpRow")
+            .field("user_id", &self.user_id)
+            .field("secret_enc", &"<sealed>")
+            .field("confirmed_at", &self.confirmed_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One recovery code, by its SHA-256.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = mfa_recovery_codes)]
+pub struct RecoveryCodeRow {
+    pub code_hash: String,
+    pub user_id: String,
+    pub created_at: PrimitiveDateTime,
+    pub used_at: Option<PrimitiveDateTime>,
+}
+
+/// A sign-in waiting for its second factor (SHA-256 of the cookie value).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = mfa_challenges)]
+pub struct ChallengeRow {
+    pub id_hash: String,
+    pub user_id: String,
+    pub created_at: PrimitiveDateTime,
+    pub expires_at: PrimitiveDateTime,
+    pub attempts: i32,
 }

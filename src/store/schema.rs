@@ -31,6 +31,7 @@ diesel::table! {
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         sid -> Nullable<Text>,
+        amr -> Nullable<Text>,
     }
 }
 
@@ -55,6 +56,7 @@ diesel::table! {
         resource_audiences -> Text,
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
+        require_mfa -> Bool,
     }
 }
 
@@ -105,6 +107,7 @@ diesel::table! {
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         resource -> Nullable<Text>,
+        amr -> Nullable<Text>,
     }
 }
 
@@ -250,6 +253,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mfa_totp (user_id) {
+        user_id -> Text,
+        secret_enc -> Text,
+        created_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+        last_step -> Nullable<Integer>,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    mfa_recovery_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    mfa_challenges (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        attempts -> Integer,
+    }
+}
+
+diesel::table! {
+    mfa_enrol_deadlines (user_id) {
+        user_id -> Text,
+        deadline -> Timestamp,
+    }
+}
+
 diesel::joinable!(authorization_codes -> grants (grant_id));
 diesel::joinable!(device_codes -> grants (grant_id));
 diesel::joinable!(logout_outbox -> clients (client_id));
@@ -260,6 +300,9 @@ diesel::joinable!(scope_groups -> groups (group_id));
 diesel::joinable!(scope_groups -> scopes (scope_name));
 diesel::joinable!(refresh_tokens -> grants (grant_id));
 diesel::joinable!(personal_access_tokens -> users (user_id));
+diesel::joinable!(mfa_totp -> users (user_id));
+diesel::joinable!(mfa_recovery_codes -> users (user_id));
+diesel::joinable!(mfa_challenges -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -281,5 +324,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     logout_outbox,
     logout_delivery_attempts,
     device_codes,
-    personal_access_tokens
+    personal_access_tokens,
+    mfa_totp,
+    mfa_recovery_codes,
+    mfa_challenges,
+    mfa_enrol_deadlines
 );

@@ -62,6 +62,7 @@ label_enum!(
         Success => "success",
         Failure => "failure",
         Throttled => "throttled",
+        SecondFactor => "second_factor",
     }
 );
 
@@ -209,6 +210,6 @@ mod tests {
             assert!(seen.insert(e.as_str()));
         }
         assert_eq!(DeliveryResult::ALL.len(), 3);
-        assert_eq!(SignInResult::ALL.len(), 3);
+        assert_eq!(SignInResult::ALL.len(), 4);
     }
 }

@@ -30,6 +30,7 @@ mod keys;
 mod legacy;
 mod machine_scopes;
 mod metrics;
+mod mfa;
 mod oidc;
 mod pat;
 mod refresh;

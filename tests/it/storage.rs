@@ -516,6 +516,7 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
         created_at: to_db(t0),
         revoked_at: None,
         resource: None,
+        amr: None,
     };
     repo::grants::insert_grant(&mut c, &grant).unwrap();
     for (hash, expires) in [
@@ -670,6 +671,7 @@ async fn housekeeping_purges_only_what_expired(db: TestDb) {
             grants: 2,
             logout_tokens: 2,
             personal_access_tokens: 0,
+            mfa_challenges: 0,
         }
     );
     for (id, kept) in [

@@ -165,6 +165,8 @@ pub struct ClientSettings {
     pub backchannel_logout_uri: Option<String>,
     /// The client requires `sid` in logout tokens (always sent anyway).
     pub backchannel_logout_session_required: bool,
+    /// Its tokens are issued only after a sign-in with a second factor.
+    pub require_mfa: bool,
 }
 
 /// Raw client settings as typed by an admin or a registration request.
@@ -183,6 +185,7 @@ pub struct ClientInput {
     pub resource_audiences: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    pub require_mfa: bool,
 }
 
 pub const DEFAULT_SCOPES: &str = "openid profile email";
@@ -276,6 +279,7 @@ impl ClientSettings {
             resource_audiences,
             backchannel_logout_uri,
             backchannel_logout_session_required: input.backchannel_logout_session_required,
+            require_mfa: input.require_mfa,
         })
     }
 }

@@ -118,6 +118,11 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
                     .route(web::delete().to(api_logout::end_user_sessions)),
             )
             .service(
+                web::resource("/users/{username}/mfa")
+                    .route(web::get().to(api_logout::user_factors))
+                    .route(web::delete().to(api_logout::reset_user_factors)),
+            )
+            .service(
                 web::resource("/users/{username}/tokens")
                     .route(web::get().to(api_tokens::list))
                     .route(web::post().to(api_tokens::create)),
@@ -212,6 +217,10 @@ pub fn configure_console(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/users/{username}/sessions/end",
             web::post().to(c::users::end_user_sessions),
+        )
+        .route(
+            "/admin/users/{username}/mfa/reset",
+            web::post().to(c::users::reset_user_mfa),
         )
         .route(
             "/admin/users/{username}/delete",

@@ -199,6 +199,22 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/users/{username}/mfa",
+        "A user's second factors (authenticator app, recovery codes left and used; never a secret)",
+        None,
+        200,
+        Some("Factors"),
+    ),
+    op(
+        "delete",
+        "/users/{username}/mfa",
+        "Reset a user's second factors and end their sessions (audited)",
+        None,
+        200,
+        Some("MfaReset"),
+    ),
+    op(
+        "get",
         "/users/{username}/tokens",
         "A user's personal access tokens (not revoked; never the tokens themselves)",
         None,
@@ -319,11 +335,16 @@ fn schemas() -> Value {
     let s = json!({"type": "string"});
     let b = json!({"type": "boolean"});
     let i = json!({"type": "integer"});
+    let factors = json!({"type": "object", "properties": {
+        "totp": {"type": ["object", "null"], "properties": {
+            "confirmed": b, "created_at": s, "last_used_at": {"type": ["string", "null"]}}},
+        "recovery_codes": i, "recovery_codes_left": i, "recovery_codes_used": string_list()}});
+    let mfa_reset = json!({"type": "object", "properties": {"had_factor": b, "sessions_ended": i}});
     let t = json!({"type": "string", "format": "date-time"});
     let client = json!({"type": "object", "properties": {
         "client_id": s, "name": s, "client_type": {"enum": ["public", "confidential"]},
         "redirect_uris": string_list(), "post_logout_redirect_uris": string_list(),
-        "scopes": string_list(), "grant_types": string_list(), "first_party": b,
+        "scopes": string_list(), "grant_types": string_list(), "first_party": b, "require_mfa": b,
         "audiences": string_list(), "id_token_alg": {"type": ["string", "null"]},
             "resource_audiences": string_list(), "backchannel_logout_uri": {"type": ["string", "null"]},
             "backchannel_logout_session_required": b,
@@ -358,7 +379,7 @@ fn schemas() -> Value {
     let audit = json!({"type": "object", "properties": {
         "at": t, "actor": s, "action": s, "target": s,
         "ip": {"type": ["string", "null"]}, "detail": {"type": ["string", "null"]}}});
-    json!({
+    let mut schemas = json!({
         "Error": {"type": "object", "required": ["error", "error_description"], "properties": {
             "error": s, "error_description": s}},
         "Client": client,
@@ -367,13 +388,13 @@ fn schemas() -> Value {
             {"type": "object", "properties": {"client_secret": s}}]},
         "ClientInput": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
             "name": s, "redirect_uris": string_list(), "post_logout_redirect_uris": string_list(),
-            "scopes": string_list(), "grant_types": string_list(), "public": b, "first_party": b,
+            "scopes": string_list(), "grant_types": string_list(), "public": b, "first_party": b, "require_mfa": b,
             "audiences": string_list(), "id_token_alg": {"type": ["string", "null"]},
             "resource_audiences": string_list(), "backchannel_logout_uri": {"type": ["string", "null"]},
             "backchannel_logout_session_required": b}},
         "ClientChanges": {"type": "object", "additionalProperties": false, "properties": {
             "name": s, "redirect_uris": string_list(), "post_logout_redirect_uris": string_list(),
-            "scopes": string_list(), "grant_types": string_list(), "first_party": b,
+            "scopes": string_list(), "grant_types": string_list(), "first_party": b, "require_mfa": b,
             "audiences": string_list(), "id_token_alg": {"type": ["string", "null"]},
             "resource_audiences": string_list(), "backchannel_logout_uri": {"type": ["string", "null"]},
             "backchannel_logout_session_required": b}},
@@ -428,7 +449,11 @@ fn schemas() -> Value {
             "expires_in": i, "max_uses": i}},
         "InitialToken": {"type": "object", "properties": {
             "initial_access_token": s, "expires_at": t, "max_uses": i}},
-    })
+    });
+    // Added after: one more member would overflow the macro's recursion.
+    schemas["Factors"] = factors;
+    schemas["MfaReset"] = mfa_reset;
+    schemas
 }
 
 fn error_response(description: &str) -> Value {

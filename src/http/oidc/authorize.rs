@@ -47,6 +47,7 @@ fn context(state: &AppState) -> AuthorizeContext<'_> {
         now,
         code_ttl_secs: i64::try_from(state.config.tokens.code_ttl_secs).unwrap_or(60),
         implicit: TokenContext::implicit(&state.config, &state.keys, now),
+        mfa: &state.config.mfa,
     }
 }
 
@@ -78,6 +79,10 @@ fn render(
             login_hint,
             asked_at,
         } => Ok(redirect_to_login(params, login_hint.as_deref(), asked_at)),
+        Decision::SecondFactor => Ok(redirect_to_second_factor(params)),
+        Decision::Enrol => Ok(HttpResponse::SeeOther()
+            .insert_header((LOCATION, "/account/mfa?done=required"))
+            .finish()),
         Decision::Consent(prompt) => consent_page(req, state, &prompt, params),
         Decision::Code(issued) => Ok(code_response(state, &issued)),
         Decision::Tokens(issued) => {
@@ -116,6 +121,17 @@ fn redirect_to_login(
     }
     HttpResponse::SeeOther()
         .insert_header((LOCATION, format!("/login?{}", login.finish())))
+        .finish()
+}
+
+/// Sends the browser to the second-factor page and back here with the
+/// same request.
+fn redirect_to_second_factor(params: &AuthorizeParams) -> HttpResponse {
+    let query = serde_urlencoded::to_string(params).unwrap_or_default();
+    let mut to = url::form_urlencoded::Serializer::new(String::new());
+    to.append_pair("return_to", &format!("/authorize?{query}"));
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, format!("/login/mfa?{}", to.finish())))
         .finish()
 }
 

@@ -189,6 +189,13 @@ fn render(
                  The device was told that access was denied."
             ),
         )),
+        Entry::NeedsSecondFactor { client_name } => Ok(templates::error_page(
+            StatusCode::FORBIDDEN,
+            "Two-step sign-in needed",
+            &format!(
+                "{client_name} requires two-step sign-in. Sign out, sign in again with                  your authenticator app (set it up in My account if you have none),                  then enter the code again."
+            ),
+        )),
         Entry::Approved { client_name } => Ok(done(
             "Device connected",
             &format!("You allowed {client_name}. Go back to your device: it continues on its own."),

@@ -9,7 +9,7 @@ use super::safe_return_to;
 use crate::http::error::AppError;
 use crate::http::form::Form;
 use crate::http::{csrf, extract};
-use crate::service::login::{self, LoginError};
+use crate::service::login::{self, LoginError, SignedIn};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -86,8 +86,11 @@ pub async fn submit(
         attempt,
         extract::session_meta(&req, &state),
         state.clock.now(),
-        state.throttle_policy,
-        state.session_policy,
+        login::SignInPolicies {
+            throttle: state.throttle_policy,
+            session: state.session_policy,
+            mfa: state.config.mfa.clone(),
+        },
         &state.metrics,
     )
     .await;
@@ -96,12 +99,34 @@ pub async fn submit(
         .take(crate::domain::user::USERNAME_MAX)
         .collect();
     match result {
-        Ok((user, secret)) => {
+        Ok((user, SignedIn::Session(secret))) => {
             tracing::info!(user_id = %user.id, "signed in");
             let mut resp = HttpResponse::SeeOther()
                 .insert_header((LOCATION, return_to.unwrap_or_else(|| "/".into())))
                 .finish();
             resp.add_cookie(&state.cookies.session(secret.expose()))
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            Ok(resp)
+        }
+        Ok((user, SignedIn::MustEnrol(secret))) => {
+            tracing::info!(user_id = %user.id, "signed in; a second factor is required");
+            let mut resp = HttpResponse::SeeOther()
+                .insert_header((LOCATION, "/account/mfa?done=required"))
+                .finish();
+            resp.add_cookie(&state.cookies.session(secret.expose()))
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            Ok(resp)
+        }
+        Ok((user, SignedIn::SecondFactor(challenge))) => {
+            tracing::info!(user_id = %user.id, "password right; asking for the second factor");
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            if let Some(to) = &return_to {
+                q.append_pair("return_to", to);
+            }
+            let mut resp = HttpResponse::SeeOther()
+                .insert_header((LOCATION, format!("/login/mfa?{}", q.finish())))
+                .finish();
+            resp.add_cookie(&state.cookies.mfa_challenge(challenge.expose()))
                 .map_err(|e| AppError::Internal(e.to_string()))?;
             Ok(resp)
         }

@@ -2,10 +2,12 @@
 //! connecting a device.
 
 pub mod account;
+pub mod account_mfa;
 pub mod account_tokens;
 pub mod device;
 pub mod home;
 pub mod login;
+pub mod login_mfa;
 pub mod logout;
 
 /// A local path to return to after sign-in: starts with one `/`, no

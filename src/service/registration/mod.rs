@@ -262,6 +262,7 @@ fn settings_from(
         grant_types: parsed.iter().map(|g| g.as_str().to_owned()).collect(),
         public,
         first_party: false,
+        require_mfa: false,
         audiences: Vec::new(),
         id_token_alg: m.id_token_signed_response_alg.clone(),
         // Which tokens a client may introspect is an administrator's call.

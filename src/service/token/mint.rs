@@ -253,6 +253,11 @@ pub fn user_id_token(
     access: Option<&str>,
 ) -> Result<String, OAuthError> {
     let id_alg = g.client.settings.id_token_alg.unwrap_or(ctx.id_token_alg);
+    let amr = g
+        .grant
+        .amr
+        .as_deref()
+        .map(|a| crate::domain::mfa::Amr::parse(Some(a)));
     let payload = claims::id_token(IdTokenInput {
         issuer: &ctx.issuer,
         client_id: &g.grant.client_id,
@@ -265,6 +270,7 @@ pub fn user_id_token(
         sid: g.grant.sid.as_deref(),
         at_hash: access.map(|a| claims::at_hash(a, id_alg)),
         groups,
+        amr: amr.as_ref(),
     })
     .map_err(sign_error)?;
     ctx.keys.sign(id_alg, "JWT", &payload).map_err(sign_error)

@@ -59,6 +59,11 @@ pub async fn exchange(
             "the password grant is for confidential clients only",
         ));
     }
+    if client.settings.require_mfa {
+        return Err(OAuthError::unauthorized_client(
+            "this client requires two-step sign-in, which the password grant cannot ask for",
+        ));
+    }
     let (Some(username), Some(password)) = (req.username, req.password) else {
         return Err(OAuthError::invalid_request(
             "username and password are required",
@@ -75,7 +80,7 @@ pub async fn exchange(
     let result = login::check_password(db, &login.gate, attempt, now, login.throttle, {
         let ip = login.ip;
         move |conn, user| {
-            if !may_use_password_grant(&user) {
+            if !may_use_password_grant(conn, &user)? {
                 return Err(LoginError::InvalidCredentials);
             }
             let caller = Caller {
@@ -102,12 +107,11 @@ pub async fn exchange(
 
 /// The rules the password grant adds to the shared password check (which
 /// already refuses disabled users), for a user whose password was right.
-/// The one place for them: once multi-factor sign-in exists, a user who
-/// has a second factor is refused here (this grant cannot ask for it),
-/// with the same `invalid_grant` as a wrong password. Today there is no
-/// such rule.
-fn may_use_password_grant(_user: &UserRow) -> bool {
-    true
+/// The one place for them: a user who has a second factor is refused (this
+/// grant cannot ask for it), with the same `invalid_grant` as a wrong
+/// password.
+fn may_use_password_grant(conn: &mut DbConn, user: &UserRow) -> Result<bool, LoginError> {
+    Ok(!crate::service::mfa::has_factor(conn, &user.id)?)
 }
 
 struct Caller<'a> {
@@ -160,6 +164,7 @@ fn issue(
             created_at: to_db(ctx.now),
             revoked_at: None,
             resource: resource.map(str::to_owned),
+            amr: Some(crate::domain::mfa::Amr::password().to_string()),
         };
         crate::store::repo::grants::insert_grant(conn, &grant)?;
         let tokens = mint::user_tokens(

@@ -10,6 +10,7 @@ pub mod grants;
 pub mod groups;
 pub mod initial_access;
 pub mod logout;
+pub mod mfa;
 pub mod personal_access_tokens;
 pub mod revocations;
 pub mod scopes;

@@ -130,3 +130,10 @@ pub fn select_matching(conn: &mut DbConn, m: Matching<'_>) -> QueryResult<Vec<Se
 pub fn delete_many(conn: &mut DbConn, id_hashes: &[String]) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::id_hash.eq_any(id_hashes))).execute(conn)
 }
+
+/// Records a step-up: how the session has now signed in.
+pub fn set_amr(conn: &mut DbConn, id_hash: &str, amr: &str) -> QueryResult<usize> {
+    diesel::update(sessions::table.find(id_hash))
+        .set(sessions::amr.eq(amr))
+        .execute(conn)
+}

@@ -36,6 +36,7 @@ struct ClientFormView {
     grant_implicit: bool,
     grant_password: bool,
     first_party: bool,
+    require_mfa: bool,
 }
 
 impl From<&ClientView> for ClientFormView {
@@ -58,6 +59,7 @@ impl From<&ClientView> for ClientFormView {
             grant_implicit: has(GrantType::Implicit.as_str()),
             grant_password: has(GrantType::Password.as_str()),
             first_party: c.first_party,
+            require_mfa: c.require_mfa,
         }
     }
 }
@@ -87,6 +89,7 @@ pub struct ClientForm {
     grant_implicit: Option<String>,
     grant_password: Option<String>,
     first_party: Option<String>,
+    require_mfa: Option<String>,
     public: Option<String>,
 }
 
@@ -172,6 +175,7 @@ pub async fn create_client(req: HttpRequest, state: Data, form: Form<ClientForm>
                 grant_types: f.grant_types(),
                 public: checked(&f.public),
                 first_party: checked(&f.first_party),
+                require_mfa: checked(&f.require_mfa),
                 audiences: lines(&f.audiences),
                 id_token_alg: None,
                 resource_audiences: lines(&f.resource_audiences),
@@ -245,6 +249,7 @@ pub async fn update_client(
                 scopes: Some(words(&f.scopes)),
                 grant_types: Some(f.grant_types()),
                 first_party: Some(checked(&f.first_party)),
+                require_mfa: Some(checked(&f.require_mfa)),
                 audiences: Some(lines(&f.audiences)),
                 id_token_alg: None,
                 resource_audiences: Some(lines(&f.resource_audiences)),

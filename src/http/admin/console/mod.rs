@@ -103,6 +103,9 @@ fn notice(code: Option<&str>) -> Option<&'static str> {
         "sessions_ended" => {
             "Their sessions ended; the apps they used are told (back-channel logout)."
         }
+        "mfa_reset" => {
+            "Their second factors were removed and their sessions ended; they sign in with their password."
+        }
         _ => return None,
     })
 }

@@ -127,12 +127,16 @@ pub async fn user_page(
                 let mine = groups::of_user(conn, &user.id)?;
                 let all: Vec<String> = groups::list(conn)?.into_iter().map(|g| g.name).collect();
                 let sessions = logout::admin::user_sessions(conn, &name)?;
-                Ok((user, mine, all, sessions))
+                let factors = crate::service::mfa::factors_of(conn, &name)?;
+                Ok((user, mine, all, (sessions, factors)))
             })
             .await?;
+            let (sessions, factors) = sessions;
             let mut ctx = Context::new();
             ctx.insert("user", &user);
             ctx.insert("sessions", &sessions);
+            ctx.insert("factors", &factors);
+            ctx.insert("mfa_enrolled", &factors.enrolled());
             ctx.insert("groups", &mine);
             ctx.insert("all_groups", &all);
             render(&req, &state, "admin/user.html", ctx, q.done.as_deref()).await
@@ -276,6 +280,24 @@ pub async fn end_user_sessions(
         .audited("user.end_sessions", &name)
         .redirect(&back, "sessions_ended", move |conn, _, now| {
             logout::admin::end_user_sessions(conn, &name, policy, now)
+        })
+        .await
+}
+
+/// Removes the user's second factors and ends their sessions (audited).
+pub async fn reset_user_mfa(
+    req: HttpRequest,
+    state: Data,
+    name: web::Path<String>,
+    form: Form<CsrfForm>,
+) -> HttpResponse {
+    let name = name.into_inner();
+    let back = format!("/admin/users/{name}");
+    let policy = state.logout_policy;
+    Submit::new(&req, &state, &form.csrf_token, &back)
+        .audited("user.mfa_reset", &name)
+        .redirect(&back, "mfa_reset", move |conn, _, now| {
+            crate::service::mfa::reset(conn, &name, policy, now)
         })
         .await
 }
