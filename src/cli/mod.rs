@@ -4,6 +4,7 @@
 //! found, conflict); 2 configuration or database problem at start (and
 //! clap's usage errors).
 
+mod check;
 mod client;
 mod group;
 mod keys;
@@ -51,6 +52,21 @@ enum Command {
         /// Print the applied migrations as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Check a deployment before it takes traffic: the configuration, the
+    /// database connection, pending migrations (reported, not applied) and
+    /// that the key-encryption key decrypts every signing key. Changes
+    /// nothing. Exit 0 with a one-line summary; 1 with one line per
+    /// problem; 2 when the configuration or the database cannot be read.
+    Check,
+    /// Write a consistent copy of a SQLite database to FILE while servers
+    /// keep serving (VACUUM INTO; never overwrites FILE). For PostgreSQL
+    /// it prints the pg_dump recipe instead. The key-encryption key is not
+    /// in the copy: back it up separately, never beside the database.
+    Backup {
+        /// Where to write the copy (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// Manage user accounts.
     #[command(subcommand)]
@@ -157,6 +173,14 @@ fn dispatch(cli: Cli) -> CliResult {
                     applied.join(", ")
                 ))
             }
+        }
+        Command::Check => {
+            let config = load_config(&cli, Overrides::default())?;
+            check::check(&config)
+        }
+        Command::Backup { out } => {
+            let config = load_config(&cli, Overrides::default())?;
+            check::backup(&config, out)
         }
         Command::User(cmd) => {
             let config = load_config(&cli, Overrides::default())?;

@@ -12,6 +12,7 @@
 //! another writer committed in between (busy_timeout does not apply).
 
 pub mod audit;
+pub mod backup;
 pub mod migrations;
 pub mod models;
 pub mod repo;

@@ -30,6 +30,7 @@ mod keys;
 mod legacy;
 mod machine_scopes;
 mod oidc;
+mod ops_cli;
 mod pat;
 mod refresh;
 mod snapshots;

@@ -1,0 +1,301 @@
+//! Operations commands of the `latchkey` binary: `check` (the deploy
+//! pipeline's gate) and `backup` (an online SQLite copy).
+
+use std::path::Path;
+use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use diesel::RunQueryDsl;
+use latchkey::domain::audit::Actor;
+
+use crate::cli::{Server, run, stderr, stdout};
+use crate::common::{self, TestDb};
+
+fn with_db(dir: &Path, url: &str, args: &[&str]) -> Output {
+    let mut all = vec!["--database-url", url];
+    all.extend_from_slice(args);
+    run(dir, &all)
+}
+
+#[track_caller]
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", stderr(o));
+    stdout(o)
+}
+
+fn kids(dir: &Path, url: &str) -> Vec<String> {
+    let list: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&with_db(dir, url, &["keys", "list", "--json"]))).unwrap();
+    list.iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `problems` lines on stderr, each `error: …`, and nothing else.
+#[track_caller]
+fn problem_lines(o: &Output) -> Vec<String> {
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(o));
+    let err = stderr(o);
+    assert!(!err.contains("panicked"), "{err}");
+    err.lines()
+        .map(|l| {
+            l.strip_prefix("error: ")
+                .unwrap_or_else(|| panic!("not a problem line: {l:?}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+#[derive(diesel::QueryableByName)]
+struct Version {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    version: String,
+}
+
+fn applied_versions(db: &latchkey::store::Db) -> Vec<String> {
+    let mut c = common::conn(db);
+    diesel::sql_query("SELECT version FROM __diesel_schema_migrations ORDER BY version")
+        .load::<Version>(&mut *c)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect()
+}
+
+async fn check_passes_then_names_each_problem(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = db.url.as_str();
+
+    // A migrated store without keys yet: fine, and nothing is created.
+    ok(&with_db(d, url, &["migrate"]));
+    let out = ok(&with_db(d, url, &["check"]));
+    assert!(out.starts_with("OK ("), "{out}");
+    assert!(out.contains("schema up to date"), "{out}");
+    assert!(!d.join("keys").exists(), "check must not create the KEK");
+
+    // Keys made: every one decrypts.
+    ok(&with_db(d, url, &["keys", "rotate", "--now"]));
+    let kids = kids(d, url);
+    assert!(!kids.is_empty());
+    let out = ok(&with_db(d, url, &["check"]));
+    assert_eq!(out.trim().lines().count(), 1, "a short summary: {out}");
+    assert!(
+        out.contains(&format!("{} signing key(s) decrypt", kids.len())),
+        "{out}"
+    );
+
+    // A wrong KEK: one line per key, naming it; nothing changed.
+    let kek = d.join("keys/latchkey.kek");
+    let good = std::fs::read(&kek).unwrap();
+    std::fs::write(&kek, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+    let lines = problem_lines(&with_db(d, url, &["check"]));
+    assert_eq!(lines.len(), kids.len(), "{lines:?}");
+    for kid in &kids {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(kid) && l.contains("does not decrypt")),
+            "{kid} not named in {lines:?}"
+        );
+    }
+    // A KEK from the environment wins over the file, as in `serve`.
+    let o = crate::cli::latchkey(d)
+        .args(["--database-url", url, "check"])
+        .env("LATCHKEY_KEK", "not base64 at all!")
+        .output()
+        .unwrap();
+    let lines = problem_lines(&o);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("LATCHKEY_KEK"), "{lines:?}");
+
+    // A missing KEK with keys stored: said once, with the count.
+    std::fs::remove_file(&kek).unwrap();
+    let lines = problem_lines(&with_db(d, url, &["check"]));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("missing"), "{lines:?}");
+    assert!(!kek.exists(), "check must not create a KEK over stored keys");
+    std::fs::write(&kek, &good).unwrap();
+    ok(&with_db(d, url, &["check"]));
+
+    // A pending migration (the binary is newer than the schema): named,
+    // not applied.
+    let pool = common::open_db(&db);
+    let before = applied_versions(&pool);
+    let newest = before.last().unwrap().clone();
+    {
+        let mut c = common::conn(&pool);
+        diesel::sql_query(format!(
+            "DELETE FROM __diesel_schema_migrations WHERE version = '{newest}'"
+        ))
+        .execute(&mut *c)
+        .unwrap();
+    }
+    let lines = problem_lines(&with_db(d, url, &["check"]));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("pending migration") && lines[0].replace('-', "").contains(&newest),
+        "{lines:?}"
+    );
+    assert_eq!(applied_versions(&pool).len(), before.len() - 1, "applied");
+    // Problems add up: a pending migration and a wrong KEK, two lines.
+    std::fs::write(&kek, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+    let lines = problem_lines(&with_db(d, url, &["check"]));
+    assert_eq!(lines.len(), 1 + kids.len(), "{lines:?}");
+}
+
+dual_backend!(check_passes_then_names_each_problem);
+
+#[test]
+fn check_on_an_unreachable_database_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = with_db(d, "postgres://postgres:hunter2@127.0.0.1:1/none", &["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("database.url"), "{err}");
+    assert!(!err.contains("hunter2"), "password leaked: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // A SQLite path that does not exist is reported, not created.
+    let o = with_db(d, "sqlite://nowhere/latchkey.db", &["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    assert!(!d.join("nowhere").exists());
+    assert!(!d.join("keys").exists());
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn count_in(db: &latchkey::store::Db, sql: &str) -> i64 {
+    let mut c = common::conn(db);
+    diesel::sql_query(sql).get_result::<Count>(&mut *c).unwrap().n
+}
+
+/// Writes audit rows as fast as it can until stopped; `committed` is how
+/// many are in the database for sure.
+fn spawn_writer(
+    db: latchkey::store::Db,
+    stop: Arc<AtomicBool>,
+    committed: Arc<AtomicI64>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let actor = Actor::system();
+        while !stop.load(Ordering::SeqCst) {
+            let mut c = common::conn(&db);
+            let n = committed.load(Ordering::SeqCst);
+            latchkey::store::audit::record(
+                &mut c,
+                &actor,
+                "test.write",
+                &format!("row-{n}"),
+                None,
+                time::OffsetDateTime::now_utc(),
+            )
+            .unwrap();
+            committed.fetch_add(1, Ordering::SeqCst);
+        }
+    })
+}
+
+#[actix_web::test]
+async fn backup_copies_sqlite_while_it_serves_and_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = TestDb::sqlite();
+    let server = Server::start(d, &db.url);
+    server.wait_ready().await;
+
+    let pool = common::open_db(&db);
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(AtomicI64::new(0));
+    let writer = spawn_writer(pool.clone(), stop.clone(), committed.clone());
+    while committed.load(Ordering::SeqCst) < 50 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let floor = committed.load(Ordering::SeqCst);
+    let copy = d.join("backup/copy.db");
+    std::fs::create_dir_all(d.join("backup")).unwrap();
+    let out = ok(&with_db(
+        d,
+        &db.url,
+        &["backup", "--out", copy.to_str().unwrap()],
+    ));
+    let ceiling = committed.load(Ordering::SeqCst) + 1;
+    // The server answered throughout.
+    let ready = common::client()
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    assert!(out.contains("key-encryption key"), "{out}");
+    assert!(out.contains("never"), "{out}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // The copy opens on its own, whole, with the rows written before it.
+    let copy_url = format!("sqlite://{}", copy.display());
+    let copy_db = latchkey::app::open_pool(&common::test_config(&copy_url)).unwrap();
+    let mut c = common::conn(&copy_db);
+    #[derive(diesel::QueryableByName)]
+    struct Integrity {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    let integrity = diesel::sql_query("PRAGMA integrity_check")
+        .get_result::<Integrity>(&mut *c)
+        .unwrap();
+    assert_eq!(integrity.integrity_check, "ok");
+    drop(c);
+    let rows = count_in(
+        &copy_db,
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'test.write'",
+    );
+    assert!(
+        (floor..=ceiling).contains(&rows),
+        "{rows} rows, expected {floor}..={ceiling}"
+    );
+    // Restored (the copy used as the database), the server's admin and
+    // keys are there and the KEK opens them.
+    let users = ok(&with_db(d, &copy_url, &["user", "list", "--json"]));
+    assert!(users.contains("\"admin\""), "{users}");
+    let out = ok(&with_db(d, &copy_url, &["check"]));
+    assert!(out.contains("decrypt"), "{out}");
+
+    // Never over an existing file.
+    let before = std::fs::read(&copy).unwrap();
+    let o = with_db(d, &db.url, &["backup", "--out", copy.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&copy).unwrap(), before);
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn backup_on_postgres_gives_the_pg_dump_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("pg.copy");
+    // Refused before connecting: the URL need not even answer.
+    let o = with_db(
+        d,
+        "postgres://postgres@127.0.0.1:1/none",
+        &["backup", "--out", out.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pg_dump"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
