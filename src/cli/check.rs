@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use super::{CliError, CliResult, output};
 use crate::app;
 use crate::config::Config;
-use crate::store::DatabaseUrl;
 use crate::service::{backup, preflight};
+use crate::store::DatabaseUrl;
 
 /// Exit code when the check found problems (each printed on its own line).
 const PROBLEMS: u8 = 1;
@@ -70,14 +70,21 @@ pub fn backup(config: &Config, out: &Path) -> CliResult {
     if !path.exists() {
         return Err(CliError {
             code: 2,
-            message: format!("database.url: the SQLite file {} does not exist", path.display()),
+            message: format!(
+                "database.url: the SQLite file {} does not exist",
+                path.display()
+            ),
         });
     }
     let db = app::open_pool(config)?;
     let mut conn = db.get().map_err(crate::service::ServiceError::from)?;
     let target: PathBuf = out.to_path_buf();
     let bytes = backup::sqlite_copy(&mut conn, &target)?;
-    output::line(&format!("wrote a consistent copy of {} to {} ({bytes} bytes)", path.display(), target.display()))?;
+    output::line(&format!(
+        "wrote a consistent copy of {} to {} ({bytes} bytes)",
+        path.display(),
+        target.display()
+    ))?;
     output::line(&format!(
         "reminder: back up the key-encryption key ({}, or {}) separately, and never store it beside this copy: \
          whoever holds both holds every signing key",

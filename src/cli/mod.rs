@@ -4,6 +4,7 @@
 //! found, conflict); 2 configuration or database problem at start (and
 //! clap's usage errors).
 
+mod audit;
 mod check;
 mod client;
 mod group;
@@ -68,6 +69,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Print the audit log (newest entries, or from --since on), as a
+    /// table or as JSON lines for shipping to a SIEM.
+    Audit(audit::AuditArgs),
+    /// Dynamic client registration: initial access tokens.
+    #[command(subcommand)]
+    Registration(audit::RegistrationCommand),
     /// Manage user accounts.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -181,6 +188,14 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Backup { out } => {
             let config = load_config(&cli, Overrides::default())?;
             check::backup(&config, out)
+        }
+        Command::Audit(args) => {
+            let config = load_config(&cli, Overrides::default())?;
+            audit::audit(&config, args)
+        }
+        Command::Registration(cmd) => {
+            let config = load_config(&cli, Overrides::default())?;
+            audit::registration(&config, cmd)
         }
         Command::User(cmd) => {
             let config = load_config(&cli, Overrides::default())?;

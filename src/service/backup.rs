@@ -16,9 +16,9 @@ pub fn sqlite_copy(conn: &mut DbConn, out: &Path) -> Result<u64, ServiceError> {
             "backup copies SQLite databases; PostgreSQL is backed up with pg_dump".into(),
         ));
     }
-    let target = out.to_str().ok_or_else(|| {
-        ServiceError::Conflict(format!("{}: not a UTF-8 path", out.display()))
-    })?;
+    let target = out
+        .to_str()
+        .ok_or_else(|| ServiceError::Conflict(format!("{}: not a UTF-8 path", out.display())))?;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

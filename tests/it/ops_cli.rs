@@ -115,7 +115,10 @@ async fn check_passes_then_names_each_problem(db: TestDb) {
     let lines = problem_lines(&with_db(d, url, &["check"]));
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("missing"), "{lines:?}");
-    assert!(!kek.exists(), "check must not create a KEK over stored keys");
+    assert!(
+        !kek.exists(),
+        "check must not create a KEK over stored keys"
+    );
     std::fs::write(&kek, &good).unwrap();
     ok(&with_db(d, url, &["check"]));
 
@@ -145,13 +148,15 @@ async fn check_passes_then_names_each_problem(db: TestDb) {
     assert_eq!(lines.len(), 1 + kids.len(), "{lines:?}");
 }
 
-dual_backend!(check_passes_then_names_each_problem);
-
 #[test]
 fn check_on_an_unreachable_database_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = with_db(d, "postgres://postgres:hunter2@127.0.0.1:1/none", &["check"]);
+    let o = with_db(
+        d,
+        "postgres://postgres:hunter2@127.0.0.1:1/none",
+        &["check"],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("database.url"), "{err}");
@@ -174,7 +179,10 @@ struct Count {
 
 fn count_in(db: &latchkey::store::Db, sql: &str) -> i64 {
     let mut c = common::conn(db);
-    diesel::sql_query(sql).get_result::<Count>(&mut *c).unwrap().n
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut *c)
+        .unwrap()
+        .n
 }
 
 /// Writes audit rows as fast as it can until stopped; `committed` is how
@@ -299,3 +307,127 @@ fn backup_on_postgres_gives_the_pg_dump_recipe() {
     assert!(stderr(&o).contains("pg_dump"), "{}", stderr(&o));
     assert!(!out.exists());
 }
+
+async fn register_with(app: &common::TestApp, token: &str) -> reqwest::StatusCode {
+    app.http
+        .post(app.url("/register"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "client_name": format!("App {}", uuid::Uuid::new_v4()),
+            "redirect_uris": ["https://app.example/cb"],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    ok(o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("one JSON object per line"))
+        .collect()
+}
+
+async fn registration_tokens_and_audit_lines(db: TestDb) {
+    let app = common::TestApp::spawn_on(&db.url, |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = db.url.as_str();
+    let before = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+
+    let o = with_db(
+        d,
+        url,
+        &[
+            "registration",
+            "token",
+            "create",
+            "--max-uses",
+            "2",
+            "--expires-in",
+            "3600",
+            "--json",
+        ],
+    );
+    let issued: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+    assert_eq!(issued["max_uses"], 2);
+    let token = issued["initial_access_token"].as_str().unwrap().to_owned();
+    assert!(!stderr(&o).contains(&token), "the token is not logged");
+    assert_eq!(register_with(&app, &token).await, 201);
+    assert_eq!(register_with(&app, &token).await, 201);
+    assert_eq!(register_with(&app, &token).await, 401, "two uses only");
+
+    // Bad input: clear error, nothing issued.
+    let count = app.count("initial_access_tokens");
+    for (args, field) in [
+        (vec!["--max-uses", "0"], "max_uses"),
+        (vec!["--expires-in", "5"], "expires_in"),
+    ] {
+        let mut all = vec!["registration", "token", "create"];
+        all.extend(args);
+        let o = with_db(d, url, &all);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains(field), "{}", stderr(&o));
+    }
+    assert_eq!(app.count("initial_access_tokens"), count);
+    // The human form shows the token once, with how to use it.
+    let out = ok(&with_db(d, url, &["registration", "token", "create"]));
+    assert!(out.contains("/register"), "{out}");
+
+    // The audit log as JSON lines: one object per line, filtered, the
+    // CLI as the actor.
+    let lines = json_lines(&with_db(
+        d,
+        url,
+        &["audit", "--action", "registration.", "--json"],
+    ));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for l in &lines {
+        assert_eq!(l["action"], "registration.initial_token");
+        assert!(l["actor"].as_str().unwrap().starts_with("cli:"), "{l}");
+        assert!(l["id"].is_string() && l["at"].is_string(), "{l}");
+    }
+    // Oldest first from --since; --limit caps; --actor is exact.
+    let since = before
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let all = json_lines(&with_db(d, url, &["audit", "--since", &since, "--json"]));
+    assert!(all.len() >= 4, "{all:?}");
+    let ats: Vec<String> = all
+        .iter()
+        .map(|l| l["at"].as_str().unwrap().to_owned())
+        .collect();
+    let parsed: Vec<time::OffsetDateTime> = ats
+        .iter()
+        .map(|a| {
+            time::OffsetDateTime::parse(a, &time::format_description::well_known::Rfc3339).unwrap()
+        })
+        .collect();
+    assert!(
+        parsed.windows(2).all(|w| w[0] <= w[1]),
+        "oldest first: {ats:?}"
+    );
+    let first = json_lines(&with_db(
+        d,
+        url,
+        &["audit", "--since", &since, "--limit", "1", "--json"],
+    ));
+    assert_eq!(first, all[..1].to_vec());
+    let actor = lines[0]["actor"].as_str().unwrap();
+    let mine = json_lines(&with_db(d, url, &["audit", "--actor", actor, "--json"]));
+    assert!(mine.iter().all(|l| l["actor"] == actor), "{mine:?}");
+    assert!(json_lines(&with_db(d, url, &["audit", "--actor", "nobody", "--json"])).is_empty());
+    let o = with_db(d, url, &["audit", "--since", "yesterday"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("since"), "{}", stderr(&o));
+    // People get a table.
+    let table = ok(&with_db(d, url, &["audit", "--action", "registration."]));
+    assert!(table.starts_with("AT"), "{table}");
+    assert_eq!(table.lines().count(), 3, "{table}");
+}
+
+dual_backend!(
+    check_passes_then_names_each_problem,
+    registration_tokens_and_audit_lines
+);

@@ -356,7 +356,7 @@ fn schemas() -> Value {
         "id": s, "name": s, "hint": s, "scopes": string_list(), "created_at": t,
         "expires_at": t, "last_used_at": opt_t, "expired": b}});
     let audit = json!({"type": "object", "properties": {
-        "at": t, "actor": s, "action": s, "target": s,
+        "id": s, "at": t, "actor": s, "action": s, "target": s,
         "ip": {"type": ["string", "null"]}, "detail": {"type": ["string", "null"]}}});
     json!({
         "Error": {"type": "object", "required": ["error", "error_description"], "properties": {
