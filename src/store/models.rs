@@ -103,6 +103,8 @@ pub struct ClientRow {
     pub backchannel_logout_uri: Option<String>,
     /// The client requires `sid` in logout tokens (we always send it).
     pub backchannel_logout_session_required: bool,
+    /// `client_secret_basic`, `client_secret_post` or `none`.
+    pub token_endpoint_auth_method: String,
 }
 
 #[derive(Clone, Queryable, Selectable, Insertable, PartialEq)]

@@ -55,6 +55,7 @@ diesel::table! {
         resource_audiences -> Text,
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
+        token_endpoint_auth_method -> Text,
     }
 }
 

@@ -33,6 +33,7 @@ mod oidc;
 mod ops_cli;
 mod pat;
 mod refresh;
+mod registration_methods;
 mod snapshots;
 mod storage;
 mod token_exchange;
