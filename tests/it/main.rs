@@ -11,6 +11,7 @@ mod common;
 mod account;
 mod admin_api;
 mod admin_console;
+mod admin_paging;
 mod admin_registration_hardening;
 mod architecture;
 mod backchannel;

@@ -59,8 +59,20 @@ where
 
 // ---- clients ----------------------------------------------------------
 
-pub async fn list_clients(req: HttpRequest, state: Data) -> Answer {
-    read(&req, &state, |conn| Ok(clients::list(conn)?)).await
+/// `?limit=&cursor=` for the list calls (cursor: a `next_cursor`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list_clients(req: HttpRequest, state: Data, q: web::Query<PageQuery>) -> Answer {
+    let PageQuery { limit, cursor } = q.into_inner();
+    read(&req, &state, move |conn| {
+        Ok(clients::page(conn, cursor.as_deref(), limit)?)
+    })
+    .await
 }
 
 pub async fn get_client(req: HttpRequest, state: Data, id: web::Path<String>) -> Answer {
@@ -532,7 +544,7 @@ pub async fn revoke_key(req: HttpRequest, state: Data, kid: web::Path<String>) -
 pub async fn audit_log(req: HttpRequest, state: Data, q: web::Query<AuditFilter>) -> Answer {
     let filter = q.into_inner();
     read(&req, &state, move |conn| {
-        Ok(audit_query::list(conn, &filter)?)
+        Ok(audit_query::page(conn, &filter)?)
     })
     .await
 }

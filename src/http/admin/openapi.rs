@@ -40,7 +40,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/clients",
-        "List clients",
+        "List clients by name, a page at a time (?limit=1..1000, default 100; ?cursor= a previous page's next_cursor)",
         None,
         200,
         Some("ClientList"),
@@ -296,7 +296,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/audit",
-        "Audit log, newest first (actor, action prefix, target, limit)",
+        "Audit log, newest first (actor, action prefix, target, since RFC 3339; ?limit=1..1000, default 100; ?cursor= a previous page's next_cursor)",
         None,
         200,
         Some("AuditList"),
@@ -362,7 +362,9 @@ fn schemas() -> Value {
         "Error": {"type": "object", "required": ["error", "error_description"], "properties": {
             "error": s, "error_description": s}},
         "Client": client,
-        "ClientList": {"type": "array", "items": {"$ref": "#/components/schemas/Client"}},
+        "ClientList": {"type": "object", "required": ["items", "next_cursor"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Client"}},
+            "next_cursor": {"type": ["string", "null"]}}},
         "IssuedClient": {"allOf": [{"$ref": "#/components/schemas/Client"},
             {"type": "object", "properties": {"client_secret": s}}]},
         "ClientInput": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
@@ -409,7 +411,9 @@ fn schemas() -> Value {
             "alg": {"enum": ["RS256", "PS256", "ES256", "EdDSA"]}, "immediately": b}},
         "Rotated": {"type": "object", "properties": {"kid": s, "alg": s}},
         "AuditEntry": audit,
-        "AuditList": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
+        "AuditList": {"type": "object", "required": ["items", "next_cursor"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
+            "next_cursor": {"type": ["string", "null"]}}},
         "DeliveryStatus": {"type": "object", "properties": {
             "client_id": s, "backchannel_logout_uri": opt_s, "pending": i, "given_up": i,
             "last_success_at": opt_t, "last_failure_at": opt_t, "last_failure": opt_s,
