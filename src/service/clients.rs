@@ -323,48 +323,6 @@ pub fn list(conn: &mut DbConn) -> ServiceResult<Vec<ClientView>> {
         .collect()
 }
 
-/// One page of the client list (the admin API).
-#[derive(Debug, Serialize)]
-pub struct ClientPage {
-    pub items: Vec<ClientView>,
-    /// Pass as `cursor` for the next page; `None` on the last.
-    pub next_cursor: Option<String>,
-}
-
-/// Clients by name (then id), `limit` (1..=1000, default 100) at a time,
-/// after the client `cursor` names (a previous page's `next_cursor`).
-pub fn page(
-    conn: &mut DbConn,
-    cursor: Option<&str>,
-    limit: Option<i64>,
-) -> ServiceResult<ClientPage> {
-    let limit = limit.unwrap_or(100).clamp(1, 1000);
-    let after = match cursor.map(str::trim).filter(|c| !c.is_empty()) {
-        None => None,
-        Some(id) => {
-            let row = repo::clients::by_id(conn, id)?.ok_or_else(|| {
-                crate::domain::Invalid::new("cursor", "a next_cursor value from a previous page")
-            })?;
-            Some((row.name, row.client_id))
-        }
-    };
-    let after_ref = after.as_ref().map(|(n, i)| (n.as_str(), i.as_str()));
-    let mut rows = repo::clients::page(conn, after_ref, limit + 1)?;
-    let size = usize::try_from(limit).unwrap_or(usize::MAX);
-    let more = rows.len() > size;
-    rows.truncate(size);
-    let items = rows
-        .into_iter()
-        .map(|r| Client::from_row(r).map(|c| c.view()))
-        .collect::<ServiceResult<Vec<_>>>()?;
-    let next_cursor = if more {
-        items.last().map(|c| c.client_id.clone())
-    } else {
-        None
-    };
-    Ok(ClientPage { items, next_cursor })
-}
-
 /// Changes to apply; `None` keeps the current value.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]

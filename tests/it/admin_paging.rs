@@ -1,5 +1,6 @@
 //! The admin API's list calls page with a cursor: `?limit=&cursor=`,
 //! `next_cursor` in the answer, a stable order, every item exactly once.
+//! Its clients carry an `ETag`; `If-Match` guards changes (412 if stale).
 
 use latchkey::domain::audit::Actor;
 use latchkey::domain::client::ClientInput;
@@ -122,4 +123,131 @@ async fn lists_page_with_a_cursor(db: TestDb) {
     }
 }
 
-dual_backend!(lists_page_with_a_cursor);
+async fn send(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    if_match: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Option<String>, Value) {
+    let mut req = app
+        .http
+        .request(method, app.url(&format!("/admin/api/v1{path}")))
+        .bearer_auth(token);
+    if let Some(t) = if_match {
+        req = req.header("If-Match", t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let etag = r
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = r.text().await.unwrap();
+    (
+        status,
+        etag,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+async fn stale_writes_are_refused_with_412(db: TestDb) {
+    use reqwest::Method;
+    let app = TestApp::spawn(db).await;
+    let token = fixtures::admin_api_token(&app).await;
+    let id = {
+        let input = ClientInput {
+            name: "Wiki".into(),
+            redirect_uris: vec!["https://wiki.example/cb".into()],
+            ..Default::default()
+        };
+        clients::create(
+            &mut common::conn(&app.db),
+            None,
+            &input,
+            &[],
+            app.clock_now(),
+        )
+        .unwrap()
+        .client
+        .client_id
+    };
+    let path = format!("/clients/{id}");
+    let (status, first, _) = send(&app, &token, Method::GET, &path, None, None).await;
+    assert_eq!(status, 200);
+    let first = first.expect("an ETag on the object");
+    // Reading again gives the same tag: it names the content.
+    let (_, again, _) = send(&app, &token, Method::GET, &path, None, None).await;
+    assert_eq!(again.as_deref(), Some(first.as_str()));
+
+    // Admin A writes with the tag it read.
+    let rename = |n: &str| Some(serde_json::json!({"name": n}));
+    let (status, second, body) = send(
+        &app,
+        &token,
+        Method::PATCH,
+        &path,
+        Some(&first),
+        rename("Wiki A"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let second = second.expect("the new ETag");
+    assert_ne!(second, first);
+    let updates = || app.count("audit_log WHERE action = 'client.update'");
+    let before = updates();
+
+    // Admin B still holds the first tag: refused, nothing changed or audited.
+    let (status, _, err) = send(
+        &app,
+        &token,
+        Method::PATCH,
+        &path,
+        Some(&first),
+        rename("Wiki B"),
+    )
+    .await;
+    assert_eq!(status, 412, "{err}");
+    assert_eq!(err["error"], "precondition_failed");
+    let (status, _, err) = send(&app, &token, Method::DELETE, &path, Some(&first), None).await;
+    assert_eq!(status, 412, "{err}");
+    let (_, now, body) = send(&app, &token, Method::GET, &path, None, None).await;
+    assert_eq!(body["name"], "Wiki A");
+    assert_eq!(now.as_deref(), Some(second.as_str()));
+    assert_eq!(updates(), before);
+
+    // No If-Match: allowed, as before. `*`: any current version.
+    let (status, third, _) = send(&app, &token, Method::PATCH, &path, None, rename("Wiki C")).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = send(
+        &app,
+        &token,
+        Method::PATCH,
+        &path,
+        Some("*"),
+        rename("Wiki D"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = send(&app, &token, Method::DELETE, &path, third.as_deref(), None).await;
+    assert_eq!(status, 412, "third is stale after the * write");
+    let (_, current, _) = send(&app, &token, Method::GET, &path, None, None).await;
+    let (status, _, _) = send(
+        &app,
+        &token,
+        Method::DELETE,
+        &path,
+        current.as_deref(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _, _) = send(&app, &token, Method::GET, &path, None, None).await;
+    assert_eq!(status, 404);
+}
+
+dual_backend!(lists_page_with_a_cursor, stale_writes_are_refused_with_412);

@@ -56,7 +56,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/clients/{client_id}",
-        "Show a client",
+        "Show a client (with an ETag header)",
         None,
         200,
         Some("Client"),
@@ -64,7 +64,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "patch",
         "/clients/{client_id}",
-        "Change a client (absent fields keep their value; locked clients refuse)",
+        "Change a client (absent fields keep their value; locked clients refuse; If-Match: an ETag from GET, 412 if the client changed since; answers the new ETag)",
         Some("ClientChanges"),
         200,
         Some("Client"),
@@ -72,7 +72,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "delete",
         "/clients/{client_id}",
-        "Delete a client, its grants, tokens and consents",
+        "Delete a client, its grants, tokens and consents (If-Match: an ETag from GET, 412 if the client changed since)",
         None,
         204,
         None,
