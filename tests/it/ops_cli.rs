@@ -431,3 +431,54 @@ dual_backend!(
     check_passes_then_names_each_problem,
     registration_tokens_and_audit_lines
 );
+
+/// What `deploy/latchkey.service` and the Dockerfile rely on: the server
+/// and the CLI run with a working directory they never write to, given
+/// absolute data and key paths. (As root the mode alone would not stop a
+/// write, so the directory is also checked to stay empty.)
+#[actix_web::test]
+async fn serves_from_a_read_only_working_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let cwd = root.path().join("ro");
+    let data = root.path().join("data");
+    let keys = root.path().join("keys");
+    for d in [&cwd, &data, &keys] {
+        std::fs::create_dir(d).unwrap();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cwd, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let db_url = format!("sqlite://{}", data.join("latchkey.db").display());
+    let kek = keys.join("latchkey.kek");
+    let kek_env = kek.display().to_string();
+    let env = [("LATCHKEY_KEYS__KEK_FILE", kek_env.as_str())];
+    let server = Server::start_with(&cwd, &db_url, &env);
+    server.wait_ready().await;
+    let jwks = common::client()
+        .get(format!("{}/jwks", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), 200);
+    let o = crate::cli::latchkey(&cwd)
+        .envs(env)
+        .args(["--database-url", &db_url, "check"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+    assert!(kek.exists() && data.join("latchkey.db").exists());
+    let written: Vec<_> = std::fs::read_dir(&cwd).unwrap().collect();
+    assert!(
+        written.is_empty(),
+        "wrote into the working directory: {written:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cwd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
