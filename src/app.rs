@@ -99,6 +99,11 @@ pub fn open_database(config: &Config) -> Result<Db, StartupError> {
     Ok(db)
 }
 
+/// Compiles the page templates, as [`Application::build`] does at start.
+pub fn check_templates() -> Result<(), StartupError> {
+    crate::http::templates::check().map_err(StartupError::Other)
+}
+
 /// A bound, not yet running server.
 pub struct Application {
     server: Server,
@@ -109,7 +114,7 @@ pub struct Application {
 impl Application {
     /// Binds the listener (port 0 picks a free one) and builds the server.
     pub fn build(state: AppState, listener: TcpListener) -> Result<Self, StartupError> {
-        crate::http::templates::check().map_err(StartupError::Other)?;
+        check_templates()?;
         let port = listener
             .local_addr()
             .map_err(|e| StartupError::Other(e.to_string()))?

@@ -14,7 +14,7 @@ const PROBLEMS: u8 = 1;
 
 pub fn check(config: &Config) -> CliResult {
     let mut problems = Vec::new();
-    if let Err(e) = crate::http::templates::check() {
+    if let Err(e) = app::check_templates() {
         problems.push(format!("templates: {e}"));
     }
     let url = DatabaseUrl::parse(&config.database.url).map_err(|e| CliError {
