@@ -38,4 +38,5 @@ mod registration_methods;
 mod snapshots;
 mod storage;
 mod token_exchange;
+mod upgrade;
 mod verify;
