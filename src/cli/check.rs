@@ -32,7 +32,7 @@ pub fn check(config: &Config) -> CliResult {
             ),
         });
     }
-    let db = app::open_pool(config)?;
+    let db = app::open_pool_on_demand(config)?;
     let mut conn = db.get().map_err(crate::service::ServiceError::from)?;
     let report = preflight::check(&mut conn, config);
     problems.extend(report.problems);
@@ -76,7 +76,7 @@ pub fn backup(config: &Config, out: &Path) -> CliResult {
             ),
         });
     }
-    let db = app::open_pool(config)?;
+    let db = app::open_pool_on_demand(config)?;
     let mut conn = db.get().map_err(crate::service::ServiceError::from)?;
     let target: PathBuf = out.to_path_buf();
     let bytes = backup::sqlite_copy(&mut conn, &target)?;

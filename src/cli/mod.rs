@@ -167,7 +167,7 @@ fn dispatch(cli: Cli) -> CliResult {
         }
         Command::Migrate { json } => {
             let config = load_config(&cli, Overrides::default())?;
-            let db = app::open_pool(&config)?;
+            let db = app::open_pool_on_demand(&config)?;
             let applied = app::migrate(&db)?;
             if *json {
                 output::json(&serde_json::json!({ "applied": applied }))
@@ -222,5 +222,5 @@ fn dispatch(cli: Cli) -> CliResult {
 
 /// Opens the database for an admin command (migrating if configured).
 fn open_db(config: &Config) -> Result<crate::store::Db, CliError> {
-    Ok(app::open_database(config)?)
+    Ok(app::open_database_on_demand(config)?)
 }

@@ -20,7 +20,13 @@ fn with_db(dir: &Path, url: &str, args: &[&str]) -> Output {
 
 #[track_caller]
 fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", stderr(o));
+    assert!(
+        o.status.success(),
+        "{:?}: {}{}",
+        o.status,
+        stderr(o),
+        stdout(o)
+    );
     stdout(o)
 }
 
