@@ -104,7 +104,7 @@ async fn clients_older_than_the_column_get_their_type_s_method(db: TestDb) {
 
     // Back to the schema before the column, and forward again.
     let reverted = migrations::revert_last(&mut c).unwrap();
-    assert!(reverted.ends_with("000012"), "{reverted}");
+    assert!(reverted.ends_with("000013"), "{reverted}");
     assert_eq!(migrations::run_pending(&mut c).unwrap().len(), 1);
 
     let method = |c: &mut latchkey::store::DbConn, id: &str| {
