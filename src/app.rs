@@ -51,10 +51,23 @@ impl From<crate::config::ConfigError> for StartupError {
 /// Connects to the database. An unreachable database is an error here,
 /// not a hang.
 pub fn open_pool(config: &Config) -> Result<Db, StartupError> {
+    pool(config, 1)
+}
+
+/// [`open_pool`] without idle connections: for one-shot commands. A pool
+/// keeping one idle connection reopens it in a background thread after
+/// each checkout, and a process exiting meanwhile can crash inside libpq
+/// (seen as SIGSEGV at the exit of CLI commands on PostgreSQL).
+pub fn open_pool_on_demand(config: &Config) -> Result<Db, StartupError> {
+    pool(config, 0)
+}
+
+fn pool(config: &Config, min_idle: u32) -> Result<Db, StartupError> {
     let url = DatabaseUrl::parse(&config.database.url)
         .map_err(|e| StartupError::Config(format!("database.url: {e}")))?;
     let opts = PoolOptions {
         max_size: config.database.pool_max_size,
+        min_idle,
         connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),
     };
     let pool = store::build_pool(&url, &opts).map_err(|e| match e {
@@ -95,13 +108,26 @@ pub fn check_migrated(db: &Db) -> Result<(), StartupError> {
 
 /// Opens the pool and migrates or checks, as `database.auto_migrate` says.
 pub fn open_database(config: &Config) -> Result<Db, StartupError> {
-    let db = open_pool(config)?;
+    migrated(config, open_pool(config)?)
+}
+
+/// [`open_database`] for one-shot commands (see [`open_pool_on_demand`]).
+pub fn open_database_on_demand(config: &Config) -> Result<Db, StartupError> {
+    migrated(config, open_pool_on_demand(config)?)
+}
+
+fn migrated(config: &Config, db: Db) -> Result<Db, StartupError> {
     if config.database.auto_migrate {
         migrate(&db)?;
     } else {
         check_migrated(&db)?;
     }
     Ok(db)
+}
+
+/// Compiles the page templates, as [`Application::build`] does at start.
+pub fn check_templates() -> Result<(), StartupError> {
+    crate::http::templates::check().map_err(StartupError::Other)
 }
 
 /// A bound, not yet running server.
@@ -116,7 +142,7 @@ pub struct Application {
 impl Application {
     /// Binds the listener (port 0 picks a free one) and builds the server.
     pub fn build(state: AppState, listener: TcpListener) -> Result<Self, StartupError> {
-        crate::http::templates::check().map_err(StartupError::Other)?;
+        check_templates()?;
         let port = listener
             .local_addr()
             .map_err(|e| StartupError::Other(e.to_string()))?

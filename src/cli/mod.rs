@@ -4,6 +4,8 @@
 //! found, conflict); 2 configuration or database problem at start (and
 //! clap's usage errors).
 
+mod audit;
+mod check;
 mod client;
 mod group;
 mod keys;
@@ -53,6 +55,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a deployment before it takes traffic: the configuration, the
+    /// database connection, pending migrations (reported, not applied) and
+    /// that the key-encryption key decrypts every signing key. Changes
+    /// nothing. Exit 0 with a one-line summary; 1 with one line per
+    /// problem; 2 when the configuration or the database cannot be read.
+    Check,
+    /// Write a consistent copy of a SQLite database to FILE while servers
+    /// keep serving (VACUUM INTO; never overwrites FILE). For PostgreSQL
+    /// it prints the pg_dump recipe instead. The key-encryption key is not
+    /// in the copy: back it up separately, never beside the database.
+    Backup {
+        /// Where to write the copy (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Print the audit log (newest entries, or from --since on), as a
+    /// table or as JSON lines for shipping to a SIEM.
+    Audit(audit::AuditArgs),
+    /// Dynamic client registration: initial access tokens.
+    #[command(subcommand)]
+    Registration(audit::RegistrationCommand),
     /// Manage user accounts.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -145,7 +168,7 @@ fn dispatch(cli: Cli) -> CliResult {
         }
         Command::Migrate { json } => {
             let config = load_config(&cli, Overrides::default())?;
-            let db = app::open_pool(&config)?;
+            let db = app::open_pool_on_demand(&config)?;
             let applied = app::migrate(&db)?;
             if *json {
                 output::json(&serde_json::json!({ "applied": applied }))
@@ -158,6 +181,22 @@ fn dispatch(cli: Cli) -> CliResult {
                     applied.join(", ")
                 ))
             }
+        }
+        Command::Check => {
+            let config = load_config(&cli, Overrides::default())?;
+            check::check(&config)
+        }
+        Command::Backup { out } => {
+            let config = load_config(&cli, Overrides::default())?;
+            check::backup(&config, out)
+        }
+        Command::Audit(args) => {
+            let config = load_config(&cli, Overrides::default())?;
+            audit::audit(&config, args)
+        }
+        Command::Registration(cmd) => {
+            let config = load_config(&cli, Overrides::default())?;
+            audit::registration(&config, cmd)
         }
         Command::User(cmd) => {
             let config = load_config(&cli, Overrides::default())?;
@@ -184,5 +223,5 @@ fn dispatch(cli: Cli) -> CliResult {
 
 /// Opens the database for an admin command (migrating if configured).
 fn open_db(config: &Config) -> Result<crate::store::Db, CliError> {
-    Ok(app::open_database(config)?)
+    Ok(app::open_database_on_demand(config)?)
 }

@@ -40,7 +40,9 @@ impl From<ServiceError> for AppError {
         match e {
             ServiceError::Invalid(i) => AppError::BadRequest(i.to_string()),
             ServiceError::NotFound { .. } => AppError::NotFound,
-            ServiceError::Conflict(m) => AppError::BadRequest(m),
+            ServiceError::Conflict(m) | ServiceError::PreconditionFailed(m) => {
+                AppError::BadRequest(m)
+            }
             ServiceError::Locked(m) | ServiceError::Forbidden(m) => AppError::Forbidden(m),
             ServiceError::Unavailable(m) => AppError::Unavailable(m),
             ServiceError::Internal(m) => AppError::Internal(m),

@@ -105,6 +105,32 @@ impl Kek {
         }
     }
 
+    /// The KEK as [`Kek::load_or_create`] would find it, but never creating
+    /// one: `None` when neither the environment variable nor the file is
+    /// there (`latchkey check` reads, it does not provision).
+    pub fn load_existing(kek_file: &Path) -> Result<Option<Kek>, KekError> {
+        if let Ok(text) = std::env::var(KEK_ENV)
+            && !text.is_empty()
+        {
+            return Ok(Some(Kek {
+                key: decode_key(&text, KEK_ENV)?,
+                source: KEK_ENV.into(),
+            }));
+        }
+        let source = kek_file.display().to_string();
+        match std::fs::read_to_string(kek_file) {
+            Ok(text) => Ok(Some(Kek {
+                key: decode_key(&text, &source)?,
+                source,
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(KekError::Invalid {
+                source_name: source,
+                problem: e.to_string(),
+            }),
+        }
+    }
+
     /// A 256-bit key for one `purpose`, derived from the KEK with
     /// HMAC-SHA256, so every instance sharing the KEK derives the same key
     /// and the KEK itself is used for nothing but sealing.

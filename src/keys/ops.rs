@@ -6,7 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::lifecycle::{self, KeyFacts, KeyState, LifecyclePolicy, Transition};
-use super::{Kek, KeyError, SigningAlg, material};
+use super::{JoseAlg, Kek, KeyError, SigningAlg, material};
 use crate::clock::{from_db, to_db};
 use crate::domain::audit::Actor;
 use crate::store::audit;
@@ -397,4 +397,48 @@ pub fn export(
     };
     audit::record(conn, actor, "key.export", kid, Some("private".into()), now)?;
     Ok(zeroize::Zeroizing::new(out))
+}
+
+/// A stored key the KEK cannot open, with why.
+#[derive(Debug)]
+pub struct UnreadableKey {
+    pub kid: String,
+    pub alg: String,
+    pub state: String,
+    pub error: KeyError,
+}
+
+/// Opens every stored private key with `kek` (nothing is written) and
+/// returns how many there are and those that did not open or parse.
+pub fn unreadable_keys(
+    conn: &mut DbConn,
+    kek: &Kek,
+) -> Result<(usize, Vec<UnreadableKey>), KeyError> {
+    let rows = repo::signing_keys::all(conn)?;
+    let bad = rows
+        .iter()
+        .filter_map(|row| {
+            usable(row, kek).err().map(|error| UnreadableKey {
+                kid: row.kid.clone(),
+                alg: row.alg.clone(),
+                state: row.state.clone(),
+                error,
+            })
+        })
+        .collect();
+    Ok((rows.len(), bad))
+}
+
+/// Whether `row` decrypts with `kek` into a private key that can sign.
+fn usable(row: &SigningKeyRow, kek: &Kek) -> Result<(), KeyError> {
+    let alg: SigningAlg = row
+        .alg
+        .parse()
+        .map_err(|e: super::alg::UnsupportedAlg| KeyError::Corrupt(e.to_string()))?;
+    let plain = kek.open(&row.private_jwk_enc, &row.kid)?;
+    let jwk = josekit::jwk::Jwk::from_bytes(plain.as_slice())
+        .map_err(|e| KeyError::Corrupt(format!("private JWK: {e}")))?;
+    alg.signer(&jwk)
+        .map(|_| ())
+        .map_err(|e| KeyError::Corrupt(e.to_string()))
 }

@@ -8,8 +8,8 @@ use super::{ServiceError, ServiceResult};
 use crate::clock::{from_db, to_db};
 use crate::domain::alg::SigningAlg;
 use crate::domain::client::{
-    ClientId, ClientInput, ClientKind, ClientSettings, GrantType, check_id_token_alg,
-    secret_changed_at,
+    ClientId, ClientInput, ClientKind, ClientSettings, GrantType, TokenAuthMethod,
+    check_id_token_alg, secret_changed_at,
 };
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::OpaqueSecret;
@@ -88,6 +88,10 @@ impl Client {
             .map(str::parse)
             .transpose()
             .map_err(|_| corrupt("id_token_alg"))?;
+        let token_endpoint_auth_method = row
+            .token_endpoint_auth_method
+            .parse()
+            .map_err(|()| corrupt("token_endpoint_auth_method"))?;
         let grant_types = row
             .grant_types
             .split(' ')
@@ -122,6 +126,7 @@ impl Client {
             locked: row.locked,
             registration_token_hash: row.registration_token_hash,
             secret_changed_at: row.secret_changed_at.map(from_db),
+            token_endpoint_auth_method,
         })
     }
 
@@ -192,6 +197,11 @@ fn to_row(
         resource_audiences: json(&s.resource_audiences)?,
         backchannel_logout_uri: s.backchannel_logout_uri.clone(),
         backchannel_logout_session_required: s.backchannel_logout_session_required,
+        token_endpoint_auth_method: client
+            .token_endpoint_auth_method
+            .fitting(s.kind)
+            .as_str()
+            .to_owned(),
     })
 }
 
@@ -214,7 +224,7 @@ pub fn create(
         Some(id) => ClientId::parse(id)?,
         None => ClientId::generate(),
     };
-    insert_new(conn, client_id, settings, false, None, now)
+    insert_new(conn, client_id, settings, false, None, None, now)
 }
 
 /// Inserts a validated client (scopes already checked) with a fresh secret
@@ -225,12 +235,14 @@ pub(crate) fn insert_new(
     settings: ClientSettings,
     locked: bool,
     registration_token_hash: Option<String>,
+    auth_method: Option<TokenAuthMethod>,
     now: OffsetDateTime,
 ) -> ServiceResult<IssuedClient> {
     let secret = match settings.kind {
         ClientKind::Confidential => Some(OpaqueSecret::generate()?),
         ClientKind::Public => None,
     };
+    let kind = settings.kind;
     let client = Client {
         client_id: client_id.as_str().to_owned(),
         secret_hash: secret.as_ref().map(OpaqueSecret::hash),
@@ -240,6 +252,9 @@ pub(crate) fn insert_new(
         locked,
         registration_token_hash,
         secret_changed_at: None,
+        token_endpoint_auth_method: auth_method
+            .unwrap_or(TokenAuthMethod::default_for(kind))
+            .fitting(kind),
     };
     let row = to_row(&client, &client.settings, now)?;
     match repo::clients::insert(conn, &row) {
@@ -531,7 +546,7 @@ pub fn sync_declared(
                 replace(conn, current, settings, Some(secret_hash), None, now)?;
             }
             None => {
-                insert_new(conn, client_id.clone(), settings, true, None, now)?;
+                insert_new(conn, client_id.clone(), settings, true, None, None, now)?;
                 let current = find(conn, client_id.as_str())?;
                 replace(
                     conn,

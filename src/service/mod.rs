@@ -10,7 +10,9 @@ pub mod account;
 pub mod admin;
 pub mod audit_query;
 pub mod authorize;
+pub mod backup;
 pub mod bootstrap;
+pub mod client_objects;
 pub mod clients;
 pub mod device;
 pub mod end_session;
@@ -25,6 +27,7 @@ pub mod metrics;
 pub mod mfa;
 pub mod password;
 pub mod pat;
+pub mod preflight;
 pub mod registration;
 pub mod scopes;
 pub mod sessions;
@@ -46,6 +49,9 @@ pub enum ServiceError {
     /// The object is managed elsewhere (the configuration file).
     #[error("{0}")]
     Locked(String),
+    /// The object changed since the caller read it (`If-Match`).
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),

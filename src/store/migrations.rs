@@ -72,6 +72,16 @@ pub fn revert_all(conn: &mut DbConn) -> Result<(), MigrationError> {
     .map_err(|e| MigrationError(e.to_string()))
 }
 
+/// Reverts the newest applied migration; returns its version (tests of
+/// what a migration does to existing rows).
+pub fn revert_last(conn: &mut DbConn) -> Result<String, MigrationError> {
+    match conn {
+        DbConn::Sqlite(c) => c.revert_last_migration(SQLITE).map(|v| v.to_string()),
+        DbConn::Pg(c) => c.revert_last_migration(POSTGRES).map(|v| v.to_string()),
+    }
+    .map_err(|e| MigrationError(e.to_string()))
+}
+
 /// Migrations embedded in this binary and not yet applied.
 pub fn pending(conn: &mut DbConn) -> Result<Vec<String>, MigrationError> {
     let pending = match conn {

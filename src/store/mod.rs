@@ -12,6 +12,7 @@
 //! another writer committed in between (busy_timeout does not apply).
 
 pub mod audit;
+pub mod backup;
 pub mod migrations;
 pub mod models;
 pub mod repo;
@@ -188,6 +189,8 @@ impl r2d2::ManageConnection for Manager {
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_size: u32,
+    /// Idle connections kept open (and reopened in the background).
+    pub min_idle: u32,
     pub connect_timeout: Duration,
 }
 
@@ -204,7 +207,7 @@ pub fn build_pool(url: &DatabaseUrl, opts: &PoolOptions) -> Result<Pool, StoreEr
     })?;
     r2d2::Pool::builder()
         .max_size(opts.max_size)
-        .min_idle(Some(1.min(opts.max_size)))
+        .min_idle(Some(opts.min_idle.min(opts.max_size)))
         .connection_timeout(opts.connect_timeout)
         .idle_timeout(Some(Duration::from_secs(300)))
         .error_handler(Box::new(LogErrors))

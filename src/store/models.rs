@@ -109,6 +109,8 @@ pub struct ClientRow {
     pub backchannel_logout_session_required: bool,
     /// Tokens only after a sign-in with a second factor.
     pub require_mfa: bool,
+    /// `client_secret_basic`, `client_secret_post` or `none`.
+    pub token_endpoint_auth_method: String,
 }
 
 #[derive(Clone, Queryable, Selectable, Insertable, PartialEq)]

@@ -57,6 +57,7 @@ diesel::table! {
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
         require_mfa -> Bool,
+        token_endpoint_auth_method -> Text,
     }
 }
 

@@ -102,7 +102,8 @@ async fn api_needs_a_token_with_the_admin_scope(db: TestDb) {
     let token = admin_token(&app).await;
     let (status, body, _) = call(&app, Some(&token), Method::GET, "/clients", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body.as_array().unwrap().len(), 2);
+    assert_eq!(body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(body["next_cursor"], Value::Null);
 
     // The OpenAPI document is public and lists every operation.
     let doc: Value = app
@@ -293,6 +294,7 @@ async fn clients_are_managed_and_audited(db: TestDb) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let (_, audit, _) = call(&app, t, Method::GET, "/audit?action=client.", None).await;
+    let audit = &audit["items"];
     let actions: Vec<&str> = audit
         .as_array()
         .unwrap()
@@ -401,6 +403,7 @@ async fn users_groups_and_scopes_are_managed(db: TestDb) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(app.count("users"), 3, "eve was not half-created");
     let (_, audit, _) = call(&app, t, Method::GET, "/audit?action=user.create", None).await;
+    let audit = &audit["items"];
     assert_eq!(
         audit.as_array().unwrap().len(),
         3,
@@ -619,6 +622,7 @@ async fn keys_rotate_and_show_at_once(db: TestDb) {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (_, audit, _) = call(&app, t, Method::GET, "/audit?action=key.rotate", None).await;
+    let audit = &audit["items"];
     assert_eq!(audit[0]["target"], kid);
 }
 
@@ -835,7 +839,7 @@ async fn registered_clients_manage_themselves(db: TestDb) {
         None,
     )
     .await;
-    let actions: Vec<&str> = audit
+    let actions: Vec<&str> = audit["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -905,5 +909,10 @@ async fn an_admins_own_authorization_works_until_demoted(db: TestDb) {
         None,
     )
     .await;
-    assert!(audit[0]["actor"].as_str().unwrap().starts_with("client:"));
+    assert!(
+        audit["items"][0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("client:")
+    );
 }

@@ -20,7 +20,7 @@ pub(crate) fn latchkey(dir: &Path) -> Command {
     cmd
 }
 
-fn run(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn run(dir: &Path, args: &[&str]) -> Output {
     latchkey(dir)
         .args(args)
         .stdin(Stdio::null())
@@ -28,7 +28,7 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn run_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
+pub(crate) fn run_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
     let mut child = latchkey(dir)
         .args(args)
         .stdin(Stdio::piped())
@@ -45,11 +45,11 @@ fn run_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -138,6 +138,10 @@ fn every_command_has_help() {
         vec!["--help"],
         vec!["serve", "--help"],
         vec!["migrate", "--help"],
+        vec!["check", "--help"],
+        vec!["backup", "--help"],
+        vec!["audit", "--help"],
+        vec!["registration", "token", "create", "--help"],
         vec!["user", "--help"],
         vec!["user", "add", "--help"],
         vec!["user", "set-password", "--help"],
@@ -466,7 +470,7 @@ impl Server {
     }
 
     /// SIGTERM, then the exit status and everything written to stderr.
-    fn stop(self) -> (std::process::ExitStatus, String) {
+    pub(crate) fn stop(self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let out = self.child.wait_with_output().unwrap();

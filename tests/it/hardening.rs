@@ -157,7 +157,7 @@ async fn an_admin_password_reset_ends_refresh_tokens(db: TestDb) {
     let (_, audit) = app
         .get_with_bearer("/admin/api/v1/audit?action=user.set_password", &api_token)
         .await;
-    let mut entries: Vec<(&str, &str)> = audit
+    let mut entries: Vec<(&str, &str)> = audit["items"]
         .as_array()
         .unwrap()
         .iter()

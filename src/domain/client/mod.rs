@@ -4,7 +4,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+mod auth_method;
 mod uri;
+
+pub use auth_method::TokenAuthMethod;
 
 pub use uri::{
     AUDIENCES_MAX, is_loopback_host, redirect_destination, refuse_private_destination,
@@ -350,6 +353,8 @@ pub struct Client {
     /// When its secret was last regenerated, rounded up to the whole
     /// second (see [`secret_changed_at`]).
     pub secret_changed_at: Option<time::OffsetDateTime>,
+    /// How it authenticates at the token endpoint, as registered.
+    pub token_endpoint_auth_method: TokenAuthMethod,
 }
 
 /// The time to record for a secret change at `now`: rounded *up* to the
@@ -385,6 +390,7 @@ impl Client {
     /// registered by an administrator.
     #[cfg(test)]
     pub fn unsaved(client_id: &str, settings: ClientSettings) -> Client {
+        let settings_kind = settings.kind;
         Client {
             client_id: client_id.into(),
             secret_hash: None,
@@ -394,6 +400,7 @@ impl Client {
             locked: false,
             registration_token_hash: None,
             secret_changed_at: None,
+            token_endpoint_auth_method: TokenAuthMethod::default_for(settings_kind),
         }
     }
 }
@@ -445,6 +452,7 @@ mod tests {
             locked: false,
             registration_token_hash: None,
             secret_changed_at: None,
+            token_endpoint_auth_method: TokenAuthMethod::ClientSecretBasic,
         };
         // Never changed: any token since creation.
         assert!(c.issued_after_secret_change(50));

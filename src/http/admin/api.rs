@@ -16,13 +16,13 @@ use crate::domain::client::ClientInput;
 use crate::domain::user::ProfileInput;
 use crate::http::oidc::response::no_store_json as json;
 use crate::keys::SigningAlg;
-use crate::service::audit_query::{self, AuditFilter};
+use crate::service::client_objects;
 use crate::service::clients::{self, ClientChanges};
 use crate::service::keys::ServerKeys;
 use crate::service::password::NewPasswordHash;
 use crate::service::scopes::{self, ScopeInput};
 use crate::service::users::{self, NewUser, UserChanges, UserView};
-use crate::service::{ServiceError, admin, groups, registration};
+use crate::service::{ServiceError, admin, groups};
 use crate::state::AppState;
 use crate::store::DbConn;
 
@@ -59,16 +59,33 @@ where
 
 // ---- clients ----------------------------------------------------------
 
-pub async fn list_clients(req: HttpRequest, state: Data) -> Answer {
-    read(&req, &state, |conn| Ok(clients::list(conn)?)).await
+/// `?limit=&cursor=` for the list calls (cursor: a `next_cursor`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list_clients(req: HttpRequest, state: Data, q: web::Query<PageQuery>) -> Answer {
+    let PageQuery { limit, cursor } = q.into_inner();
+    read(&req, &state, move |conn| {
+        Ok(client_objects::page(conn, cursor.as_deref(), limit)?)
+    })
+    .await
 }
 
 pub async fn get_client(req: HttpRequest, state: Data, id: web::Path<String>) -> Answer {
+    authenticated(&req)?;
     let id = id.into_inner();
-    read(&req, &state, move |conn| {
-        Ok(clients::find(conn, &id)?.view())
-    })
-    .await
+    let (view, tag) = state
+        .db
+        .run(move |conn| client_objects::show(conn, &id))
+        .await?;
+    Ok(super::api_versions::tagged(
+        json(StatusCode::OK, &view),
+        tag,
+    ))
 }
 
 pub async fn create_client(req: HttpRequest, state: Data, body: web::Json<ClientInput>) -> Answer {
@@ -95,25 +112,39 @@ pub async fn update_client(
     let changes = body.into_inner();
     let cid = id.clone();
     let algs = state.config.keys.algorithms.clone();
-    let view = change(
+    let tag = super::api_versions::if_match(&req);
+    let (view, etag) = change(
         &req,
         &state,
         Some(("client.update", id.clone())),
-        move |conn, _, now| Ok(clients::update(conn, &cid, changes, &algs, now)?),
+        move |conn, _, now| {
+            Ok(client_objects::update(
+                conn,
+                &cid,
+                tag.as_deref(),
+                changes,
+                &algs,
+                now,
+            )?)
+        },
     )
     .await?;
     state.clients.forget(&id);
-    Ok(json(StatusCode::OK, &view))
+    Ok(super::api_versions::tagged(
+        json(StatusCode::OK, &view),
+        etag,
+    ))
 }
 
 pub async fn delete_client(req: HttpRequest, state: Data, id: web::Path<String>) -> Answer {
     let id = id.into_inner();
     let cid = id.clone();
+    let tag = super::api_versions::if_match(&req);
     change(
         &req,
         &state,
         Some(("client.delete", id.clone())),
-        move |conn, _, _| Ok(clients::delete(conn, &cid)?),
+        move |conn, _, _| Ok(client_objects::delete(conn, &cid, tag.as_deref())?),
     )
     .await?;
     state.clients.forget(&id);
@@ -525,44 +556,4 @@ pub async fn revoke_key(req: HttpRequest, state: Data, kid: web::Path<String>) -
         .revoke(actor, kid.into_inner(), state.clock.now())
         .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-// ---- audit log ----------------------------------------------------------
-
-pub async fn audit_log(req: HttpRequest, state: Data, q: web::Query<AuditFilter>) -> Answer {
-    let filter = q.into_inner();
-    read(&req, &state, move |conn| {
-        Ok(audit_query::list(conn, &filter)?)
-    })
-    .await
-}
-
-// ---- dynamic registration -----------------------------------------------
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InitialTokenBody {
-    /// Lifetime in seconds (default one day, at most 30 days).
-    expires_in: Option<i64>,
-    /// How many registrations it allows (default 1).
-    max_uses: Option<i32>,
-}
-
-pub async fn create_initial_access_token(
-    req: HttpRequest,
-    state: Data,
-    body: web::Json<InitialTokenBody>,
-) -> Answer {
-    let b = body.into_inner();
-    let issued = change(&req, &state, None, move |conn, actor, now| {
-        Ok(registration::issue_initial_access_token(
-            conn,
-            actor,
-            b.expires_in.unwrap_or(86_400),
-            b.max_uses.unwrap_or(1),
-            now,
-        )?)
-    })
-    .await?;
-    Ok(json(StatusCode::CREATED, &issued))
 }

@@ -99,6 +99,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             ServiceError::Locked(m) => Self::new(StatusCode::FORBIDDEN, "locked", m),
             ServiceError::Forbidden(m) => Self::forbidden(m),
+            ServiceError::PreconditionFailed(m) => {
+                Self::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", m)
+            }
             ServiceError::Unavailable(m) => {
                 tracing::warn!(detail = %m, "admin API: database unavailable");
                 Self {

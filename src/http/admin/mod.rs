@@ -5,6 +5,7 @@
 pub mod api;
 pub mod api_logout;
 pub mod api_tokens;
+pub mod api_versions;
 pub mod console;
 pub mod error;
 pub mod openapi;
@@ -146,10 +147,10 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
             .route("/keys/rotate", web::post().to(api::rotate_key))
             .route("/keys/{kid}/retire", web::post().to(api::retire_key))
             .route("/keys/{kid}/revoke", web::post().to(api::revoke_key))
-            .route("/audit", web::get().to(api::audit_log))
+            .route("/audit", web::get().to(api_versions::audit_log))
             .route(
                 "/initial-access-tokens",
-                web::post().to(api::create_initial_access_token),
+                web::post().to(api_versions::create_initial_access_token),
             )
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::not_found())

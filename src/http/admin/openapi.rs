@@ -40,7 +40,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/clients",
-        "List clients",
+        "List clients by name, a page at a time (?limit=1..1000, default 100; ?cursor= a previous page's next_cursor)",
         None,
         200,
         Some("ClientList"),
@@ -56,7 +56,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/clients/{client_id}",
-        "Show a client",
+        "Show a client (with an ETag header)",
         None,
         200,
         Some("Client"),
@@ -64,7 +64,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "patch",
         "/clients/{client_id}",
-        "Change a client (absent fields keep their value; locked clients refuse)",
+        "Change a client (absent fields keep their value; locked clients refuse; If-Match: an ETag from GET, 412 if the client changed since; answers the new ETag)",
         Some("ClientChanges"),
         200,
         Some("Client"),
@@ -72,7 +72,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "delete",
         "/clients/{client_id}",
-        "Delete a client, its grants, tokens and consents",
+        "Delete a client, its grants, tokens and consents (If-Match: an ETag from GET, 412 if the client changed since)",
         None,
         204,
         None,
@@ -312,7 +312,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/audit",
-        "Audit log, newest first (actor, action prefix, target, limit)",
+        "Audit log, newest first (actor, action prefix, target, since RFC 3339; ?limit=1..1000, default 100; ?cursor= a previous page's next_cursor)",
         None,
         200,
         Some("AuditList"),
@@ -377,13 +377,15 @@ fn schemas() -> Value {
         "id": s, "name": s, "hint": s, "scopes": string_list(), "created_at": t,
         "expires_at": t, "last_used_at": opt_t, "expired": b}});
     let audit = json!({"type": "object", "properties": {
-        "at": t, "actor": s, "action": s, "target": s,
+        "id": s, "at": t, "actor": s, "action": s, "target": s,
         "ip": {"type": ["string", "null"]}, "detail": {"type": ["string", "null"]}}});
     let mut schemas = json!({
         "Error": {"type": "object", "required": ["error", "error_description"], "properties": {
             "error": s, "error_description": s}},
         "Client": client,
-        "ClientList": {"type": "array", "items": {"$ref": "#/components/schemas/Client"}},
+        "ClientList": {"type": "object", "required": ["items", "next_cursor"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Client"}},
+            "next_cursor": {"type": ["string", "null"]}}},
         "IssuedClient": {"allOf": [{"$ref": "#/components/schemas/Client"},
             {"type": "object", "properties": {"client_secret": s}}]},
         "ClientInput": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
@@ -430,7 +432,9 @@ fn schemas() -> Value {
             "alg": {"enum": ["RS256", "PS256", "ES256", "EdDSA"]}, "immediately": b}},
         "Rotated": {"type": "object", "properties": {"kid": s, "alg": s}},
         "AuditEntry": audit,
-        "AuditList": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
+        "AuditList": {"type": "object", "required": ["items", "next_cursor"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
+            "next_cursor": {"type": ["string", "null"]}}},
         "DeliveryStatus": {"type": "object", "properties": {
             "client_id": s, "backchannel_logout_uri": opt_s, "pending": i, "given_up": i,
             "last_success_at": opt_t, "last_failure_at": opt_t, "last_failure": opt_s,

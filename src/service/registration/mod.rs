@@ -20,7 +20,7 @@ use crate::domain::alg::SigningAlg;
 use crate::domain::audit::Actor;
 use crate::domain::client::{
     CLIENT_NAME_MAX, ClientId, ClientInput, ClientKind, ClientSettings, GrantType,
-    OOB_REDIRECT_URI, check_id_token_alg, refuse_private_destination,
+    OOB_REDIRECT_URI, TokenAuthMethod, check_id_token_alg, refuse_private_destination,
 };
 use crate::domain::scope::ADMIN_SCOPE;
 use crate::domain::secret::{OpaqueSecret, ct_eq, hash_secret};
@@ -190,15 +190,7 @@ fn settings_from(
     held: &[GrantType],
 ) -> Result<(ClientSettings, Named), RegistrationError> {
     let bad = |s: &str| RegistrationError::InvalidClientMetadata(s.to_owned());
-    let public = match m.token_endpoint_auth_method.as_deref() {
-        None | Some("client_secret_basic") | Some("client_secret_post") => false,
-        Some("none") => true,
-        Some(_) => {
-            return Err(bad(
-                "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none",
-            ));
-        }
-    };
+    let public = requested_auth_method(m)?.kind() == ClientKind::Public;
     // RFC 7591 2: grant_types defaults to authorization_code, and
     // response_types to code.
     let grant_types = m
@@ -345,7 +337,6 @@ fn information(
     client: &Client,
     secret: Option<String>,
     registration_access_token: String,
-    auth_method: &'static str,
     issuer: &str,
 ) -> ClientInformation {
     let s = &client.settings;
@@ -368,7 +359,7 @@ fn information(
             .map(str::to_owned)
             .collect(),
         grant_types,
-        token_endpoint_auth_method: auth_method,
+        token_endpoint_auth_method: client.token_endpoint_auth_method.as_str(),
         scope: s.allowed_scopes.to_string(),
         id_token_signed_response_alg: s.id_token_alg.map(|a| a.as_str().to_owned()),
         backchannel_logout_uri: s.backchannel_logout_uri.clone(),
@@ -377,11 +368,17 @@ fn information(
     }
 }
 
-fn auth_method(m: &ClientMetadata, kind: ClientKind) -> &'static str {
-    match (kind, m.token_endpoint_auth_method.as_deref()) {
-        (ClientKind::Public, _) => "none",
-        (_, Some("client_secret_post")) => "client_secret_post",
-        _ => "client_secret_basic",
+/// The method the metadata asks for; absent means `client_secret_basic`
+/// (RFC 7591 2).
+fn requested_auth_method(m: &ClientMetadata) -> Result<TokenAuthMethod, RegistrationError> {
+    match m.token_endpoint_auth_method.as_deref() {
+        None => Ok(TokenAuthMethod::ClientSecretBasic),
+        Some(raw) => raw.parse().map_err(|()| {
+            RegistrationError::InvalidClientMetadata(
+                "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none"
+                    .into(),
+            )
+        }),
     }
 }
 
@@ -440,13 +437,14 @@ pub fn register(
         let client_id = ClientId::generate();
         let settings = with_unique_name(conn, settings, named, client_id.as_str(), None)?;
         let reg_token = OpaqueSecret::generate().map_err(ServiceError::from)?;
-        let kind = settings.kind;
+        let method = requested_auth_method(metadata)?;
         let issued = clients::insert_new(
             conn,
             client_id,
             settings,
             false,
             Some(reg_token.hash()),
+            Some(method),
             now,
         )?;
         audit::record(
@@ -462,7 +460,6 @@ pub fn register(
             &client,
             issued.client_secret,
             reg_token.expose().to_owned(),
-            auth_method(metadata, kind),
             issuer,
         ))
     })
@@ -496,16 +493,10 @@ pub fn read(
 ) -> Result<ClientInformation, RegistrationError> {
     conn.transaction(|conn| {
         let (client, reg_token) = authorize_and_rotate(conn, client_id, token)?;
-        let method = if client.settings.kind == ClientKind::Public {
-            "none"
-        } else {
-            "client_secret_basic"
-        };
         Ok(information(
             &client,
             None,
             reg_token.expose().to_owned(),
-            method,
             issuer,
         ))
     })
@@ -554,13 +545,13 @@ pub fn update(
             .map_err(|e| RegistrationError::InvalidClientMetadata(e.to_string()))?;
         check_machine_scopes(conn, &settings)?;
         let settings = with_unique_name(conn, settings, named, client_id, Some(client_id))?;
-        let kind = settings.kind;
+        let mut client = client;
+        client.token_endpoint_auth_method = requested_auth_method(metadata)?;
         let client = clients::replace(conn, client, settings, None, None, now)?;
         Ok(information(
             &client,
             None,
             reg_token.expose().to_owned(),
-            auth_method(metadata, kind),
             issuer,
         ))
     })

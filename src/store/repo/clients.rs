@@ -26,6 +26,27 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ClientRow>> {
         .load(conn)
 }
 
+/// At most `limit` clients in list order (name, then id), after the one
+/// named `after` (name, id) when given.
+pub fn page(
+    conn: &mut DbConn,
+    after: Option<(&str, &str)>,
+    limit: i64,
+) -> QueryResult<Vec<ClientRow>> {
+    let mut q = dsl::clients.into_boxed();
+    if let Some((name, id)) = after {
+        q = q.filter(
+            dsl::name.gt(name.to_owned()).or(dsl::name
+                .eq(name.to_owned())
+                .and(dsl::client_id.gt(id.to_owned()))),
+        );
+    }
+    q.order((dsl::name.asc(), dsl::client_id.asc()))
+        .limit(limit)
+        .select(ClientRow::as_select())
+        .load(conn)
+}
+
 /// Replaces every column of an existing client; returns rows changed.
 pub fn update(conn: &mut DbConn, row: &ClientRow) -> QueryResult<usize> {
     diesel::update(dsl::clients.find(&row.client_id))

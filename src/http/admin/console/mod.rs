@@ -136,7 +136,9 @@ fn service_refusal(e: ServiceError, back: &str) -> Refusal {
     let (status, title) = match &e {
         ServiceError::Invalid(_) => (StatusCode::BAD_REQUEST, "Not saved"),
         ServiceError::NotFound { .. } => (StatusCode::NOT_FOUND, "Not found"),
-        ServiceError::Conflict(_) => (StatusCode::CONFLICT, "Not saved"),
+        ServiceError::Conflict(_) | ServiceError::PreconditionFailed(_) => {
+            (StatusCode::CONFLICT, "Not saved")
+        }
         ServiceError::Locked(_) | ServiceError::Forbidden(_) => {
             (StatusCode::FORBIDDEN, "Not allowed")
         }
