@@ -324,6 +324,9 @@ pub struct TotpRow {
     /// The last TOTP step accepted (no code is accepted twice).
     pub last_step: Option<i32>,
     pub last_used_at: Option<PrimitiveDateTime>,
+    /// The SHA-256 of the session that started a pending enrolment: only
+    /// that session sees its seed or confirms it.
+    pub started_by: Option<String>,
 }
 
 impl std::fmt::Debug for TotpRow {

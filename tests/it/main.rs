@@ -30,6 +30,7 @@ mod keys;
 mod legacy;
 mod machine_scopes;
 mod mfa;
+mod mfa_hardening;
 mod oidc;
 mod pat;
 mod refresh;

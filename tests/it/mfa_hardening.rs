@@ -1,0 +1,195 @@
+//! Multi-factor sign-in, after the security review (issue 13): setting up
+//! an authenticator ends the sessions that signed in with the password
+//! alone, a pending enrolment's key is shown only to the session that
+//! started it, changing a factor needs a two-factor session, pages that
+//! show a key are not cached; on SQLite and PostgreSQL.
+
+use reqwest::StatusCode;
+
+use crate::common::fixtures;
+use crate::common::{self, TestApp, TestDb, csrf_token_in};
+use crate::mfa::{
+    CALLBACK, base32_decode, csrf_of, enrol, is_signed_in, now, password_only_sessions,
+    post_password, second_step, totp, wiki,
+};
+
+dual_backend!(
+    enrolment_ends_password_only_sessions,
+    pending_key_is_shown_only_to_its_session,
+    factor_changes_need_a_two_factor_session,
+);
+
+/// Starts (or shows again) an enrolment in `browser`: the response's
+/// `Cache-Control` and the key as the page shows it.
+async fn begin(app: &TestApp, browser: &reqwest::Client) -> (String, String) {
+    let csrf = csrf_of(browser, &app.url("/account/mfa")).await;
+    let r = browser
+        .post(app.url("/account/mfa/totp"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cache = r.headers()["cache-control"].to_str().unwrap().to_owned();
+    let page = r.text().await.unwrap();
+    let secret = page
+        .split("<code class=\"wrap\">")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .expect("the key as text")
+        .to_owned();
+    (cache, secret)
+}
+
+async fn enrolment_ends_password_only_sessions(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    fixtures::user(&app, "bob");
+    let rp = wiki(&app);
+    // Someone with bob's password signs in before bob sets up an app, and
+    // gets tokens: one grant without offline_access, one with.
+    let intruder = fixtures::signed_in(&app, "bob").await;
+    let (loc, tokens) =
+        common::code_flow(&app, &intruder, (&rp.id, rp.secret()), CALLBACK, "openid").await;
+    let online = tokens.unwrap_or_else(|| panic!("tokens: {loc}"));
+    let online_access = online["access_token"].as_str().unwrap().to_owned();
+    let (loc, tokens) = common::code_flow(
+        &app,
+        &intruder,
+        (&rp.id, rp.secret()),
+        CALLBACK,
+        "openid offline_access",
+    )
+    .await;
+    let offline = tokens.unwrap_or_else(|| panic!("tokens: {loc}"));
+    let refresh = offline["refresh_token"].as_str().unwrap().to_owned();
+    let (status, _) = app.get_with_bearer("/userinfo", &online_access).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let bob = fixtures::signed_in(&app, "bob").await;
+    enrol(&app, &bob).await;
+
+    // The intruder's session is over: its cookie no longer signs anyone in.
+    assert!(!is_signed_in(&app, &intruder).await);
+    assert!(is_signed_in(&app, &bob).await);
+    assert_eq!(app.count("sessions"), 1);
+    // As at any sign-out: the grant made in that session without
+    // offline_access is revoked, so its access token no longer works...
+    let (status, _) = app.get_with_bearer("/userinfo", &online_access).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // ...while an offline_access grant outlives the session unless
+    // `logout.revoke_offline_grants` is set (its refresh token still works,
+    // and its ID tokens say the password alone).
+    let (status, body) = fixtures::refresh_at(&app.base, &rp, &refresh).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id =
+        common::verify_with_jwks(&app.jwks().await, body["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
+
+    // The enrolling session now counts as signed in with both factors:
+    // apps get codes saying so, and it may remove the factor.
+    let (loc, tokens) =
+        common::code_flow(&app, &bob, (&rp.id, rp.secret()), CALLBACK, "openid").await;
+    let tokens = tokens.unwrap_or_else(|| panic!("tokens: {loc}"));
+    let id =
+        common::verify_with_jwks(&app.jwks().await, tokens["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    let r = bob
+        .get(app.url("/account/mfa/remove"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn pending_key_is_shown_only_to_its_session(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    fixtures::user(&app, "bob");
+    let first = fixtures::signed_in(&app, "bob").await;
+    let second = fixtures::signed_in(&app, "bob").await;
+    let (cache, key) = begin(&app, &first).await;
+    assert_eq!(cache, "no-store", "a page with a key is not cached");
+    // The same session sees its pending key again...
+    assert_eq!(begin(&app, &first).await.1, key);
+    // ...another session never does: it starts over with a key of its own,
+    let (_, other) = begin(&app, &second).await;
+    assert_ne!(other, key);
+    // and cannot confirm with the first session's key either: the code is
+    // refused beside the field, its own key shown, never the first one's.
+    let code = totp(&base32_decode(&key), now(&app));
+    let csrf = csrf_of(&second, &app.url("/account/mfa")).await;
+    let r = second
+        .post(app.url("/account/mfa/totp/confirm"))
+        .form(&[("csrf_token", csrf.as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let page = r.text().await.unwrap();
+    assert!(page.contains(&other) && !page.contains(&key), "{page}");
+    assert_eq!(app.count("mfa_totp"), 1);
+    // The first session starts over (the second one's key is not shown to
+    // it either) and confirms.
+    let (_, key) = begin(&app, &first).await;
+    assert_ne!(key, other);
+    let code = totp(&base32_decode(&key), now(&app));
+    let csrf = csrf_token_in(&fixtures::page_text(&app, &first, "/account/mfa").await).unwrap();
+    let r = first
+        .post(app.url("/account/mfa/totp/confirm"))
+        .form(&[("csrf_token", csrf.as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Which ended the second session.
+    assert!(!is_signed_in(&app, &second).await);
+    assert!(is_signed_in(&app, &first).await);
+}
+
+async fn factor_changes_need_a_two_factor_session(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    fixtures::user(&app, "bob");
+    let browser = fixtures::signed_in(&app, "bob").await;
+    let (seed, codes) = enrol(&app, &browser).await;
+    // A session that signed in with the password alone (as those from
+    // before second factors existed read).
+    password_only_sessions(&app);
+    let step_up = "/login/mfa?return_to=%2Faccount%2Fmfa";
+    let r = browser
+        .get(app.url("/account/mfa/remove"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], step_up);
+    let csrf = csrf_of(&browser, &app.url("/account/mfa")).await;
+    for path in ["/account/mfa/remove", "/account/mfa/recovery"] {
+        let r = post_password(&app, &browser, path, &csrf, fixtures::PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.headers()["location"], step_up, "{path}");
+    }
+    // Nothing changed: the app and the same recovery codes are there.
+    assert_eq!(app.count("mfa_totp"), 1);
+    assert_eq!(app.count("mfa_recovery_codes"), codes.len() as i64);
+    // After the code, the same session may.
+    let r = second_step(
+        &app,
+        &browser,
+        &totp(&seed, now(&app)),
+        Some("/account/mfa"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let csrf = csrf_of(&browser, &app.url("/account/mfa")).await;
+    let r = post_password(
+        &app,
+        &browser,
+        "/account/mfa/remove",
+        &csrf,
+        fixtures::PASSWORD,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/account/mfa?done=removed");
+    assert_eq!(app.count("mfa_totp"), 0);
+}
