@@ -2,21 +2,28 @@
 //! an authenticator ends the sessions that signed in with the password
 //! alone, a pending enrolment's key is shown only to the session that
 //! started it, changing a factor needs a two-factor session, pages that
-//! show a key are not cached; on SQLite and PostgreSQL.
+//! show a key are not cached; a client that requires a second factor gets
+//! no token from a sign-in without one, by token exchange or refresh, and
+//! keeps requiring it across an RFC 7592 update; on SQLite and PostgreSQL.
 
 use reqwest::StatusCode;
+use serde_json::{Value, json};
 
-use crate::common::fixtures;
+use crate::common::fixtures::{self, RegisteredClient};
 use crate::common::{self, TestApp, TestDb, csrf_token_in};
 use crate::mfa::{
-    CALLBACK, base32_decode, csrf_of, enrol, is_signed_in, now, password_only_sessions,
+    ACR_MFA, CALLBACK, base32_decode, csrf_of, enrol, is_signed_in, now, password_only_sessions,
     post_password, second_step, totp, wiki,
 };
+use crate::token_exchange::{EXCHANGE, alice_pat, exchange};
 
 dual_backend!(
     enrolment_ends_password_only_sessions,
     pending_key_is_shown_only_to_its_session,
     factor_changes_need_a_two_factor_session,
+    token_exchange_for_a_client_that_requires_a_second_factor,
+    refresh_for_a_client_that_requires_a_second_factor,
+    registration_update_keeps_require_mfa,
 );
 
 /// Starts (or shows again) an enrolment in `browser`: the response's
@@ -192,4 +199,157 @@ async fn factor_changes_need_a_two_factor_session(db: TestDb) {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/account/mfa?done=removed");
     assert_eq!(app.count("mfa_totp"), 0);
+}
+
+const NOTES: &str = "https://notes.example/api";
+const PAYROLL: &str = "https://payroll.example/api";
+
+/// The notes app (no second factor required) whose tokens are for the
+/// notes API.
+fn notes_app(app: &TestApp) -> RegisteredClient {
+    app.define_scopes(&["read:notes"]);
+    fixtures::client("Notes")
+        .redirect(CALLBACK)
+        .scopes("openid offline_access read:notes")
+        .grants(&["authorization_code", "refresh_token"])
+        .audience(NOTES)
+        .first_party(true)
+        .create(app)
+}
+
+/// The user's tokens from the notes app, signed in in `browser`.
+async fn notes_tokens(app: &TestApp, rp: &RegisteredClient, browser: &reqwest::Client) -> Value {
+    let (loc, tokens) = common::code_flow(
+        app,
+        browser,
+        (&rp.id, rp.secret()),
+        CALLBACK,
+        "openid offline_access read:notes",
+    )
+    .await;
+    tokens.unwrap_or_else(|| panic!("tokens: {loc}"))
+}
+
+async fn token_exchange_for_a_client_that_requires_a_second_factor(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    fixtures::alice(&app);
+    let notes = notes_app(&app);
+    // The notes API may trade tokens for payroll ones; payroll tokens are
+    // only for two-factor sign-ins.
+    let api = fixtures::client("Notes API")
+        .scopes("read:notes")
+        .grants(&[EXCHANGE])
+        .resource_audience(NOTES)
+        .audience(PAYROLL)
+        .require_mfa(true)
+        .create(&app);
+    let audience = [("audience", PAYROLL)];
+
+    // Signed in with the password alone: refused, as RFC 8693 2.2.2 says.
+    let browser = fixtures::signed_in(&app, "alice").await;
+    let pwd = notes_tokens(&app, &notes, &browser).await;
+    let pwd_token = pwd["access_token"].as_str().unwrap();
+    let (status, body) = exchange(&app, &api, pwd_token, &audience).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_request");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("second factor"),
+        "{body}"
+    );
+    // A personal access token carries no second factor: refused.
+    let issued = alice_pat(&app, "read:notes");
+    let (status, body) = exchange(&app, &api, issued.token.as_str(), &audience).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_request");
+
+    // After a sign-in with the second factor (enrolling counts as one).
+    enrol(&app, &browser).await;
+    let mfa = notes_tokens(&app, &notes, &browser).await;
+    let (status, body) =
+        exchange(&app, &api, mfa["access_token"].as_str().unwrap(), &audience).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The password-only token still is refused (its offline grant lives).
+    let (status, _) = exchange(&app, &api, pwd_token, &audience).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// An administrator requires a second factor for a client (admin API).
+async fn require_mfa_for(app: &TestApp, client_id: &str) {
+    fixtures::admin(app, "root");
+    let token = fixtures::admin_api_token(app).await;
+    let (status, view) = fixtures::admin_api(
+        app,
+        &token,
+        reqwest::Method::PATCH,
+        &format!("/clients/{client_id}"),
+        Some(serde_json::json!({ "require_mfa": true })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["require_mfa"], true);
+}
+
+async fn refresh_for_a_client_that_requires_a_second_factor(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    fixtures::alice(&app);
+    let notes = notes_app(&app);
+    // Tokens from a password-only sign-in, then the client starts to
+    // require a second factor: the refresh token no longer works.
+    let browser = fixtures::signed_in(&app, "alice").await;
+    let pwd = notes_tokens(&app, &notes, &browser).await;
+    let (status, _) =
+        fixtures::refresh_at(&app.base, &notes, pwd["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "refreshes before");
+    let (status, body) = {
+        let pwd = notes_tokens(&app, &notes, &browser).await;
+        require_mfa_for(&app, &notes.id).await;
+        fixtures::refresh_at(&app.base, &notes, pwd["refresh_token"].as_str().unwrap()).await
+    };
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    // One from a two-factor sign-in does.
+    enrol(&app, &browser).await;
+    let mfa = notes_tokens(&app, &notes, &browser).await;
+    let (status, body) =
+        fixtures::refresh_at(&app.base, &notes, mfa["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id =
+        common::verify_with_jwks(&app.jwks().await, body["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(id["acr"], ACR_MFA);
+}
+
+async fn registration_update_keeps_require_mfa(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| c.registration.open = true).await;
+    let r = app
+        .http
+        .post(app.url("/register"))
+        .json(&json!({"client_name": "Field app", "redirect_uris": ["https://field.example/cb"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let field: Value = r.json().await.unwrap();
+    let id = field["client_id"].as_str().unwrap();
+    require_mfa_for(&app, id).await;
+    // RFC 7592 update by the app itself: an administrator's setting, kept.
+    let r = app
+        .http
+        .put(field["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(field["registration_access_token"].as_str().unwrap())
+        .json(&json!({
+            "client_id": id,
+            "client_name": "Field app 2",
+            "redirect_uris": ["https://field.example/cb"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut c = common::conn(&app.db);
+    let client = latchkey::service::clients::find(&mut c, id).unwrap();
+    assert_eq!(client.settings.name, "Field app 2", "the update took");
+    assert!(client.settings.require_mfa);
 }
