@@ -24,6 +24,7 @@ dual_backend!(
     token_exchange_for_a_client_that_requires_a_second_factor,
     refresh_for_a_client_that_requires_a_second_factor,
     registration_update_keeps_require_mfa,
+    step_up_renews_the_session,
 );
 
 /// Starts (or shows again) an enrolment in `browser`: the response's
@@ -352,4 +353,58 @@ async fn registration_update_keeps_require_mfa(db: TestDb) {
     let client = latchkey::service::clients::find(&mut c, id).unwrap();
     assert_eq!(client.settings.name, "Field app 2", "the update took");
     assert!(client.settings.require_mfa);
+}
+
+/// The session cookie (`name=value`) a response sets, if any.
+fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("latchkey_session=") && !v.starts_with("latchkey_session=;"))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+/// Whether `cookie` (`name=value`) alone signs anyone in.
+async fn cookie_signs_in(app: &TestApp, cookie: &str) -> bool {
+    let r = common::client()
+        .get(app.url("/account"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    r.status() == StatusCode::OK
+}
+
+async fn step_up_renews_the_session(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    fixtures::user(&app, "bob");
+    let rp = wiki(&app);
+    let browser = app.new_browser();
+    let r = app.login(&browser, "bob", fixtures::PASSWORD).await;
+    let before = session_cookie(&r).expect("a session cookie");
+    let (seed, _) = enrol(&app, &browser).await;
+    // A session that signed in with the password alone steps up a while
+    // later.
+    password_only_sessions(&app);
+    assert!(cookie_signs_in(&app, &before).await);
+    app.clock.advance(time::Duration::minutes(10));
+    let r = second_step(&app, &browser, &totp(&seed, now(&app)), Some("/account")).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let after = session_cookie(&r).expect("a new session cookie");
+    assert_ne!(after, before);
+    // The cookie from before no longer works; the new one does.
+    assert!(!cookie_signs_in(&app, &before).await);
+    assert!(cookie_signs_in(&app, &after).await);
+    assert!(is_signed_in(&app, &browser).await);
+    assert_eq!(app.count("sessions"), 1);
+    // The sign-in counts from the step-up: auth_time is its time.
+    let (loc, tokens) =
+        common::code_flow(&app, &browser, (&rp.id, rp.secret()), CALLBACK, "openid").await;
+    let tokens = tokens.unwrap_or_else(|| panic!("tokens: {loc}"));
+    let id =
+        common::verify_with_jwks(&app.jwks().await, tokens["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(id["auth_time"], now(&app));
+    assert_eq!(id["acr"], ACR_MFA);
 }
