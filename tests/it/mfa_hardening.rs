@@ -4,7 +4,8 @@
 //! started it, changing a factor needs a two-factor session, pages that
 //! show a key are not cached; a client that requires a second factor gets
 //! no token from a sign-in without one, by token exchange or refresh, and
-//! keeps requiring it across an RFC 7592 update; on SQLite and PostgreSQL.
+//! keeps requiring it across an RFC 7592 update; a step-up renews the
+//! session; the console's reset asks first; on SQLite and PostgreSQL.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -25,6 +26,7 @@ dual_backend!(
     refresh_for_a_client_that_requires_a_second_factor,
     registration_update_keeps_require_mfa,
     step_up_renews_the_session,
+    console_reset_is_behind_a_confirmation_page,
 );
 
 /// Starts (or shows again) an enrolment in `browser`: the response's
@@ -407,4 +409,60 @@ async fn step_up_renews_the_session(db: TestDb) {
         common::verify_with_jwks(&app.jwks().await, tokens["id_token"].as_str().unwrap()).unwrap();
     assert_eq!(id["auth_time"], now(&app));
     assert_eq!(id["acr"], ACR_MFA);
+}
+
+async fn console_reset_is_behind_a_confirmation_page(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    fixtures::user(&app, "bob");
+    let bob = fixtures::signed_in(&app, "bob").await;
+    enrol(&app, &bob).await;
+    fixtures::admin(&app, "root");
+    let console = fixtures::signed_in(&app, "root").await;
+    let page = fixtures::page_text(&app, &console, "/admin/users/bob").await;
+    assert!(
+        page.contains("href=\"/admin/users/bob/mfa/reset\"")
+            && !page.contains("action=\"/admin/users/bob/mfa/reset\""),
+        "a link to the confirmation page, not a form: {page}"
+    );
+    // The page says what will happen, and changes nothing.
+    let page = fixtures::page_text(&app, &console, "/admin/users/bob/mfa/reset").await;
+    for said in [
+        "Reset two-step sign-in of bob?",
+        "authenticator app is removed",
+        "10 unused recovery codes stop working",
+        "1 session ends",
+        "href=\"/admin/users/bob\">Cancel</a>",
+    ] {
+        assert!(page.contains(said), "{said}: {page}");
+    }
+    assert_eq!(app.count("mfa_totp"), 1);
+    assert!(is_signed_in(&app, &bob).await);
+    // Without the CSRF token: refused, nothing changed.
+    let r = console
+        .post(app.url("/admin/users/bob/mfa/reset"))
+        .form(&[("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.count("mfa_totp"), 1);
+    // Confirmed: the factors go, bob's session ends.
+    let csrf = csrf_token_in(&page).unwrap();
+    let r = console
+        .post(app.url("/admin/users/bob/mfa/reset"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/admin/users/bob?done=mfa_reset");
+    assert_eq!(app.count("mfa_totp") + app.count("mfa_recovery_codes"), 0);
+    assert!(!is_signed_in(&app, &bob).await);
+    // An unknown user: no page.
+    let r = console
+        .get(app.url("/admin/users/nobody/mfa/reset"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), StatusCode::OK);
 }

@@ -359,6 +359,22 @@ pub fn factors_of(conn: &mut DbConn, username: &str) -> ServiceResult<Factors> {
     factors(conn, &user.id)
 }
 
+/// What an admin's reset would do, for its confirmation page: the
+/// factors that go and how many sessions end.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct ResetPreview {
+    pub factors: Factors,
+    pub sessions: i64,
+}
+
+pub fn reset_preview(conn: &mut DbConn, username: &str) -> ServiceResult<ResetPreview> {
+    let user = super::users::find(conn, username)?;
+    Ok(ResetPreview {
+        factors: factors(conn, &user.id)?,
+        sessions: repo::sessions::count_for_user(conn, &user.id)?,
+    })
+}
+
 /// What an admin's reset did.
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
 pub struct ResetDone {
