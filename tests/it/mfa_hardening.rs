@@ -5,13 +5,15 @@
 //! show a key are not cached; a client that requires a second factor gets
 //! no token from a sign-in without one, by token exchange or refresh, and
 //! keeps requiring it across an RFC 7592 update; a step-up renews the
-//! session; the console's reset asks first; on SQLite and PostgreSQL.
+//! session; the console's reset asks first; the device flow steps up or
+//! denies; on SQLite and PostgreSQL.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::fixtures::{self, RegisteredClient};
 use crate::common::{self, TestApp, TestDb, csrf_token_in};
+use crate::device::{DEVICE_GRANT, answer, assert_error, enter_raw, poll, start, user_code};
 use crate::mfa::{
     ACR_MFA, CALLBACK, base32_decode, csrf_of, enrol, is_signed_in, now, password_only_sessions,
     post_password, second_step, totp, wiki,
@@ -27,6 +29,7 @@ dual_backend!(
     registration_update_keeps_require_mfa,
     step_up_renews_the_session,
     console_reset_is_behind_a_confirmation_page,
+    device_flow_for_a_client_that_requires_a_second_factor,
 );
 
 /// Starts (or shows again) an enrolment in `browser`: the response's
@@ -465,4 +468,55 @@ async fn console_reset_is_behind_a_confirmation_page(db: TestDb) {
         .await
         .unwrap();
     assert_ne!(r.status(), StatusCode::OK);
+}
+
+async fn device_flow_for_a_client_that_requires_a_second_factor(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let kiosk = fixtures::client("Payroll kiosk")
+        .scopes("openid profile")
+        .grants(&[DEVICE_GRANT])
+        .require_mfa(true)
+        .create(&app);
+
+    // A user without a second factor: the request is denied.
+    fixtures::user(&app, "carol");
+    let carol = fixtures::signed_in(&app, "carol").await;
+    let device = start(&app, &kiosk, "openid profile").await;
+    let r = enter_raw(&app, &carol, user_code(&device)).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("requires two-step sign-in"), "{page}");
+    assert_error(&poll(&app, &kiosk, &device).await, "access_denied");
+
+    // A user with one, in a session that signed in with the password
+    // alone: sent for the code, then back to the device page.
+    fixtures::user(&app, "bob");
+    let bob = fixtures::signed_in(&app, "bob").await;
+    let (seed, _) = enrol(&app, &bob).await;
+    password_only_sessions(&app);
+    let device = start(&app, &kiosk, "openid profile").await;
+    let code = user_code(&device);
+    let r = enter_raw(&app, &bob, code).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/login/mfa?return_to="), "{to}");
+    let return_to: String = url::Url::parse(&app.url(&to))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(return_to.starts_with("/device?user_code="), "{return_to}");
+    // Nothing was answered meanwhile.
+    assert_error(&poll(&app, &kiosk, &device).await, "authorization_pending");
+    let r = second_step(&app, &bob, &totp(&seed, now(&app)), Some(&return_to)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = answer(&app, &bob, code, "allow").await;
+    assert!(page.contains("Device connected"), "{page}");
+    let (status, tokens) = poll(&app, &kiosk, &device).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let id =
+        common::verify_with_jwks(&app.jwks().await, tokens["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(id["acr"], ACR_MFA);
 }
