@@ -339,7 +339,7 @@ impl std::fmt::Debug for TotpRow {
     }
 }
 
-/// One recovery code, by its SHA-256.
+/// One recovery code, by its HMAC-SHA-256 (key derived from the KEK).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
 #[diesel(table_name = mfa_recovery_codes)]
 pub struct RecoveryCodeRow {

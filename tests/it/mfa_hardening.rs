@@ -30,6 +30,7 @@ dual_backend!(
     step_up_renews_the_session,
     console_reset_is_behind_a_confirmation_page,
     device_flow_for_a_client_that_requires_a_second_factor,
+    recovery_codes_are_stored_keyed,
 );
 
 /// Starts (or shows again) an enrolment in `browser`: the response's
@@ -519,4 +520,41 @@ async fn device_flow_for_a_client_that_requires_a_second_factor(db: TestDb) {
     let id =
         common::verify_with_jwks(&app.jwks().await, tokens["id_token"].as_str().unwrap()).unwrap();
     assert_eq!(id["acr"], ACR_MFA);
+}
+
+async fn recovery_codes_are_stored_keyed(db: TestDb) {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        code_hash: String,
+    }
+    let app = TestApp::spawn(db).await;
+    fixtures::user(&app, "bob");
+    let browser = fixtures::signed_in(&app, "bob").await;
+    let (_, codes) = enrol(&app, &browser).await;
+    let stored: Vec<String> = {
+        let mut c = common::conn(&app.db);
+        diesel::sql_query("SELECT code_hash FROM mfa_recovery_codes")
+            .load::<Row>(&mut *c)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.code_hash)
+            .collect()
+    };
+    assert_eq!(stored.len(), codes.len());
+    // Not the plain SHA-256 of any code (in any form a person types it):
+    // a copy of the database alone does not allow trying them offline.
+    for code in &codes {
+        for form in [code.clone(), code.replace('-', "")] {
+            let plain = latchkey::domain::secret::hash_secret(&form);
+            assert!(!stored.contains(&plain), "{form}");
+        }
+    }
+    // Still one use each.
+    let other = app.new_browser();
+    crate::mfa::password_step(&app, &other, "bob").await;
+    let r = second_step(&app, &other, &codes[0], None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(is_signed_in(&app, &other).await);
 }

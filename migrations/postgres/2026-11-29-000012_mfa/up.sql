@@ -21,7 +21,9 @@ CREATE TABLE mfa_totp (
     last_used_at TIMESTAMP,
     started_by TEXT
 );
--- Recovery codes: only the SHA-256 of each (they are 50-bit random).
+-- Recovery codes: only the HMAC-SHA-256 of each (they are 50-bit random),
+-- under a key derived from the KEK, so a copy of the database alone does
+-- not let anyone try every code offline.
 CREATE TABLE mfa_recovery_codes (
     code_hash TEXT PRIMARY KEY NOT NULL,
     user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,

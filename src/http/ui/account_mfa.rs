@@ -268,6 +268,7 @@ pub async fn regenerate(
     let password = Zeroizing::new(form.current_password);
     let made = mfa::regenerate_recovery_codes(
         &state.db,
+        &state.mfa_key,
         &reauth(&req, &state),
         &session,
         password,

@@ -32,15 +32,24 @@ pub mod verify;
 
 pub use verify::{Answer, Answered, FactorContext, FactorError, Subject, answer, start_challenge};
 
-/// What TOTP seeds are sealed with: derived from the KEK (so every
-/// instance has it), used for nothing else.
+/// What TOTP seeds are sealed with, and what recovery codes are hashed
+/// with (HMAC-SHA-256): keys derived from the KEK (so every instance has
+/// them), used for nothing else.
 #[derive(Clone)]
-pub struct MfaKey(Arc<Kek>);
+pub struct MfaKey(Arc<Kek>, Arc<Zeroizing<[u8; 32]>>);
 
 impl MfaKey {
     pub fn from_kek(kek: &Kek) -> Self {
         let key = kek.derive("latchkey mfa totp seeds v1");
-        MfaKey(Arc::new(Kek::from_bytes(*key, "kek-derived mfa key")))
+        MfaKey(
+            Arc::new(Kek::from_bytes(*key, "kek-derived mfa key")),
+            Arc::new(kek.derive("latchkey mfa recovery codes v1")),
+        )
+    }
+
+    /// What the database keeps of a recovery code (`None`: not one).
+    fn recovery_hash(&self, presented: &str) -> Option<String> {
+        rules::recovery_hash(&self.1, presented)
     }
 
     fn seal(&self, seed: &[u8], user_id: &str) -> ServiceResult<String> {
@@ -250,7 +259,7 @@ pub fn confirm_totp(
             logout::end_sessions(conn, others, policy, now)?;
             repo::sessions::set_amr(conn, &session.id_hash, &Amr::password_and_otp().to_string())?;
             if repo::mfa::recovery_codes(conn, &user.id)?.is_empty() {
-                return new_recovery_codes(conn, &user.id, now);
+                return new_recovery_codes(conn, key, &user.id, now);
             }
             Ok(Vec::new())
         },
@@ -259,6 +268,7 @@ pub fn confirm_totp(
 
 fn new_recovery_codes(
     conn: &mut DbConn,
+    key: &MfaKey,
     user_id: &str,
     now: OffsetDateTime,
 ) -> ServiceResult<Vec<RecoveryCode>> {
@@ -266,7 +276,7 @@ fn new_recovery_codes(
     let rows: Vec<RecoveryCodeRow> = codes
         .iter()
         .map(|c| RecoveryCodeRow {
-            code_hash: c.hash(),
+            code_hash: c.hash(&key.1),
             user_id: user_id.to_owned(),
             created_at: to_db(now),
             used_at: None,
@@ -299,6 +309,7 @@ fn needs_mfa_session(session: &ActiveSession) -> ServiceResult<()> {
 /// Only for a user with a second factor. Audited.
 pub async fn regenerate_recovery_codes(
     db: &Db,
+    key: &MfaKey,
     reauth: &Reauth,
     session: &ActiveSession,
     password: Zeroizing<String>,
@@ -307,6 +318,7 @@ pub async fn regenerate_recovery_codes(
     needs_mfa_session(session)?;
     let user = &session.user;
     let actor = themselves(user, reauth);
+    let key = key.clone();
     login::confirm_password(db, reauth, user, password, now, move |conn, user| {
         if !has_factor(conn, &user.id)? {
             return Err(ServiceError::Conflict(
@@ -321,7 +333,7 @@ pub async fn regenerate_recovery_codes(
             None,
             now,
         )?;
-        new_recovery_codes(conn, &user.id, now)
+        new_recovery_codes(conn, &key, &user.id, now)
     })
     .await
 }

@@ -224,7 +224,7 @@ fn code_accepted(
         // Conditional: of two requests with the same code, one wins.
         return Ok(repo::mfa::use_totp_step(conn, &user.id, step, to_db(now))? == 1);
     }
-    let Some(hash) = rules::recovery_hash(code) else {
+    let Some(hash) = key.recovery_hash(code) else {
         return Ok(false);
     };
     if repo::mfa::use_recovery_code(conn, &user.id, &hash, to_db(now))? == 0 {
