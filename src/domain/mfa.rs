@@ -9,7 +9,7 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use zeroize::Zeroizing;
 
-use super::secret::{RngError, ct_eq, fill_random, hash_secret};
+use super::secret::{RngError, ct_eq, fill_random};
 
 /// The length of a TOTP step (RFC 6238 default, what apps expect).
 pub const STEP_SECS: i64 = 30;
@@ -163,9 +163,10 @@ impl RecoveryCode {
         &self.0
     }
 
-    /// What the database keeps: the SHA-256 of the normalised code.
-    pub fn hash(&self) -> String {
-        recovery_hash(&self.0).unwrap_or_default()
+    /// What the database keeps: the HMAC-SHA-256 of the normalised code
+    /// under `key` (see [`recovery_hash`]).
+    pub fn hash(&self, key: &[u8; 32]) -> String {
+        recovery_hash(key, &self.0).unwrap_or_default()
     }
 }
 
@@ -209,14 +210,28 @@ pub fn new_recovery_codes() -> Result<Vec<RecoveryCode>, RngError> {
 /// The hash a presented recovery code is looked up by: lowercase, with
 /// spaces and dashes removed, exactly ten symbols; `None` for anything
 /// else (never a recovery code, so never a lookup).
-pub fn recovery_hash(presented: &str) -> Option<String> {
-    let norm: String = presented
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
+pub fn recovery_hash(key: &[u8; 32], presented: &str) -> Option<String> {
+    let norm: Zeroizing<String> = Zeroizing::new(
+        presented
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .map(|c| c.to_ascii_lowercase())
+            .collect(),
+    );
     let ok = norm.len() == 10 && norm.bytes().all(|b| RECOVERY_SYMBOLS.contains(&b));
-    ok.then(|| hash_secret(&norm))
+    if !ok {
+        return None;
+    }
+    // HMAC takes keys of any length: `new_from_slice` cannot fail here.
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).ok()?;
+    mac.update(norm.as_bytes());
+    Some(
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
 }
 
 /// How a session signed in: RFC 8176 method values, in order.
@@ -393,21 +408,43 @@ mod tests {
     }
 
     #[test]
+    fn recovery_hashes_are_keyed() {
+        // RFC 4231 test case 2 shape: HMAC-SHA-256, hex; a plain SHA-256
+        // of the code (guessable offline from a database copy) it is not.
+        let code = "abcde-fghjk";
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let ha = recovery_hash(&a, code).unwrap();
+        assert_eq!(ha.len(), 64);
+        assert_ne!(ha, recovery_hash(&b, code).unwrap());
+        assert_ne!(ha, crate::domain::secret::hash_secret("abcdefghjk"));
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&a).unwrap();
+        mac.update(b"abcdefghjk");
+        let want: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(ha, want);
+    }
+
+    #[test]
     fn recovery_codes_are_distinct_and_normalised() {
+        let key = [7u8; 32];
         let codes = new_recovery_codes().unwrap();
         assert_eq!(codes.len(), RECOVERY_CODES);
-        let mut hashes: Vec<String> = codes.iter().map(RecoveryCode::hash).collect();
+        let mut hashes: Vec<String> = codes.iter().map(|c| c.hash(&key)).collect();
         hashes.sort();
         hashes.dedup();
         assert_eq!(hashes.len(), RECOVERY_CODES);
         let c = codes[0].expose();
         assert_eq!(c.len(), 11);
         assert_eq!(
-            recovery_hash(&c.to_uppercase().replace('-', " ")),
-            Some(codes[0].hash())
+            recovery_hash(&key, &c.to_uppercase().replace('-', " ")),
+            Some(codes[0].hash(&key))
         );
-        assert_eq!(recovery_hash("123456"), None);
-        assert_eq!(recovery_hash("abcde-fghi0"), None);
+        assert_eq!(recovery_hash(&key, "123456"), None);
+        assert_eq!(recovery_hash(&key, "abcde-fghi0"), None);
         assert!(!format!("{:?}", codes[0]).contains(c));
     }
 

@@ -83,6 +83,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/admin/user.html"),
     ),
     (
+        "admin/user_mfa_reset.html",
+        include_str!("../../templates/admin/user_mfa_reset.html"),
+    ),
+    (
         "admin/groups.html",
         include_str!("../../templates/admin/groups.html"),
     ),

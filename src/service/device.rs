@@ -282,8 +282,12 @@ pub enum Entry {
         client_name: String,
     },
     /// The app requires two-step sign-in and this session signed in with
-    /// a password only: nothing was answered; the person signs in again.
-    NeedsSecondFactor {
+    /// a password only: nothing was answered; the person steps up (gives
+    /// their second factor) and enters the code again.
+    NeedsSecondFactor,
+    /// The app requires two-step sign-in and the person has no second
+    /// factor: the request was denied.
+    NoSecondFactor {
         client_name: String,
     },
     Approved {
@@ -380,7 +384,11 @@ fn decide(
             return Ok(Entry::NothingGrantable { client_name });
         }
         if client.settings.require_mfa && !attempt.session.amr.is_mfa() {
-            return Ok(Entry::NeedsSecondFactor { client_name });
+            if super::mfa::has_factor(conn, &attempt.session.user.id)? {
+                return Ok(Entry::NeedsSecondFactor);
+            }
+            repo::device_codes::deny(conn, &row.device_code_hash, to_db(now))?;
+            return Ok(Entry::NoSecondFactor { client_name });
         }
         match allow {
             None => Ok(Entry::Prompt(DevicePrompt {

@@ -326,6 +326,9 @@ pub struct TotpRow {
     /// The last TOTP step accepted (no code is accepted twice).
     pub last_step: Option<i32>,
     pub last_used_at: Option<PrimitiveDateTime>,
+    /// The SHA-256 of the session that started a pending enrolment: only
+    /// that session sees its seed or confirms it.
+    pub started_by: Option<String>,
 }
 
 impl std::fmt::Debug for TotpRow {
@@ -338,7 +341,7 @@ impl std::fmt::Debug for TotpRow {
     }
 }
 
-/// One recovery code, by its SHA-256.
+/// One recovery code, by its HMAC-SHA-256 (key derived from the KEK).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
 #[diesel(table_name = mfa_recovery_codes)]
 pub struct RecoveryCodeRow {

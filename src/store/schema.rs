@@ -262,6 +262,7 @@ diesel::table! {
         confirmed_at -> Nullable<Timestamp>,
         last_step -> Nullable<Integer>,
         last_used_at -> Nullable<Timestamp>,
+        started_by -> Nullable<Text>,
     }
 }
 

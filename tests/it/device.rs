@@ -18,7 +18,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::Duration;
 
-const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 dual_backend!(
     a_cli_signs_in_with_openidconnect_and_reads_userinfo,
@@ -38,7 +38,7 @@ dual_backend!(
 
 /// A client allowed the device grant (and refresh tokens), confidential
 /// unless `public`.
-fn tv(app: &TestApp, name: &str, public: bool) -> RegisteredClient {
+pub(crate) fn tv(app: &TestApp, name: &str, public: bool) -> RegisteredClient {
     fixtures::client(name)
         .scopes("openid profile email offline_access")
         .grants(&[DEVICE_GRANT, "refresh_token"])
@@ -67,7 +67,7 @@ fn as_client(
 }
 
 /// `POST /device/authorize` for `scope`; the answer must be a new request.
-async fn start(app: &TestApp, client: &RegisteredClient, scope: &str) -> Value {
+pub(crate) async fn start(app: &TestApp, client: &RegisteredClient, scope: &str) -> Value {
     let (status, body) = json(as_client(
         app,
         "/device/authorize",
@@ -80,7 +80,11 @@ async fn start(app: &TestApp, client: &RegisteredClient, scope: &str) -> Value {
 }
 
 /// One poll of the token endpoint with `device`'s code.
-async fn poll(app: &TestApp, client: &RegisteredClient, device: &Value) -> (StatusCode, Value) {
+pub(crate) async fn poll(
+    app: &TestApp,
+    client: &RegisteredClient,
+    device: &Value,
+) -> (StatusCode, Value) {
     let code = device["device_code"].as_str().unwrap();
     json(as_client(
         app,
@@ -92,13 +96,17 @@ async fn poll(app: &TestApp, client: &RegisteredClient, device: &Value) -> (Stat
 }
 
 #[track_caller]
-fn assert_error(answer: &(StatusCode, Value), code: &str) {
+pub(crate) fn assert_error(answer: &(StatusCode, Value), code: &str) {
     assert_eq!(answer.0, StatusCode::BAD_REQUEST, "{}", answer.1);
     assert_eq!(answer.1["error"], code, "{}", answer.1);
 }
 
 /// The person types `code` at `/device` in a signed-in `browser`.
-async fn enter_raw(app: &TestApp, browser: &reqwest::Client, code: &str) -> reqwest::Response {
+pub(crate) async fn enter_raw(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    code: &str,
+) -> reqwest::Response {
     let token = csrf_token_in(&text(browser.get(app.url("/device"))).await).expect("code form");
     browser
         .post(app.url("/device"))
@@ -130,7 +138,12 @@ async fn consent_post(
 
 /// The person enters `code` and answers `decision` ("allow" or "deny") on
 /// the consent page; returns the final page.
-async fn answer(app: &TestApp, browser: &reqwest::Client, code: &str, decision: &str) -> String {
+pub(crate) async fn answer(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    code: &str,
+    decision: &str,
+) -> String {
     let (status, page) = enter(app, browser, code).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let r = consent_post(app, browser, &consent_form(&page, decision)).await;
@@ -138,7 +151,7 @@ async fn answer(app: &TestApp, browser: &reqwest::Client, code: &str, decision: 
     r.text().await.unwrap()
 }
 
-fn user_code(device: &Value) -> &str {
+pub(crate) fn user_code(device: &Value) -> &str {
     device["user_code"].as_str().unwrap()
 }
 

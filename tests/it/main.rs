@@ -32,6 +32,7 @@ mod legacy;
 mod machine_scopes;
 mod metrics;
 mod mfa;
+mod mfa_hardening;
 mod oidc;
 mod ops_cli;
 mod pat;

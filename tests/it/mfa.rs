@@ -18,9 +18,9 @@ use time::Duration;
 use crate::common::fixtures::{self, PASSWORD, RegisteredClient};
 use crate::common::{self, TestApp, TestDb, csrf_token_in, html_unescape};
 
-const CALLBACK: &str = "https://wiki.example/callback";
-const ACR_MFA: &str = "urn:latchkey:acr:mfa";
-const ACR_PWD: &str = "urn:latchkey:acr:pwd";
+pub(crate) const CALLBACK: &str = "https://wiki.example/callback";
+pub(crate) const ACR_MFA: &str = "urn:latchkey:acr:mfa";
+pub(crate) const ACR_PWD: &str = "urn:latchkey:acr:pwd";
 
 dual_backend!(
     totp_enrolment_and_sign_in,
@@ -38,7 +38,7 @@ dual_backend!(
 );
 
 /// RFC 4648 base32 (no padding), as an authenticator app reads the key.
-fn base32_decode(s: &str) -> Vec<u8> {
+pub(crate) fn base32_decode(s: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let (mut out, mut buf, mut bits) = (Vec::new(), 0u32, 0u32);
     for c in s.bytes().filter(|c| !c.is_ascii_whitespace()) {
@@ -56,7 +56,7 @@ fn base32_decode(s: &str) -> Vec<u8> {
 
 /// The TOTP code of `seed` at Unix time `t` (RFC 6238, SHA-1, 6 digits,
 /// 30 s), written out here as an authenticator app computes it.
-fn totp(seed: &[u8], t: i64) -> String {
+pub(crate) fn totp(seed: &[u8], t: i64) -> String {
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(seed).unwrap();
     mac.update(&((t / 30) as u64).to_be_bytes());
     let h = mac.finalize().into_bytes();
@@ -68,17 +68,17 @@ fn totp(seed: &[u8], t: i64) -> String {
     format!("{:06}", bin % 1_000_000)
 }
 
-fn now(app: &TestApp) -> i64 {
+pub(crate) fn now(app: &TestApp) -> i64 {
     app.clock_now().unix_timestamp()
 }
 
 /// Moves the clock to the start of the next 30-second step.
-fn next_step(app: &TestApp) {
+pub(crate) fn next_step(app: &TestApp) {
     let t = now(app);
     app.clock.advance(Duration::seconds(30 - t.rem_euclid(30)));
 }
 
-async fn csrf_of(browser: &reqwest::Client, url: &str) -> String {
+pub(crate) async fn csrf_of(browser: &reqwest::Client, url: &str) -> String {
     let page = browser.get(url).send().await.unwrap().text().await.unwrap();
     csrf_token_in(&page).unwrap_or_else(|| panic!("a form at {url}: {page}"))
 }
@@ -86,7 +86,7 @@ async fn csrf_of(browser: &reqwest::Client, url: &str) -> String {
 /// Sets up an authenticator app for the user signed in in `browser`:
 /// returns the seed (read from the page as a person would type it) and
 /// the recovery codes shown once.
-async fn enrol(app: &TestApp, browser: &reqwest::Client) -> (Vec<u8>, Vec<String>) {
+pub(crate) async fn enrol(app: &TestApp, browser: &reqwest::Client) -> (Vec<u8>, Vec<String>) {
     let csrf = csrf_of(browser, &app.url("/account/mfa")).await;
     let r = browser
         .post(app.url("/account/mfa/totp"))
@@ -147,14 +147,18 @@ async fn enrol(app: &TestApp, browser: &reqwest::Client) -> (Vec<u8>, Vec<String
 }
 
 /// Posts the login form in `browser`; returns where it sent the browser.
-async fn password_step(app: &TestApp, browser: &reqwest::Client, username: &str) -> String {
+pub(crate) async fn password_step(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    username: &str,
+) -> String {
     let r = app.login(browser, username, PASSWORD).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     r.headers()["location"].to_str().unwrap().to_owned()
 }
 
 /// Posts a code to `/login/mfa` in `browser`.
-async fn second_step(
+pub(crate) async fn second_step(
     app: &TestApp,
     browser: &reqwest::Client,
     code: &str,
@@ -174,7 +178,7 @@ async fn second_step(
 }
 
 /// Posts a form that asks for the current password.
-async fn post_password(
+pub(crate) async fn post_password(
     app: &TestApp,
     browser: &reqwest::Client,
     path: &str,
@@ -189,13 +193,23 @@ async fn post_password(
         .unwrap()
 }
 
-async fn is_signed_in(app: &TestApp, browser: &reqwest::Client) -> bool {
+/// Makes every session one that signed in with the password alone, as
+/// sessions from before second factors existed read (`amr` NULL).
+pub(crate) fn password_only_sessions(app: &TestApp) {
+    use diesel::RunQueryDsl;
+    let mut c = common::conn(&app.db);
+    diesel::sql_query("UPDATE sessions SET amr = NULL")
+        .execute(&mut *c)
+        .unwrap();
+}
+
+pub(crate) async fn is_signed_in(app: &TestApp, browser: &reqwest::Client) -> bool {
     let r = browser.get(app.url("/account")).send().await.unwrap();
     r.status() == StatusCode::OK
 }
 
 /// A user who has set up an authenticator app, and a fresh browser.
-async fn enrolled_user(app: &TestApp, name: &str) -> (Vec<u8>, Vec<String>) {
+pub(crate) async fn enrolled_user(app: &TestApp, name: &str) -> (Vec<u8>, Vec<String>) {
     fixtures::user(app, name);
     let browser = fixtures::signed_in(app, name).await;
     enrol(app, &browser).await
@@ -393,7 +407,7 @@ async fn turning_off_needs_the_password(db: TestDb) {
     assert!(is_signed_in(&app, &b).await);
 }
 
-fn wiki(app: &TestApp) -> RegisteredClient {
+pub(crate) fn wiki(app: &TestApp) -> RegisteredClient {
     fixtures::client("Team Wiki")
         .redirect(CALLBACK)
         .scopes("openid profile offline_access")
@@ -405,9 +419,12 @@ async fn step_up_through_acr_values_with_openidconnect(db: TestDb) {
     let app = TestApp::spawn(db).await;
     fixtures::user(&app, "bob");
     let rp = wiki(&app);
-    // Signed in with the password, before the app was set up.
     let browser = fixtures::signed_in(&app, "bob").await;
     let (seed, _) = enrol(&app, &browser).await;
+    // Enrolling made this session a two-factor one; a session that signed
+    // in with the password alone (as those from before second factors
+    // existed read: `amr` NULL) is what steps up.
+    password_only_sessions(&app);
 
     let http = openidconnect::reqwest::ClientBuilder::new()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
@@ -691,13 +708,9 @@ async fn group_policy_with_a_grace_period(db: TestDb) {
         .unwrap();
     let loc = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(loc.contains("error=interaction_required"), "{loc}");
-    let (seed, _) = enrol(&app, &dave).await;
-    // Set up, in a session that has not used it: asked for it first.
-    let r = dave.get(&url).send().await.unwrap();
-    let to = r.headers()["location"].to_str().unwrap().to_owned();
-    assert!(to.starts_with("/login/mfa?"), "{to}");
-    let r = second_step(&app, &dave, &totp(&seed, now(&app)), Some("/")).await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Set up: confirming the app's first code was the second factor, so
+    // this session gets codes at once, as a two-factor sign-in.
+    enrol(&app, &dave).await;
     let (loc, tokens) =
         common::code_flow(&app, &dave, (&rp.id, rp.secret()), CALLBACK, "openid").await;
     let tokens = tokens.unwrap_or_else(|| panic!("tokens: {loc}"));

@@ -14,7 +14,7 @@ const CALLBACK: &str = "https://rp.example/cb";
 const SERVICE_A: &str = "https://a.example/api";
 const SERVICE_B: &str = "https://b.example/api";
 const SERVICE_C: &str = "https://c.example/api";
-const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub(crate) const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 dual_backend!(
@@ -81,7 +81,7 @@ async fn alice_tokens(app: &TestApp, w: &World) -> Value {
 
 /// `POST /token` with the token-exchange grant as `client`, with
 /// `subject_token` as an access token and `extra` parameters.
-async fn exchange(
+pub(crate) async fn exchange(
     app: &TestApp,
     client: &RegisteredClient,
     subject_token: &str,
@@ -351,7 +351,7 @@ async fn only_administrators_allow_token_exchange(db: TestDb) {
 }
 
 /// alice's personal access token with `scopes`, through the service.
-fn alice_pat(app: &TestApp, scopes: &str) -> latchkey::service::pat::IssuedPat {
+pub(crate) fn alice_pat(app: &TestApp, scopes: &str) -> latchkey::service::pat::IssuedPat {
     use latchkey::service::pat;
     let mut c = crate::common::conn(&app.db);
     pat::create_for(

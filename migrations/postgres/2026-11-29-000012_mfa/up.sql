@@ -9,16 +9,21 @@ ALTER TABLE clients ADD COLUMN require_mfa BOOLEAN NOT NULL DEFAULT FALSE;
 -- One TOTP authenticator per user. The seed is sealed with a key derived
 -- from the KEK (AES-256-GCM, bound to the user id); `confirmed_at` is NULL
 -- until a first valid code confirmed the enrolment; `last_step` is the
--- last TOTP step accepted, so no code is accepted twice.
+-- last TOTP step accepted, so no code is accepted twice; `started_by` is
+-- the SHA-256 of the session that started a pending enrolment (only that
+-- session is shown its seed or may confirm it).
 CREATE TABLE mfa_totp (
     user_id TEXT PRIMARY KEY NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     secret_enc TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL,
     confirmed_at TIMESTAMP,
     last_step INTEGER,
-    last_used_at TIMESTAMP
+    last_used_at TIMESTAMP,
+    started_by TEXT
 );
--- Recovery codes: only the SHA-256 of each (they are 50-bit random).
+-- Recovery codes: only the HMAC-SHA-256 of each (they are 50-bit random),
+-- under a key derived from the KEK, so a copy of the database alone does
+-- not let anyone try every code offline.
 CREATE TABLE mfa_recovery_codes (
     code_hash TEXT PRIMARY KEY NOT NULL,
     user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,

@@ -219,9 +219,10 @@ pub fn configure_console(cfg: &mut web::ServiceConfig) {
             "/admin/users/{username}/sessions/end",
             web::post().to(c::users::end_user_sessions),
         )
-        .route(
-            "/admin/users/{username}/mfa/reset",
-            web::post().to(c::users::reset_user_mfa),
+        .service(
+            web::resource("/admin/users/{username}/mfa/reset")
+                .route(web::get().to(c::users::confirm_reset_user_mfa))
+                .route(web::post().to(c::users::reset_user_mfa)),
         )
         .route(
             "/admin/users/{username}/delete",

@@ -60,6 +60,14 @@ fn done(code: &str) -> HttpResponse {
         .finish()
 }
 
+/// A session signed in with the password alone (from before the app was
+/// set up) changes no second factor: it is sent for its code first.
+fn step_up() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, "/login/mfa?return_to=%2Faccount%2Fmfa"))
+        .finish()
+}
+
 /// The name authenticator apps show for this server: the issuer's host.
 fn issuer_label(state: &AppState) -> String {
     url::Url::parse(&state.config.issuer)
@@ -147,7 +155,17 @@ fn enrol_page(
     ctx.insert("qr_svg", &qr_svg(&e.uri));
     ctx.insert("secret", &grouped(&e.secret_b32));
     ctx.insert("error", &error);
-    csrf::form_page(req, state, status, "account_mfa_enrol.html", ctx)
+    let mut resp = csrf::form_page(req, state, status, "account_mfa_enrol.html", ctx)?;
+    no_store(&mut resp);
+    Ok(resp)
+}
+
+/// Pages that show a secret (a seed, recovery codes) are not cached.
+fn no_store(resp: &mut HttpResponse) {
+    resp.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
 }
 
 fn codes_page(
@@ -159,10 +177,7 @@ fn codes_page(
     let shown: Vec<&str> = codes.iter().map(RecoveryCode::expose).collect();
     ctx.insert("codes", &shown);
     let mut resp = csrf::form_page(req, state, StatusCode::OK, "account_mfa_codes.html", ctx)?;
-    resp.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
+    no_store(&mut resp);
     Ok(resp)
 }
 
@@ -182,10 +197,9 @@ pub async fn begin(
         issuer_label(&state),
         state.clock.now(),
     );
-    let user = session.user.clone();
     let enrolment = state
         .db
-        .run(move |conn| mfa::begin_totp(conn, &key, &label, &user, now))
+        .run(move |conn| mfa::begin_totp(conn, &key, &label, &session, now))
         .await?;
     match enrolment {
         Some(e) => enrol_page(&req, &state, StatusCode::OK, &e, None),
@@ -214,11 +228,13 @@ pub async fn confirm(
         &session.user.username,
         extract::client_ip(&req, &state).map(|ip| ip.to_string()),
     );
-    let user = session.user.clone();
     let code = Zeroizing::new(form.code);
+    let policy = state.logout_policy;
     let confirmed = state
         .db
-        .run(move |conn| mfa::confirm_totp_or_again(conn, &key, &label, &user, &code, &actor, now))
+        .run(move |conn| {
+            mfa::confirm_totp_or_again(conn, (&key, &label), &session, &code, &actor, (policy, now))
+        })
         .await?;
     match confirmed {
         Ok(codes) if codes.is_empty() => Ok(done("enrolled")),
@@ -246,11 +262,15 @@ pub async fn regenerate(
         Ok(s) => s,
         Err(redirect) => return Ok(redirect),
     };
+    if !session.amr.is_mfa() {
+        return Ok(step_up());
+    }
     let password = Zeroizing::new(form.current_password);
     let made = mfa::regenerate_recovery_codes(
         &state.db,
+        &state.mfa_key,
         &reauth(&req, &state),
-        &session.user,
+        &session,
         password,
         state.clock.now(),
     )
@@ -280,8 +300,10 @@ pub async fn confirm_remove(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    if let Err(redirect) = signed_in(&req, &state).await {
-        return Ok(redirect);
+    match signed_in(&req, &state).await {
+        Err(redirect) => return Ok(redirect),
+        Ok(session) if !session.amr.is_mfa() => return Ok(step_up()),
+        Ok(_) => {}
     }
     remove_page(&req, &state, StatusCode::OK, None)
 }
@@ -298,10 +320,13 @@ pub async fn remove(
         Ok(s) => s,
         Err(redirect) => return Ok(redirect),
     };
+    if !session.amr.is_mfa() {
+        return Ok(step_up());
+    }
     let removed = mfa::remove_own(
         &state.db,
         &reauth(&req, &state),
-        &session.user,
+        &session,
         Zeroizing::new(form.current_password),
         state.clock.now(),
     )

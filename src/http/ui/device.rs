@@ -53,6 +53,16 @@ fn shown(raw: Option<&str>) -> String {
 
 /// To the login page, and back to `/device` with the code kept.
 fn sign_in_first(code: &str) -> HttpResponse {
+    then_back("/login", code)
+}
+
+/// To the second step of sign-in (a step-up of this session), and back to
+/// `/device` with the code kept.
+fn second_factor_first(code: &str) -> HttpResponse {
+    then_back("/login/mfa", code)
+}
+
+fn then_back(page: &str, code: &str) -> HttpResponse {
     let back = if code.is_empty() {
         VERIFICATION_PATH.to_owned()
     } else {
@@ -61,11 +71,11 @@ fn sign_in_first(code: &str) -> HttpResponse {
             .finish();
         format!("{VERIFICATION_PATH}?{q}")
     };
-    let login = url::form_urlencoded::Serializer::new(String::new())
+    let to = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("return_to", &back)
         .finish();
     HttpResponse::SeeOther()
-        .insert_header((LOCATION, format!("/login?{login}")))
+        .insert_header((LOCATION, format!("{page}?{to}")))
         .finish()
 }
 
@@ -189,11 +199,14 @@ fn render(
                  The device was told that access was denied."
             ),
         )),
-        Entry::NeedsSecondFactor { client_name } => Ok(templates::error_page(
+        Entry::NeedsSecondFactor => Ok(second_factor_first(code)),
+        Entry::NoSecondFactor { client_name } => Ok(templates::error_page(
             StatusCode::FORBIDDEN,
             "Two-step sign-in needed",
             &format!(
-                "{client_name} requires two-step sign-in. Sign out, sign in again with                  your authenticator app (set it up in My account if you have none),                  then enter the code again."
+                "{client_name} requires two-step sign-in, and your account has none. \
+                 The device was told that access was denied. Set up an authenticator \
+                 app in My account, then start again on the device."
             ),
         )),
         Entry::Approved { client_name } => Ok(done(

@@ -12,6 +12,7 @@ use tera::Context;
 use zeroize::Zeroizing;
 
 use super::safe_return_to;
+use crate::domain::secret::OpaqueSecret;
 use crate::http::error::AppError;
 use crate::http::form::Form;
 use crate::http::{csrf, extract};
@@ -51,6 +52,20 @@ fn to_login(return_to: Option<&str>) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((LOCATION, format!("/login?{}", q.finish())))
         .finish()
+}
+
+/// To `back`, with the session cookie set to `secret`.
+fn with_session(
+    state: &AppState,
+    back: String,
+    secret: &OpaqueSecret,
+) -> Result<HttpResponse, AppError> {
+    let mut resp = HttpResponse::SeeOther()
+        .insert_header((LOCATION, back))
+        .finish();
+    resp.add_cookie(&state.cookies.session(secret.expose()))
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(resp)
 }
 
 /// Who is answering: the pending sign-in of the cookie, else the session.
@@ -104,18 +119,13 @@ pub async fn submit(
     let back = return_to.clone().unwrap_or_else(|| "/".into());
     match mfa::answer(&state.db, ctx, subject, answer).await {
         Ok(Answered::SessionStarted(secret)) => {
-            let mut resp = HttpResponse::SeeOther()
-                .insert_header((LOCATION, back))
-                .finish();
-            resp.add_cookie(&state.cookies.session(secret.expose()))
-                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let mut resp = with_session(&state, back, &secret)?;
             resp.add_cookie(&state.cookies.clear_mfa_challenge())
                 .map_err(|e| AppError::Internal(e.to_string()))?;
             Ok(resp)
         }
-        Ok(Answered::SteppedUp) => Ok(HttpResponse::SeeOther()
-            .insert_header((LOCATION, back))
-            .finish()),
+        // A new cookie value: the one from before the step-up is void.
+        Ok(Answered::SteppedUp(secret)) => with_session(&state, back, &secret),
         Err(FactorError::WrongCode) => render(
             &req,
             &state,

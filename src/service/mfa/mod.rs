@@ -15,11 +15,13 @@ use zeroize::Zeroizing;
 
 use super::login::{self, Reauth};
 use super::logout::{self, LogoutPolicy, Which};
+use super::sessions::ActiveSession;
 use super::{ServiceError, ServiceResult};
 use crate::clock::{from_db, to_db};
 use crate::domain::Invalid;
 use crate::domain::audit::Actor;
-use crate::domain::mfa::{self as rules, RecoveryCode};
+use crate::domain::mfa::{self as rules, Amr, RecoveryCode};
+use crate::domain::secret::ct_eq;
 use crate::keys::Kek;
 use crate::store::audit;
 use crate::store::models::{RecoveryCodeRow, TotpRow, UserRow};
@@ -30,15 +32,24 @@ pub mod verify;
 
 pub use verify::{Answer, Answered, FactorContext, FactorError, Subject, answer, start_challenge};
 
-/// What TOTP seeds are sealed with: derived from the KEK (so every
-/// instance has it), used for nothing else.
+/// What TOTP seeds are sealed with, and what recovery codes are hashed
+/// with (HMAC-SHA-256): keys derived from the KEK (so every instance has
+/// them), used for nothing else.
 #[derive(Clone)]
-pub struct MfaKey(Arc<Kek>);
+pub struct MfaKey(Arc<Kek>, Arc<Zeroizing<[u8; 32]>>);
 
 impl MfaKey {
     pub fn from_kek(kek: &Kek) -> Self {
         let key = kek.derive("latchkey mfa totp seeds v1");
-        MfaKey(Arc::new(Kek::from_bytes(*key, "kek-derived mfa key")))
+        MfaKey(
+            Arc::new(Kek::from_bytes(*key, "kek-derived mfa key")),
+            Arc::new(kek.derive("latchkey mfa recovery codes v1")),
+        )
+    }
+
+    /// What the database keeps of a recovery code (`None`: not one).
+    fn recovery_hash(&self, presented: &str) -> Option<String> {
+        rules::recovery_hash(&self.1, presented)
     }
 
     fn seal(&self, seed: &[u8], user_id: &str) -> ServiceResult<String> {
@@ -150,24 +161,26 @@ fn enrolment(seed: &[u8], issuer_label: &str, user: &UserRow) -> Enrolment {
     Enrolment { secret_b32, uri }
 }
 
-/// The enrolment to show: the pending one (unconfirmed), or a new one. A
-/// user who already holds a confirmed authenticator gets `None`: they
-/// remove it first.
+/// The enrolment to show: the pending one this session started, or a new
+/// one (which replaces a pending one another session started: a seed is
+/// shown only to the session that made it). A user who already holds a
+/// confirmed authenticator gets `None`: they remove it first.
 pub fn begin_totp(
     conn: &mut DbConn,
     key: &MfaKey,
     issuer_label: &str,
-    user: &UserRow,
+    session: &ActiveSession,
     now: OffsetDateTime,
 ) -> ServiceResult<Option<Enrolment>> {
+    let user = &session.user;
     conn.transaction(|conn| {
         match repo::mfa::totp(conn, &user.id)? {
             Some(t) if t.confirmed_at.is_some() => return Ok(None),
-            Some(t) => {
+            Some(t) if started_here(&t, session) => {
                 let seed = key.open(&t.secret_enc, &user.id)?;
                 return Ok(Some(enrolment(&seed, issuer_label, user)));
             }
-            None => {}
+            _ => {}
         }
         let seed = rules::new_seed()?;
         repo::mfa::put_totp(
@@ -179,24 +192,36 @@ pub fn begin_totp(
                 confirmed_at: None,
                 last_step: None,
                 last_used_at: None,
+                started_by: Some(session.id_hash.clone()),
             },
         )?;
         Ok(Some(enrolment(&seed, issuer_label, user)))
     })
 }
 
-/// Confirms the pending enrolment with a first code from the app (which
-/// then counts as used). The first time, the recovery codes are made and
-/// returned, to be shown this once. Audited.
+/// Whether `session` started this pending enrolment.
+fn started_here(row: &TotpRow, session: &ActiveSession) -> bool {
+    row.started_by
+        .as_deref()
+        .is_some_and(|h| ct_eq(h.as_bytes(), session.id_hash.as_bytes()))
+}
+
+/// Confirms the pending enrolment this session started with a first code
+/// from the app (which then counts as used). The user's other sessions
+/// end (as a sign-out: whoever signed in with the password alone before
+/// is out), and this one counts as signed in with both factors. The first
+/// time, the recovery codes are made and returned, to be shown this once.
+/// Audited.
 pub fn confirm_totp(
     conn: &mut DbConn,
     key: &MfaKey,
-    user: &UserRow,
+    session: &ActiveSession,
     code: &str,
     actor: &Actor,
-    now: OffsetDateTime,
+    (policy, now): (LogoutPolicy, OffsetDateTime),
 ) -> ServiceResult<Vec<RecoveryCode>> {
     const FIELD: &str = "code";
+    let user = &session.user;
     if rules::totp_shape(code).is_none() {
         return Err(Invalid::new(FIELD, "must be the 6 digits your app shows").into());
     }
@@ -206,14 +231,17 @@ pub fn confirm_totp(
         Some(("mfa.totp_enrolled", &user.username)),
         now,
         |conn| {
-            let Some(row) = repo::mfa::totp(conn, &user.id)? else {
-                return Err(Invalid::new(FIELD, "no enrolment is waiting: start again").into());
+            let row = match repo::mfa::totp(conn, &user.id)? {
+                Some(row) if row.confirmed_at.is_some() => {
+                    return Err(ServiceError::Conflict(
+                        "an authenticator app is already set up".into(),
+                    ));
+                }
+                Some(row) if started_here(&row, session) => row,
+                _ => {
+                    return Err(Invalid::new(FIELD, "no enrolment is waiting: start again").into());
+                }
             };
-            if row.confirmed_at.is_some() {
-                return Err(ServiceError::Conflict(
-                    "an authenticator app is already set up".into(),
-                ));
-            }
             let seed = key.open(&row.secret_enc, &user.id)?;
             let Some(step) = rules::verify_totp(&seed, code, now.unix_timestamp(), None) else {
                 return Err(Invalid::new(
@@ -224,8 +252,14 @@ pub fn confirm_totp(
             };
             let step = i32::try_from(step).map_err(|e| ServiceError::Internal(e.to_string()))?;
             repo::mfa::confirm_totp(conn, &user.id, step, to_db(now))?;
+            let others = Which::AllBut {
+                user_id: &user.id,
+                keep_hash: &session.id_hash,
+            };
+            logout::end_sessions(conn, others, policy, now)?;
+            repo::sessions::set_amr(conn, &session.id_hash, &Amr::password_and_otp().to_string())?;
             if repo::mfa::recovery_codes(conn, &user.id)?.is_empty() {
-                return new_recovery_codes(conn, &user.id, now);
+                return new_recovery_codes(conn, key, &user.id, now);
             }
             Ok(Vec::new())
         },
@@ -234,6 +268,7 @@ pub fn confirm_totp(
 
 fn new_recovery_codes(
     conn: &mut DbConn,
+    key: &MfaKey,
     user_id: &str,
     now: OffsetDateTime,
 ) -> ServiceResult<Vec<RecoveryCode>> {
@@ -241,7 +276,7 @@ fn new_recovery_codes(
     let rows: Vec<RecoveryCodeRow> = codes
         .iter()
         .map(|c| RecoveryCodeRow {
-            code_hash: c.hash(),
+            code_hash: c.hash(&key.1),
             user_id: user_id.to_owned(),
             created_at: to_db(now),
             used_at: None,
@@ -258,16 +293,32 @@ fn themselves(user: &UserRow, reauth: &Reauth) -> Actor {
     }
 }
 
-/// A new set of recovery codes (the old ones stop working), after the
-/// current password. Only for a user with a second factor. Audited.
+/// Refuses a session that did not sign in (or step up) with its second
+/// factor: the password alone does not change a second factor.
+fn needs_mfa_session(session: &ActiveSession) -> ServiceResult<()> {
+    if session.amr.is_mfa() {
+        return Ok(());
+    }
+    Err(ServiceError::Forbidden(
+        "sign in with your second factor first".into(),
+    ))
+}
+
+/// A new set of recovery codes (the old ones stop working), from a
+/// session signed in with the second factor, after the current password.
+/// Only for a user with a second factor. Audited.
 pub async fn regenerate_recovery_codes(
     db: &Db,
+    key: &MfaKey,
     reauth: &Reauth,
-    user: &UserRow,
+    session: &ActiveSession,
     password: Zeroizing<String>,
     now: OffsetDateTime,
 ) -> ServiceResult<Vec<RecoveryCode>> {
+    needs_mfa_session(session)?;
+    let user = &session.user;
     let actor = themselves(user, reauth);
+    let key = key.clone();
     login::confirm_password(db, reauth, user, password, now, move |conn, user| {
         if !has_factor(conn, &user.id)? {
             return Err(ServiceError::Conflict(
@@ -282,20 +333,23 @@ pub async fn regenerate_recovery_codes(
             None,
             now,
         )?;
-        new_recovery_codes(conn, &user.id, now)
+        new_recovery_codes(conn, &key, &user.id, now)
     })
     .await
 }
 
 /// Removes the user's authenticator and recovery codes (their last
-/// factor), after the current password. Audited.
+/// factor), from a session signed in with the second factor, after the
+/// current password. Audited.
 pub async fn remove_own(
     db: &Db,
     reauth: &Reauth,
-    user: &UserRow,
+    session: &ActiveSession,
     password: Zeroizing<String>,
     now: OffsetDateTime,
 ) -> ServiceResult<()> {
+    needs_mfa_session(session)?;
+    let user = &session.user;
     let actor = themselves(user, reauth);
     login::confirm_password(db, reauth, user, password, now, move |conn, user| {
         audit::record(conn, &actor, "mfa.removed", &user.username, None, now)?;
@@ -315,6 +369,22 @@ fn delete_all(conn: &mut DbConn, user_id: &str) -> ServiceResult<()> {
 pub fn factors_of(conn: &mut DbConn, username: &str) -> ServiceResult<Factors> {
     let user = super::users::find(conn, username)?;
     factors(conn, &user.id)
+}
+
+/// What an admin's reset would do, for its confirmation page: the
+/// factors that go and how many sessions end.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct ResetPreview {
+    pub factors: Factors,
+    pub sessions: i64,
+}
+
+pub fn reset_preview(conn: &mut DbConn, username: &str) -> ServiceResult<ResetPreview> {
+    let user = super::users::find(conn, username)?;
+    Ok(ResetPreview {
+        factors: factors(conn, &user.id)?,
+        sessions: repo::sessions::count_for_user(conn, &user.id)?,
+    })
 }
 
 /// What an admin's reset did.
@@ -354,17 +424,16 @@ pub type Retry = (Invalid, Option<Enrolment>);
 /// enrolment back with the reason, so the page shows again as it was.
 pub fn confirm_totp_or_again(
     conn: &mut DbConn,
-    key: &MfaKey,
-    issuer_label: &str,
-    user: &UserRow,
+    (key, issuer_label): (&MfaKey, &str),
+    session: &ActiveSession,
     code: &str,
     actor: &Actor,
-    now: OffsetDateTime,
+    (policy, now): (LogoutPolicy, OffsetDateTime),
 ) -> ServiceResult<Result<Vec<RecoveryCode>, Retry>> {
-    match confirm_totp(conn, key, user, code, actor, now) {
+    match confirm_totp(conn, key, session, code, actor, (policy, now)) {
         Ok(codes) => Ok(Ok(codes)),
         Err(ServiceError::Invalid(i)) => {
-            let again = begin_totp(conn, key, issuer_label, user, now)?;
+            let again = begin_totp(conn, key, issuer_label, session, now)?;
             Ok(Err((i, again)))
         }
         Err(ServiceError::Conflict(msg)) => Ok(Err((Invalid::new("code", msg), None))),

@@ -81,8 +81,10 @@ pub struct FactorContext {
 pub enum Answered {
     /// The pending sign-in is complete: the new session's cookie value.
     SessionStarted(OpaqueSecret),
-    /// The session now counts as signed in with a second factor.
-    SteppedUp,
+    /// The session now counts as signed in with a second factor, from now
+    /// (`auth_time`), under a new cookie value (the old one no longer
+    /// works).
+    SteppedUp(OpaqueSecret),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,8 +179,19 @@ fn answer_in(
             Ok(Answered::SessionStarted(secret))
         }
         (Subject::Session(s), _) => {
-            repo::sessions::set_amr(conn, &s.id_hash, &amr.to_string())?;
-            Ok(Answered::SteppedUp)
+            let secret = OpaqueSecret::generate().map_err(|e| FactorError::Service(e.into()))?;
+            let new = (secret.hash(), s.sid.clone());
+            let changed = repo::sessions::step_up(
+                conn,
+                &s.id_hash,
+                (&new.0, &new.1),
+                to_db(now),
+                &amr.to_string(),
+            )?;
+            if changed == 0 {
+                return Err(FactorError::Expired);
+            }
+            Ok(Answered::SteppedUp(secret))
         }
         (Subject::Challenge(_), None) => Err(FactorError::Expired),
     }
@@ -211,7 +224,7 @@ fn code_accepted(
         // Conditional: of two requests with the same code, one wins.
         return Ok(repo::mfa::use_totp_step(conn, &user.id, step, to_db(now))? == 1);
     }
-    let Some(hash) = rules::recovery_hash(code) else {
+    let Some(hash) = key.recovery_hash(code) else {
         return Ok(false);
     };
     if repo::mfa::use_recovery_code(conn, &user.id, &hash, to_db(now))? == 0 {

@@ -525,6 +525,7 @@ pub fn update(
         settings
             .resource_audiences
             .clone_from(&client.settings.resource_audiences);
+        settings.require_mfa = client.settings.require_mfa;
         if settings.kind != client.settings.kind {
             return Err(RegistrationError::InvalidClientMetadata(
                 "token_endpoint_auth_method cannot change between none and a secret".into(),

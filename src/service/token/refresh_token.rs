@@ -28,6 +28,7 @@ use super::{
     TokenContext, TokenRequest, TokenResponse, TxError, effective_resource, grant_user, in_tx, mint,
 };
 use crate::clock::{from_db, to_db};
+use crate::domain::mfa::Amr;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{OpaqueSecret, hash_secret};
 use crate::oidc::{ErrorCode, OAuthError};
@@ -64,6 +65,15 @@ pub fn exchange(
         };
         if grant.client_id != client.client_id || grant.revoked_at.is_some() {
             return Err(bad().into());
+        }
+        // A client that requires a second factor keeps requiring it: a
+        // grant from a sign-in without one (made before it was required)
+        // is not refreshed.
+        if client.settings.require_mfa && !Amr::parse(grant.amr.as_deref()).is_mfa() {
+            return Err(OAuthError::invalid_grant(
+                "this client requires a second factor: sign in again with it",
+            )
+            .into());
         }
         let now = to_db(ctx.now);
         let family_end =

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 
 use super::mint::{self, AccessSubject};
 use super::{Client, TokenContext, TokenRequest, TokenResponse, effective_resource, storage_error};
+use crate::domain::mfa::Amr;
 use crate::domain::scope::ScopeSet;
 use crate::oidc::OAuthError;
 use crate::oidc::token_exchange::{
@@ -46,6 +47,27 @@ struct Subject {
 
 fn refused(why: &str) -> OAuthError {
     OAuthError::invalid_request(format!("the subject token cannot be exchanged: {why}"))
+}
+
+/// For a client that requires a second factor: the subject token must come
+/// from a sign-in with one (its grant's `amr`). A personal access token
+/// never does.
+fn second_factor_behind(conn: &mut DbConn, subject: &Subject) -> Result<(), OAuthError> {
+    if subject.from_personal_token {
+        return Err(refused(
+            "this client requires a second factor, which a personal access token does not carry",
+        ));
+    }
+    let grant = match subject.grant_id.as_deref() {
+        Some(id) => repo::grants::grant(conn, id).map_err(storage_error)?,
+        None => None,
+    };
+    if grant.is_some_and(|g| Amr::parse(g.amr.as_deref()).is_mfa()) {
+        return Ok(());
+    }
+    Err(refused(
+        "this client requires a second factor, and the sign-in behind it had none",
+    ))
 }
 
 /// Runs the grant for an authenticated client allowed it.
@@ -76,6 +98,9 @@ pub fn exchange(
     } else {
         jwt_subject(conn, client, &r, ctx)?
     };
+    if client.settings.require_mfa {
+        second_factor_behind(conn, &subject)?;
+    }
     let user_may_hold =
         crate::service::scopes::permitted_for_user(conn, &subject.user, &subject.scope)?;
     let scope = narrowed_scope(

@@ -137,3 +137,24 @@ pub fn set_amr(conn: &mut DbConn, id_hash: &str, amr: &str) -> QueryResult<usize
         .set(sessions::amr.eq(amr))
         .execute(conn)
 }
+
+/// A step-up: the session gets a new id (the SHA-256 of its new cookie
+/// value; its public `sid` stays), a new `auth_time` and how it has now
+/// signed in. Returns how many rows changed (0: the session is gone).
+pub fn step_up(
+    conn: &mut DbConn,
+    id_hash: &str,
+    new: (&str, &str),
+    auth_time: PrimitiveDateTime,
+    amr: &str,
+) -> QueryResult<usize> {
+    let (new_hash, sid) = new;
+    diesel::update(sessions::table.find(id_hash))
+        .set((
+            sessions::id_hash.eq(new_hash),
+            sessions::sid.eq(sid),
+            sessions::auth_time.eq(auth_time),
+            sessions::amr.eq(amr),
+        ))
+        .execute(conn)
+}

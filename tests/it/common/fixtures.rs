@@ -135,6 +135,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Tokens only after a second factor (`require_mfa`).
+    pub fn require_mfa(mut self, required: bool) -> Self {
+        self.0.require_mfa = required;
+        self
+    }
+
     /// Where it wants logout tokens (Back-Channel Logout 1.0).
     pub fn backchannel_logout(mut self, uri: &str) -> Self {
         self.0.backchannel_logout_uri = Some(uri.to_owned());

@@ -1,5 +1,6 @@
 //! Console: users (`/admin/users…`): search, create, profile and admin
-//! flags, groups, password, sessions (and ending them), delete.
+//! flags, groups, password, sessions (and ending them), resetting
+//! two-step sign-in (behind a confirmation page), delete.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -282,6 +283,32 @@ pub async fn end_user_sessions(
             logout::admin::end_user_sessions(conn, &name, policy, now)
         })
         .await
+}
+
+/// "Reset two-step sign-in": the confirmation page, saying what goes (the
+/// authenticator app, the recovery codes) and which sessions end.
+pub async fn confirm_reset_user_mfa(
+    req: HttpRequest,
+    state: Data,
+    name: web::Path<String>,
+) -> HttpResponse {
+    finish(
+        async {
+            admin(&req, &state).await?;
+            let name = name.into_inner();
+            let who = name.clone();
+            let preview = read(&state, "/admin/users", move |conn| {
+                crate::service::mfa::reset_preview(conn, &who)
+            })
+            .await?;
+            let mut ctx = Context::new();
+            ctx.insert("username", &name);
+            ctx.insert("preview", &preview);
+            ctx.insert("mfa_enrolled", &preview.factors.enrolled());
+            render(&req, &state, "admin/user_mfa_reset.html", ctx, None).await
+        }
+        .await,
+    )
 }
 
 /// Removes the user's second factors and ends their sessions (audited).
