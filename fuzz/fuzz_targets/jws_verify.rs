@@ -116,7 +116,10 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(at) = fx.verifier.verify_cached(&token) {
                 assert_eq!(at.issuer, ISSUER);
                 assert!(at.audience.iter().any(|a| a == AUDIENCE));
-                assert!(!at.subject.is_empty() && at.client_id.as_deref().is_some_and(|c| !c.is_empty()));
+                assert!(
+                    !at.subject.is_empty()
+                        && at.client_id.as_deref().is_some_and(|c| !c.is_empty())
+                );
                 // The same token with another signature must fail.
                 let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode([0u8; 64]));
                 assert!(

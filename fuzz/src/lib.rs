@@ -1,7 +1,7 @@
 //! Fixtures shared by the fuzz targets: realistic clients built through
 //! the same validation the admin API and the config loader use.
 
-use latchkey::domain::client::{Client, ClientInput, ClientSettings};
+use latchkey::domain::client::{Client, ClientInput, ClientSettings, TokenAuthMethod};
 
 pub const ISSUER: &str = "https://id.example";
 pub const AUDIENCE: &str = "https://api.example";
@@ -11,6 +11,7 @@ fn client(client_id: &str, input: ClientInput) -> Client {
         Ok(s) => s,
         Err(e) => panic!("fixture client {client_id} is invalid: {e:?}"),
     };
+    let token_endpoint_auth_method = TokenAuthMethod::default_for(settings.kind);
     Client {
         client_id: client_id.into(),
         secret_hash: None,
@@ -20,6 +21,7 @@ fn client(client_id: &str, input: ClientInput) -> Client {
         locked: false,
         registration_token_hash: None,
         secret_changed_at: None,
+        token_endpoint_auth_method,
     }
 }
 
