@@ -114,6 +114,19 @@ async fn signed_in_form(
     Ok(Ok(session))
 }
 
+/// [`signed_in_form`] for changes that need a two-factor session: a
+/// password-only one is sent to the second step first.
+async fn two_factor_form(
+    req: &HttpRequest,
+    state: &AppState,
+    csrf_token: &str,
+) -> Result<Result<ActiveSession, HttpResponse>, AppError> {
+    Ok(match signed_in_form(req, state, csrf_token).await? {
+        Ok(s) if !s.amr.is_mfa() => Err(step_up()),
+        other => other,
+    })
+}
+
 /// GET /account/mfa
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     overview(&req, &state, StatusCode::OK, None).await
@@ -258,13 +271,10 @@ pub async fn regenerate(
     form: Form<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
-    let session = match signed_in_form(&req, &state, &form.csrf_token).await? {
+    let session = match two_factor_form(&req, &state, &form.csrf_token).await? {
         Ok(s) => s,
         Err(redirect) => return Ok(redirect),
     };
-    if !session.amr.is_mfa() {
-        return Ok(step_up());
-    }
     let password = Zeroizing::new(form.current_password);
     let made = mfa::regenerate_recovery_codes(
         &state.db,
@@ -316,13 +326,10 @@ pub async fn remove(
     form: Form<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
-    let session = match signed_in_form(&req, &state, &form.csrf_token).await? {
+    let session = match two_factor_form(&req, &state, &form.csrf_token).await? {
         Ok(s) => s,
         Err(redirect) => return Ok(redirect),
     };
-    if !session.amr.is_mfa() {
-        return Ok(step_up());
-    }
     let removed = mfa::remove_own(
         &state.db,
         &reauth(&req, &state),
